@@ -1,0 +1,67 @@
+//! Configuration, read from the environment (documented in the README).
+use std::net::SocketAddr;
+
+use clap::Args;
+
+/// The default database: a SQLite file in the working directory, created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://remedy.db?mode=rwc";
+
+/// Settings shared by every command that touches the database.
+#[derive(Debug, Clone, Args)]
+pub struct DbConfig {
+    /// Database URL: `sqlite://FILE?mode=rwc` or `postgres://USER@HOST:PORT/DB`.
+    #[arg(long = "database-url", env = "REMEDY_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    /// Maximum connections in the pool.
+    #[arg(long, env = "REMEDY_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+    /// Seconds to wait for a connection from the pool before failing.
+    #[arg(long, env = "REMEDY_DB_ACQUIRE_TIMEOUT", default_value_t = 5)]
+    pub db_acquire_timeout: u64,
+}
+
+/// Settings of the HTTP/GraphQL server.
+#[derive(Debug, Clone, Args)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    #[arg(long, env = "REMEDY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Maximum query depth.
+    #[arg(long, env = "REMEDY_MAX_DEPTH", default_value_t = 12)]
+    pub max_depth: usize,
+    /// Maximum query complexity (list fields count their page size).
+    #[arg(long, env = "REMEDY_MAX_COMPLEXITY", default_value_t = 5000)]
+    pub max_complexity: usize,
+    /// Maximum request body, in bytes.
+    #[arg(long, env = "REMEDY_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Whether introspection queries are answered (switch off in production if wanted).
+    #[arg(long, env = "REMEDY_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+    /// Worker threads (0: one per core).
+    #[arg(long, env = "REMEDY_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".parse().expect("valid default address"),
+            max_depth: 12,
+            max_complexity: 5000,
+            max_body_bytes: 1024 * 1024,
+            introspection: true,
+            workers: 0,
+        }
+    }
+}
+
+impl DbConfig {
+    pub fn new(database_url: impl Into<String>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            db_max_connections: 10,
+            db_acquire_timeout: 5,
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Connecting to the database and running migrations.
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+
+use crate::config::DbConfig;
+
+/// Connects to the configured database. A SQLite file is created if missing.
+pub async fn connect(cfg: &DbConfig) -> anyhow::Result<DatabaseConnection> {
+    let url = cfg.database_url.clone();
+    let mut opts = ConnectOptions::new(url.clone());
+    let is_sqlite = url.starts_with("sqlite:");
+    opts.max_connections(if is_sqlite {
+        cfg.db_max_connections.min(4)
+    } else {
+        cfg.db_max_connections
+    })
+    .min_connections(if is_sqlite { 1 } else { 0 })
+    .acquire_timeout(Duration::from_secs(cfg.db_acquire_timeout))
+    .connect_timeout(Duration::from_secs(cfg.db_acquire_timeout))
+    .sqlx_logging(false);
+    let db = Database::connect(opts)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to the database at {}: {e}", redact(&url)))?;
+    if is_sqlite {
+        use sea_orm::ConnectionTrait;
+        // WAL lets readers proceed while one writer writes; foreign keys are on by default in sqlx.
+        db.execute_unprepared(
+            "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;",
+        )
+        .await?;
+    }
+    Ok(db)
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None).await?;
+    Ok(())
+}
+
+/// Hides the password of a database URL for logs and errors.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redacts_password_only() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact("sqlite://remedy.db?mode=rwc"),
+            "sqlite://remedy.db?mode=rwc"
+        );
+    }
+}

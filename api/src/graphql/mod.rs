@@ -1,0 +1,42 @@
+//! The GraphQL schema: built once at start-up and shared by every worker.
+pub mod id;
+pub mod loader;
+pub mod regulator;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
+use sea_orm::DatabaseConnection;
+
+use crate::config::ServerConfig;
+
+/// Every query root, one object per domain.
+#[derive(MergedObject, Default)]
+pub struct Query(regulator::RegulatorQuery);
+
+pub type RemedySchema = Schema<Query, EmptyMutation, EmptySubscription>;
+
+/// Builds the schema with its limits. The database connection and the loaders are shared
+/// by all requests; per-request data (the caller) is added by the HTTP handler.
+pub fn build_schema(db: DatabaseConnection, cfg: &ServerConfig) -> RemedySchema {
+    let mut builder = Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+        .data(DataLoader::new(
+            loader::Loader::new(db.clone()),
+            tokio::spawn,
+        ))
+        .data(db)
+        .limit_depth(cfg.max_depth)
+        .limit_complexity(cfg.max_complexity)
+        .limit_recursive_depth(32)
+        .limit_directives(16);
+    if !cfg.introspection {
+        builder = builder.disable_introspection();
+    }
+    builder.finish()
+}
+
+/// The SDL of the schema, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    // Limits do not change the SDL; a lazily failing connection is never used.
+    let schema = Schema::build(Query::default(), EmptyMutation, EmptySubscription).finish();
+    schema.sdl()
+}

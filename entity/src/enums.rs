@@ -1,0 +1,236 @@
+//! Enumerations shared by the database (text columns with CHECK constraints)
+//! and the GraphQL schema.
+use async_graphql::Enum;
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $value:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Enum, Serialize, Deserialize)]
+        #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(40))")]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        pub enum $name {
+            $($(#[$vmeta])* #[sea_orm(string_value = $value)] $variant),+
+        }
+
+        impl $name {
+            /// The value stored in the database and shown in GraphQL.
+            pub fn as_str(&self) -> &'static str {
+                match self { $(Self::$variant => $value),+ }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($value => Ok(Self::$variant),)+
+                    other => Err(format!("unknown {} value {other:?}", stringify!($name))),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// What kind of authority a regulator is.
+    RegulatorKind {
+        /// A government ministry (e.g. METI).
+        Ministry = "MINISTRY",
+        /// A data-protection authority (e.g. the Personal Information Protection Commission).
+        PrivacyAuthority = "PRIVACY_AUTHORITY",
+        /// A financial supervisor.
+        FinancialAuthority = "FINANCIAL_AUTHORITY",
+        /// An international card brand.
+        CardBrand = "CARD_BRAND",
+        /// Any other authority.
+        Other = "OTHER",
+    }
+);
+
+text_enum!(
+    /// The kind of regulatory action.
+    OrderKind {
+        /// A business-improvement order under a statute.
+        ImprovementOrder = "IMPROVEMENT_ORDER",
+        /// Guidance (指導).
+        Guidance = "GUIDANCE",
+        /// A request to report.
+        ReportRequest = "REPORT_REQUEST",
+        /// A recommendation (勧告).
+        Recommendation = "RECOMMENDATION",
+        /// Anything else.
+        Other = "OTHER",
+    }
+);
+
+text_enum!(
+    /// Where an order stands.
+    OrderStatus {
+        /// Measures still being implemented and reported.
+        Open = "OPEN",
+        /// The regulator keeps watching implementation.
+        Monitoring = "MONITORING",
+        /// The regulator closed the matter.
+        Closed = "CLOSED",
+    }
+);
+
+text_enum!(
+    /// The safeguard category a finding belongs to.
+    FindingCategory {
+        /// Organisational safeguards (組織的安全管理措置).
+        Organizational = "ORGANIZATIONAL",
+        /// Technical safeguards (技術的安全管理措置).
+        Technical = "TECHNICAL",
+        /// Physical safeguards (物理的安全管理措置).
+        Physical = "PHYSICAL",
+        /// Human safeguards (人的安全管理措置).
+        Human = "HUMAN",
+    }
+);
+
+text_enum!(
+    /// What kind of party an owner is.
+    OwnerKind {
+        /// A named person or a role held by one person.
+        Person = "PERSON",
+        /// A department or committee.
+        Department = "DEPARTMENT",
+        /// An outside vendor.
+        Vendor = "VENDOR",
+    }
+);
+
+text_enum!(
+    /// What kind of system is in scope.
+    SystemKind {
+        /// A system that processes card data.
+        Payment = "PAYMENT",
+        /// A front system that neither holds nor passes card data.
+        Front = "FRONT",
+        /// An administration screen.
+        AdminScreen = "ADMIN_SCREEN",
+        /// An internal system.
+        Internal = "INTERNAL",
+    }
+);
+
+text_enum!(
+    /// The workflow status of a measure.
+    MeasureStatus {
+        /// Committed, not started.
+        Planned = "PLANNED",
+        /// Work under way.
+        InProgress = "IN_PROGRESS",
+        /// Done by the company.
+        Implemented = "IMPLEMENTED",
+        /// Done and proven by current evidence.
+        Verified = "VERIFIED",
+        /// Postponed, with a reason.
+        Deferred = "DEFERRED",
+        /// Dropped, with a reason.
+        Cancelled = "CANCELLED",
+    }
+);
+
+text_enum!(
+    /// How often a recurring measure must be executed.
+    Recurrence {
+        /// A one-off measure.
+        None = "NONE",
+        /// Every week.
+        Weekly = "WEEKLY",
+        /// Every month.
+        Monthly = "MONTHLY",
+        /// Every quarter.
+        Quarterly = "QUARTERLY",
+        /// Every year.
+        Yearly = "YEARLY",
+    }
+);
+
+text_enum!(
+    /// What kind of document proves a measure.
+    EvidenceKind {
+        /// An attestation of compliance (e.g. a QSA's PCI DSS AOC).
+        Attestation = "ATTESTATION",
+        /// A certificate.
+        Certificate = "CERTIFICATE",
+        /// A vulnerability scan report.
+        ScanReport = "SCAN_REPORT",
+        /// A penetration test report.
+        PentestReport = "PENTEST_REPORT",
+        /// Minutes of a meeting.
+        Minutes = "MINUTES",
+        /// A contract.
+        Contract = "CONTRACT",
+        /// A policy or rule document.
+        Policy = "POLICY",
+        /// A report.
+        Report = "REPORT",
+        /// Anything else.
+        Other = "OTHER",
+    }
+);
+
+text_enum!(
+    /// The kind of filing made to a regulator.
+    ReportKind {
+        /// The first report on measures taken and planned.
+        Initial = "INITIAL",
+        /// An additional report answering questions on an earlier one.
+        Additional = "ADDITIONAL",
+        /// A periodic progress report.
+        Progress = "PROGRESS",
+        /// The final report.
+        Final = "FINAL",
+    }
+);
+
+text_enum!(
+    /// Where a report stands.
+    ReportStatus {
+        /// Being written; editable.
+        Draft = "DRAFT",
+        /// Filed with the regulator; frozen.
+        Submitted = "SUBMITTED",
+        /// Acknowledged by the regulator.
+        Acknowledged = "ACKNOWLEDGED",
+    }
+);
+
+text_enum!(
+    /// What kind of party evaluates progress.
+    EvaluatorKind {
+        /// An independent committee.
+        Committee = "COMMITTEE",
+        /// A member of a committee.
+        Member = "MEMBER",
+        /// A regulator assessing what it received.
+        Regulator = "REGULATOR",
+        /// An auditor or assessor.
+        Auditor = "AUDITOR",
+        /// Anyone else.
+        Other = "OTHER",
+    }
+);
+
+text_enum!(
+    /// An evaluator's assessment.
+    Verdict {
+        /// No problem found.
+        Satisfactory = "SATISFACTORY",
+        /// Acceptable with improvements.
+        NeedsImprovement = "NEEDS_IMPROVEMENT",
+        /// Not acceptable.
+        Unsatisfactory = "UNSATISFACTORY",
+    }
+);

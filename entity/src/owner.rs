@@ -1,0 +1,40 @@
+use crate::enums::OwnerKind;
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A person, department or vendor answerable for measures.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
+#[sea_orm(table_name = "owner")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    #[sea_orm(unique)]
+    pub code: String,
+    pub name: String,
+    pub name_local: Option<String>,
+    pub kind: OwnerKind,
+    pub role_title: Option<String>,
+    /// Private: never shown to viewers or evaluators.
+    pub contact: Option<String>,
+    pub parent_id: Option<i64>,
+    pub version: i32,
+    pub archived_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(belongs_to = "Entity", from = "Column::ParentId", to = "Column::Id")]
+    Parent,
+    #[sea_orm(has_many = "super::measure::Entity")]
+    Measure,
+}
+
+impl Related<super::measure::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Measure.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}
