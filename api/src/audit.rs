@@ -53,25 +53,41 @@ pub fn canonical_json(value: &Value) -> String {
     out
 }
 
+/// The hashed fields of one event.
+pub struct HashedFields<'a> {
+    pub at: &'a DateTime<Utc>,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub entity: &'a str,
+    pub entity_id: &'a str,
+    pub before: Option<&'a str>,
+    pub after: Option<&'a str>,
+}
+
+impl<'a> From<&'a audit_event::Model> for HashedFields<'a> {
+    fn from(e: &'a audit_event::Model) -> Self {
+        Self {
+            at: &e.at,
+            actor: &e.actor,
+            action: &e.action,
+            entity: &e.entity,
+            entity_id: &e.entity_id,
+            before: e.before.as_deref(),
+            after: e.after.as_deref(),
+        }
+    }
+}
+
 /// The hash of one event given its predecessor's hash.
-pub fn event_hash(
-    prev_hash: &str,
-    at: &DateTime<Utc>,
-    actor: &str,
-    action: &str,
-    entity: &str,
-    entity_id: &str,
-    before: Option<&str>,
-    after: Option<&str>,
-) -> String {
+pub fn event_hash(prev_hash: &str, f: &HashedFields<'_>) -> String {
     let body = serde_json::json!({
-        "at": at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        "actor": actor,
-        "action": action,
-        "entity": entity,
-        "entityId": entity_id,
-        "before": before,
-        "after": after,
+        "at": f.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "actor": f.actor,
+        "action": f.action,
+        "entity": f.entity,
+        "entityId": f.entity_id,
+        "before": f.before,
+        "after": f.after,
     });
     let mut hasher = Sha256::new();
     hasher.update(prev_hash.as_bytes());
@@ -114,13 +130,15 @@ pub async fn record<C: ConnectionTrait>(
     let after = change.after.as_ref().map(canonical_json);
     let hash = event_hash(
         &prev_hash,
-        &at,
-        change.actor,
-        change.action,
-        change.entity,
-        &change.entity_id,
-        before.as_deref(),
-        after.as_deref(),
+        &HashedFields {
+            at: &at,
+            actor: change.actor,
+            action: change.action,
+            entity: change.entity,
+            entity_id: &change.entity_id,
+            before: before.as_deref(),
+            after: after.as_deref(),
+        },
     );
     let row = audit_event::ActiveModel {
         at: Set(at),
@@ -166,16 +184,7 @@ pub async fn verify<C: ConnectionTrait>(conn: &C) -> AppResult<Verification> {
         }
         for e in page {
             events += 1;
-            let expected = event_hash(
-                &prev,
-                &e.at,
-                &e.actor,
-                &e.action,
-                &e.entity,
-                &e.entity_id,
-                e.before.as_deref(),
-                e.after.as_deref(),
-            );
+            let expected = event_hash(&prev, &HashedFields::from(&e));
             if e.prev_hash != prev || e.hash != expected {
                 return Ok(Verification {
                     events,
@@ -205,27 +214,18 @@ mod tests {
     #[test]
     fn hash_depends_on_predecessor_and_content() {
         let at = Utc::now();
-        let a = event_hash(
-            GENESIS,
-            &at,
-            "u",
-            "create",
-            "Measure",
-            "1",
-            None,
-            Some("{}"),
-        );
-        let b = event_hash(&a, &at, "u", "create", "Measure", "1", None, Some("{}"));
-        let c = event_hash(
-            GENESIS,
-            &at,
-            "u",
-            "create",
-            "Measure",
-            "1",
-            None,
-            Some("{\"x\":1}"),
-        );
+        let fields = |after| HashedFields {
+            at: &at,
+            actor: "u",
+            action: "create",
+            entity: "Measure",
+            entity_id: "1",
+            before: None,
+            after,
+        };
+        let a = event_hash(GENESIS, &fields(Some("{}")));
+        let b = event_hash(&a, &fields(Some("{}")));
+        let c = event_hash(GENESIS, &fields(Some("{\"x\":1}")));
         assert_ne!(a, b);
         assert_ne!(a, c);
         assert_eq!(a.len(), 64);

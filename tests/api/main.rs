@@ -1,1 +1,6 @@
-fn main() {}
+//! End-to-end tests: one binary, each test against its own server and its own database
+//! (a fresh SQLite file, or a fresh PostgreSQL database when `REMEDY_TEST_DATABASE_URL`
+//! is set).
+mod helpers;
+
+mod foundation;
