@@ -65,3 +65,50 @@ impl DbConfig {
         }
     }
 }
+
+/// Token verification and signing.
+#[derive(Debug, Clone, Args, Default)]
+pub struct AuthConfig {
+    /// HS256 secret (development; at least 32 bytes).
+    #[arg(long, env = "REMEDY_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// JWKS file with the public keys (RS256, EdDSA) accepted for verification, chosen by `kid`.
+    #[arg(long, env = "REMEDY_JWT_JWKS")]
+    pub jwt_jwks: Option<std::path::PathBuf>,
+    /// PEM private key used to sign tokens remedy issues (instead of the HS256 secret).
+    #[arg(long, env = "REMEDY_JWT_SIGNING_KEY")]
+    pub jwt_signing_key: Option<std::path::PathBuf>,
+    /// Algorithm of the signing key: RS256 or EdDSA.
+    #[arg(long, env = "REMEDY_JWT_SIGNING_ALG", default_value = "EdDSA")]
+    pub jwt_signing_alg: String,
+    /// `kid` placed in the header of tokens signed with the private key (must be in the JWKS).
+    #[arg(long, env = "REMEDY_JWT_SIGNING_KID")]
+    pub jwt_signing_kid: Option<String>,
+    /// Required `iss` claim.
+    #[arg(long, env = "REMEDY_JWT_ISSUER", default_value = "remedy")]
+    pub jwt_issuer: String,
+    /// Required `aud` claim.
+    #[arg(long, env = "REMEDY_JWT_AUDIENCE", default_value = "remedy")]
+    pub jwt_audience: String,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    #[arg(long, env = "REMEDY_JWT_LEEWAY", default_value_t = 30)]
+    pub jwt_leeway: u64,
+}
+
+impl AuthConfig {
+    /// A configuration with only an HS256 secret and default issuer/audience.
+    pub fn with_secret(secret: impl Into<String>) -> Self {
+        Self {
+            jwt_secret: Some(secret.into()),
+            jwt_signing_alg: "EdDSA".into(),
+            jwt_issuer: "remedy".into(),
+            jwt_audience: "remedy".into(),
+            jwt_leeway: 30,
+            ..Default::default()
+        }
+    }
+
+    pub fn has_verification_key(&self) -> bool {
+        self.jwt_secret.is_some() || self.jwt_jwks.is_some()
+    }
+}

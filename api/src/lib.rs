@@ -1,6 +1,7 @@
 //! remedy: a GraphQL service that tracks a company's remediation plan after a regulator acts
 //! on an incident. The binary (`src/main.rs`) is a thin CLI over this library.
 pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;

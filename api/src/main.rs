@@ -3,7 +3,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use migration::{Migrator, MigratorTrait};
-use remedy::config::{DbConfig, ServerConfig};
+use remedy::auth::{jwt::Keys, tokens, Role};
+use remedy::config::{AuthConfig, DbConfig, ServerConfig};
 use remedy::error::AppError;
 use remedy::{db, graphql, seed, server, telemetry};
 
@@ -26,6 +27,8 @@ enum Command {
         db: DbConfig,
         #[command(flatten)]
         server: ServerConfig,
+        #[command(flatten)]
+        auth: AuthConfig,
         /// Load the demo plan (the 2022 case in shared/seeds) if the database is empty.
         #[arg(long)]
         demo: bool,
@@ -47,6 +50,39 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL), identical to the committed schema.graphql.
     Schema,
+    /// Issue or revoke API tokens.
+    Token {
+        #[command(flatten)]
+        db: DbConfig,
+        #[command(flatten)]
+        auth: AuthConfig,
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Issue a token and print it, alone, on stdout.
+    Issue {
+        /// Who the token is for (its `sub`).
+        #[arg(long)]
+        subject: String,
+        /// A role: ADMIN, EDITOR, VIEWER, REPORTER or EVALUATOR (repeatable).
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// An order the token is limited to, by global ID or reference (repeatable; required for EVALUATOR).
+        #[arg(long = "order")]
+        orders: Vec<String>,
+        /// Lifetime, e.g. 30m, 8h, 7d.
+        #[arg(long, default_value = "8h")]
+        ttl: String,
+        /// Narrower scope than the roles grant (space-separated).
+        #[arg(long)]
+        scope: Option<String>,
+    },
+    /// Revoke a token by its jti.
+    Revoke { jti: String },
 }
 
 #[derive(Subcommand)]
@@ -115,7 +151,81 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Serve { db, server, demo } => {
+        Command::Token { db, auth, action } => {
+            let conn = db::connect(&db).await?;
+            db::migrate(&conn).await?;
+            let keys = Keys::from_config(&auth)?;
+            match action {
+                TokenAction::Issue {
+                    subject,
+                    roles,
+                    orders,
+                    ttl,
+                    scope,
+                } => {
+                    let roles = roles
+                        .iter()
+                        .map(|r| {
+                            Role::parse(r).ok_or_else(|| anyhow::anyhow!("unknown role {r:?}"))
+                        })
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    let mut order_ids = Vec::new();
+                    for o in &orders {
+                        order_ids.push(
+                            tokens::resolve_order(&conn, o)
+                                .await
+                                .map_err(AppError::into_anyhow)?,
+                        );
+                    }
+                    let ttl = tokens::parse_ttl(&ttl).map_err(AppError::into_anyhow)?;
+                    let req = tokens::IssueRequest {
+                        subject,
+                        roles,
+                        orders: order_ids,
+                        ttl,
+                        scope,
+                    };
+                    let (token, row) = tokens::issue(&conn, &keys, "cli", req)
+                        .await
+                        .map_err(AppError::into_anyhow)?;
+                    eprintln!(
+                        "issued jti {} for {} ({}), expires {}",
+                        row.jti, row.subject, row.roles, row.expires_at
+                    );
+                    println!("{token}");
+                }
+                TokenAction::Revoke { jti } => {
+                    tokens::revoke(&conn, &jti, "cli")
+                        .await
+                        .map_err(AppError::into_anyhow)?;
+                    eprintln!("revoked {jti}");
+                }
+            }
+            Ok(())
+        }
+        Command::Serve {
+            db,
+            server,
+            mut auth,
+            demo,
+        } => {
+            // Without a key the server cannot verify anyone: refuse, unless this is a demo,
+            // where a random secret is made for this run and ready-to-paste tokens printed.
+            let generated_secret = if auth.has_verification_key() {
+                false
+            } else if demo {
+                use rand::RngCore;
+                let mut bytes = [0u8; 32];
+                rand::thread_rng().fill_bytes(&mut bytes);
+                auth.jwt_secret = Some(hex::encode(bytes));
+                true
+            } else {
+                anyhow::bail!(
+                    "no JWT key configured: set REMEDY_JWT_SECRET (development) or REMEDY_JWT_JWKS, \
+                     or run `remedy serve --demo` to try remedy with generated tokens"
+                );
+            };
+            let keys = std::sync::Arc::new(Keys::from_config(&auth)?);
             let conn = db::connect(&db).await?;
             db::migrate(&conn).await?;
             if demo {
@@ -130,13 +240,54 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 } else {
                     tracing::info!("database not empty; demo plan not loaded");
                 }
+                if generated_secret {
+                    print_demo_tokens(&conn, &keys).await?;
+                }
             }
             let listener = std::net::TcpListener::bind(server.listen)?;
-            let state = server::AppState::new(conn, server);
+            let state = server::AppState::new(conn, server, keys);
             let (running, addr) = server::start(state, listener)?;
             tracing::info!(%addr, database = %db::redact(&db.database_url), "remedy listening; GraphiQL at http://{addr}/");
             running.await?;
             Ok(())
         }
     }
+}
+
+/// Issues and prints demo tokens (valid for this run's generated secret only).
+async fn print_demo_tokens(conn: &sea_orm::DatabaseConnection, keys: &Keys) -> anyhow::Result<()> {
+    let meti = tokens::resolve_order(conn, seed::DEMO_ORDER_REFERENCES[0])
+        .await
+        .ok();
+    let mut lines = Vec::new();
+    let wanted: Vec<(&str, Role, Vec<i64>)> = vec![
+        ("demo-admin", Role::Admin, vec![]),
+        ("demo-viewer", Role::Viewer, vec![]),
+        (
+            "third-party-committee",
+            Role::Evaluator,
+            meti.into_iter().collect(),
+        ),
+    ];
+    for (subject, role, orders) in wanted {
+        let req = tokens::IssueRequest {
+            subject: subject.to_string(),
+            roles: vec![role],
+            orders,
+            ttl: chrono::Duration::hours(12),
+            scope: None,
+        };
+        let (token, _) = tokens::issue(conn, keys, "serve --demo", req)
+            .await
+            .map_err(AppError::into_anyhow)?;
+        lines.push(format!("{:<10} {token}", role.as_str()));
+    }
+    println!("\nDemo tokens (12 h, valid while this process runs with its generated secret).");
+    println!("Paste one into GraphiQL's Headers tab as {{\"Authorization\": \"Bearer <token>\"}}:");
+    println!("(EVALUATOR sees only {})\n", seed::DEMO_ORDER_REFERENCES[0]);
+    for l in lines {
+        println!("{l}");
+    }
+    println!();
+    Ok(())
 }

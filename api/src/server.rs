@@ -1,11 +1,18 @@
 //! The HTTP server: GraphQL at `POST /graphql`, GraphiQL at `GET /` (assets served by
 //! remedy itself), `/healthz` and `/readyz`.
-use actix_web::http::header;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse};
-use sea_orm::DatabaseConnection;
+use std::sync::Arc;
 
+use actix_web::http::header;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, Responder};
+use async_graphql::ErrorExtensions;
+use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse};
+use chrono::{SubsecRound, Utc};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
+
+use crate::auth::jwt::Keys;
+use crate::auth::{tokens, Caller};
 use crate::config::ServerConfig;
+use crate::error::AppError;
 use crate::graphql::{build_schema, RemedySchema};
 
 /// State shared by all workers: built once.
@@ -13,17 +20,101 @@ pub struct AppState {
     pub schema: RemedySchema,
     pub db: DatabaseConnection,
     pub config: ServerConfig,
+    pub keys: Arc<Keys>,
 }
 
 impl AppState {
-    pub fn new(db: DatabaseConnection, config: ServerConfig) -> Self {
-        let schema = build_schema(db.clone(), &config);
-        Self { schema, db, config }
+    pub fn new(db: DatabaseConnection, config: ServerConfig, keys: Arc<Keys>) -> Self {
+        let schema = build_schema(db.clone(), &config, keys.clone());
+        Self {
+            schema,
+            db,
+            config,
+            keys,
+        }
     }
 }
 
-async fn graphql(state: web::Data<AppState>, req: GraphQLRequest) -> GraphQLResponse {
-    state.schema.execute(req.into_inner()).await.into()
+/// Verifies the bearer token of a request: signature, claims, then revocation.
+pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Caller, AppError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| AppError::Unauthenticated("missing Authorization header".into()))?;
+    let value = value
+        .to_str()
+        .map_err(|_| AppError::Unauthenticated("malformed Authorization header".into()))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| AppError::Unauthenticated("expected a Bearer token".into()))?;
+    let claims = state.keys.verify(token)?;
+    if tokens::is_revoked(&state.db, &claims.jti).await? {
+        return Err(AppError::Unauthenticated("token revoked".into()));
+    }
+    state.keys.caller(&claims)
+}
+
+/// A GraphQL-shaped error response outside execution (authentication).
+pub fn error_response(err: AppError) -> HttpResponse {
+    let status = match err {
+        AppError::Unauthenticated(_) => actix_web::http::StatusCode::UNAUTHORIZED,
+        AppError::Unavailable(_) => actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+        _ => actix_web::http::StatusCode::BAD_REQUEST,
+    };
+    let gql = err.extend();
+    let body = serde_json::json!({
+        "data": null,
+        "errors": [{ "message": gql.message, "extensions": gql.extensions }],
+    });
+    let mut res = HttpResponse::build(status);
+    if status == actix_web::http::StatusCode::UNAUTHORIZED {
+        res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+    }
+    res.json(body)
+}
+
+async fn graphql(
+    state: web::Data<AppState>,
+    http: HttpRequest,
+    req: GraphQLRequest,
+) -> HttpResponse {
+    let caller = match authenticate(&state, &http).await {
+        Ok(c) => c,
+        Err(e) => return error_response(e),
+    };
+    let mut request = req.into_inner().data(caller.clone());
+    let operation = request.operation_name.clone();
+    request = request.data(crate::graphql::RequestInfo {
+        operation: operation.clone(),
+    });
+    let response = state.schema.execute(request).await;
+    if caller.is_scoped() {
+        record_access(&state.db, &caller, operation.as_deref()).await;
+    }
+    GraphQLResponse::from(response)
+        .respond_to(&http)
+        .map_into_boxed_body()
+}
+
+/// Records which orders a scoped (evaluator) token's request returned data of.
+async fn record_access(db: &DatabaseConnection, caller: &Caller, operation: Option<&str>) {
+    let at = Utc::now().trunc_subsecs(6);
+    for order_id in caller.touched_orders() {
+        let row = entity::access_log::ActiveModel {
+            at: Set(at),
+            subject: Set(caller.subject.clone()),
+            jti: Set(Some(caller.jti.clone())),
+            order_id: Set(order_id),
+            operation: Set(operation.map(str::to_string)),
+            ..Default::default()
+        };
+        if let Err(e) = row.insert(db).await {
+            tracing::error!(error = %e, subject = %caller.subject, order_id, "could not record evaluator access");
+        }
+    }
 }
 
 async fn healthz() -> HttpResponse {

@@ -605,7 +605,9 @@ async fn binary_serves_the_demo_plan() {
         .env("REMEDY_DATABASE_URL", &test_db.url)
         .env("REMEDY_LISTEN", format!("127.0.0.1:{port}"))
         .env("REMEDY_WORKERS", "1")
-        .stdout(Stdio::null())
+        .env_remove("REMEDY_JWT_SECRET")
+        .env_remove("REMEDY_JWT_JWKS")
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
@@ -623,8 +625,37 @@ async fn binary_serves_the_demo_plan() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(ready, "remedy serve did not become ready");
+    // With no key configured, --demo made a secret and printed ready-to-paste tokens.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut printed = Vec::new();
+    {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 8192];
+        while !String::from_utf8_lossy(&printed).contains("EVALUATOR") {
+            let n = tokio::time::timeout(Duration::from_secs(10), stdout.read(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(n > 0, "stdout closed");
+            printed.extend_from_slice(&buf[..n]);
+        }
+    }
+    let printed = String::from_utf8(printed).unwrap();
+    let admin = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("ADMIN"))
+        .map(|t| t.trim().to_string())
+        .expect("an ADMIN token line");
+    let unauthenticated = client
+        .post(format!("{base}/graphql"))
+        .json(&json!({"query": "{ regulators { code } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), 401);
     let body: serde_json::Value = client
         .post(format!("{base}/graphql"))
+        .bearer_auth(&admin)
         .json(&json!({"query": "{ regulators { code orders { reference } } }"}))
         .send()
         .await

@@ -1,7 +1,11 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 
-use remedy::config::{DbConfig, ServerConfig};
+use std::sync::Arc;
+
+use remedy::auth::jwt::{Claims, Keys};
+use remedy::auth::{default_scope, tokens, Role};
+use remedy::config::{AuthConfig, DbConfig, ServerConfig};
 use remedy::server::{self, AppState};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{json, Value};
@@ -50,10 +54,16 @@ pub async fn connect(db: &TestDb) -> DatabaseConnection {
         .expect("connect")
 }
 
+/// The HS256 secret of test servers.
+pub const TEST_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
 pub struct TestApp {
     pub address: String,
     pub db: DatabaseConnection,
     pub client: reqwest::Client,
+    pub keys: Arc<Keys>,
+    /// An ADMIN token, used by `graphql` and `query_ok`.
+    pub admin_token: String,
     /// Keeps the database (and a SQLite file's directory) alive while the app runs.
     pub _test_db: TestDb,
 }
@@ -68,7 +78,23 @@ pub async fn spawn_demo_app() -> TestApp {
     spawn(true).await
 }
 
+/// The demo plan behind a server that also accepts the RS256 and EdDSA keys of
+/// `tests/fixtures/jwks.json`.
+pub async fn spawn_demo_app_with_jwks() -> TestApp {
+    let mut auth = AuthConfig::with_secret(TEST_SECRET);
+    auth.jwt_jwks = Some(fixture("jwks.json"));
+    spawn_with(true, auth).await
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures")).join(name)
+}
+
 async fn spawn(demo: bool) -> TestApp {
+    spawn_with(demo, AuthConfig::with_secret(TEST_SECRET)).await
+}
+
+async fn spawn_with(demo: bool, auth: AuthConfig) -> TestApp {
     let test_db = test_db().await;
     let db = connect(&test_db).await;
     remedy::db::migrate(&db).await.expect("migrate");
@@ -80,30 +106,108 @@ async fn spawn(demo: bool) -> TestApp {
         workers: 1,
         ..ServerConfig::default()
     };
-    let (running, addr) =
-        server::start(AppState::new(db.clone(), config), listener).expect("start server");
+    let keys = Arc::new(Keys::from_config(&auth).unwrap());
+    let (running, addr) = server::start(AppState::new(db.clone(), config, keys.clone()), listener)
+        .expect("start server");
     tokio::spawn(running);
+    let admin_token = issue(&db, &keys, "test-admin", &[Role::Admin], &[]).await;
     TestApp {
         address: format!("http://{addr}"),
         db,
         client: reqwest::Client::new(),
+        keys,
+        admin_token,
         _test_db: test_db,
     }
 }
 
+/// Issues a real token through remedy's token service (recorded, revocable).
+pub async fn issue(
+    db: &DatabaseConnection,
+    keys: &Keys,
+    subject: &str,
+    roles: &[Role],
+    orders: &[i64],
+) -> String {
+    let req = tokens::IssueRequest {
+        subject: subject.to_string(),
+        roles: roles.to_vec(),
+        orders: orders.to_vec(),
+        ttl: chrono::Duration::hours(1),
+        scope: None,
+    };
+    tokens::issue(db, keys, "test", req)
+        .await
+        .expect("issue token")
+        .0
+}
+
+/// Claims as remedy would issue them, for tests that forge variations.
+pub fn claims_for(subject: &str, roles: &[Role]) -> Claims {
+    let now = chrono::Utc::now().timestamp();
+    Claims {
+        sub: subject.to_string(),
+        jti: uuid::Uuid::new_v4().to_string(),
+        roles: roles.iter().map(|r| r.as_str().to_string()).collect(),
+        scope: default_scope(roles),
+        orders: None,
+        exp: now + 600,
+        nbf: Some(now),
+        iat: Some(now),
+        iss: "remedy".into(),
+        aud: json!("remedy"),
+    }
+}
+
 impl TestApp {
-    /// Posts a GraphQL request and returns the HTTP status and the JSON body.
+    /// A token for a role (and, for evaluators, orders given by reference).
+    pub async fn token(&self, role: Role, order_refs: &[&str]) -> String {
+        let mut ids = Vec::new();
+        for r in order_refs {
+            ids.push(tokens::resolve_order(&self.db, r).await.expect("order"));
+        }
+        issue(
+            &self.db,
+            &self.keys,
+            &format!("test-{}", role.as_str().to_lowercase()),
+            &[role],
+            &ids,
+        )
+        .await
+    }
+
+    /// Posts a GraphQL request as ADMIN and returns the HTTP status and the JSON body.
     pub async fn graphql(&self, query: &str, variables: Value) -> (u16, Value) {
-        let res = self
+        self.graphql_as(Some(&self.admin_token), query, variables)
+            .await
+    }
+
+    /// Posts a GraphQL request with the given bearer token (or none).
+    pub async fn graphql_as(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> (u16, Value) {
+        let mut req = self
             .client
             .post(format!("{}/graphql", self.address))
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .expect("request");
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.expect("request");
         let status = res.status().as_u16();
         let body = res.json::<Value>().await.expect("JSON body");
         (status, body)
+    }
+
+    /// A query with a token that must succeed.
+    pub async fn query_ok_as(&self, token: &str, query: &str) -> Value {
+        let (status, body) = self.graphql_as(Some(token), query, json!({})).await;
+        assert_eq!(status, 200, "HTTP status for {query}: {body}");
+        assert!(body.get("errors").is_none(), "errors for {query}: {body}");
+        body["data"].clone()
     }
 
     /// A query that must succeed: returns `data`, failing the test on any error.

@@ -3,4 +3,5 @@
 //! is set).
 mod helpers;
 
+mod auth;
 mod foundation;

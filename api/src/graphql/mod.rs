@@ -2,28 +2,43 @@
 pub mod id;
 pub mod loader;
 pub mod regulator;
+pub mod token;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
+use async_graphql::{EmptySubscription, MergedObject, Schema};
 use sea_orm::DatabaseConnection;
 
+use std::sync::Arc;
+
+use crate::auth::jwt::Keys;
 use crate::config::ServerConfig;
+
+/// Per-request facts the HTTP layer passes to resolvers.
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    pub operation: Option<String>,
+}
 
 /// Every query root, one object per domain.
 #[derive(MergedObject, Default)]
-pub struct Query(regulator::RegulatorQuery);
+pub struct Query(regulator::RegulatorQuery, token::TokenQuery);
 
-pub type RemedySchema = Schema<Query, EmptyMutation, EmptySubscription>;
+/// Every mutation, one object per domain.
+#[derive(MergedObject, Default)]
+pub struct Mutation(token::TokenMutation);
+
+pub type RemedySchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Builds the schema with its limits. The database connection and the loaders are shared
 /// by all requests; per-request data (the caller) is added by the HTTP handler.
-pub fn build_schema(db: DatabaseConnection, cfg: &ServerConfig) -> RemedySchema {
-    let mut builder = Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+pub fn build_schema(db: DatabaseConnection, cfg: &ServerConfig, keys: Arc<Keys>) -> RemedySchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .data(DataLoader::new(
             loader::Loader::new(db.clone()),
             tokio::spawn,
         ))
         .data(db)
+        .data(keys)
         .limit_depth(cfg.max_depth)
         .limit_complexity(cfg.max_complexity)
         .limit_recursive_depth(32)
@@ -37,6 +52,6 @@ pub fn build_schema(db: DatabaseConnection, cfg: &ServerConfig) -> RemedySchema 
 /// The SDL of the schema, as committed in `schema.graphql`.
 pub fn sdl() -> String {
     // Limits do not change the SDL; a lazily failing connection is never used.
-    let schema = Schema::build(Query::default(), EmptyMutation, EmptySubscription).finish();
+    let schema = Schema::build(Query::default(), Mutation::default(), EmptySubscription).finish();
     schema.sdl()
 }

@@ -8,6 +8,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOr
 
 use super::id;
 use super::loader::{Loader, OrdersOfRegulator};
+use crate::auth::{caller, Permission, Requires};
 use crate::error::{AppError, AppResult};
 
 /// An authority that acts on the company: a ministry, a privacy commission, a card brand.
@@ -42,11 +43,17 @@ impl Regulator {
     /// The orders this regulator issued, oldest first.
     async fn orders(&self, ctx: &Context<'_>) -> AppResult<Vec<Order>> {
         let loader = ctx.data_unchecked::<DataLoader<Loader>>();
+        let who = caller(ctx)?;
         let rows = loader
             .load_one(OrdersOfRegulator(self.0.id))
             .await?
             .unwrap_or_default();
-        Ok(rows.into_iter().map(Order).collect())
+        Ok(rows
+            .into_iter()
+            .filter(|o| who.sees_order(o.id))
+            .inspect(|o| who.touch(o.id))
+            .map(Order)
+            .collect())
     }
 }
 
@@ -102,25 +109,37 @@ pub struct RegulatorQuery;
 
 #[Object]
 impl RegulatorQuery {
-    /// Every regulator, ordered by code.
+    /// Every regulator, ordered by code. An order-scoped token sees only the regulators of its orders.
+    #[graphql(guard = "Requires(Permission::ReadPlan)")]
     async fn regulators(&self, ctx: &Context<'_>) -> AppResult<Vec<Regulator>> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        let rows = regulator::Entity::find()
-            .filter(regulator::Column::ArchivedAt.is_null())
-            .order_by_asc(regulator::Column::Code)
-            .all(db)
-            .await?;
+        let mut query = regulator::Entity::find().filter(regulator::Column::ArchivedAt.is_null());
+        if let Some(orders) = caller(ctx)?.order_scope() {
+            let visible: Vec<i64> = regulatory_order::Entity::find()
+                .filter(regulatory_order::Column::Id.is_in(orders.iter().copied()))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|o| o.regulator_id)
+                .collect();
+            query = query.filter(regulator::Column::Id.is_in(visible));
+        }
+        let rows = query.order_by_asc(regulator::Column::Code).all(db).await?;
         Ok(rows.into_iter().map(Regulator).collect())
     }
 
     /// One order by its reference (e.g. `METI-2022-06-30`).
+    #[graphql(guard = "Requires(Permission::ReadPlan)")]
     async fn order_by_reference(&self, ctx: &Context<'_>, reference: String) -> AppResult<Order> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
+        let who = caller(ctx)?;
         let row = regulatory_order::Entity::find()
             .filter(regulatory_order::Column::Reference.eq(reference.clone()))
             .one(db)
             .await?
+            .filter(|o| who.sees_order(o.id))
             .ok_or_else(|| AppError::not_found(format!("order {reference:?}")))?;
+        who.touch(row.id);
         Ok(Order(row))
     }
 }

@@ -1,0 +1,275 @@
+//! Who is calling and what they may do.
+//!
+//! Every GraphQL request carries a verified [`Caller`] (see [`jwt`]). What a caller may do
+//! is the intersection of what its roles grant and what its token's `scope` allows; guards
+//! on fields check a [`Permission`]; order-scoped tokens (evaluators) are additionally
+//! restricted in the data-access layer (`Caller::order_scope`).
+pub mod jwt;
+pub mod tokens;
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, Mutex};
+
+use async_graphql::{Context, Guard};
+
+use crate::error::AppError;
+
+/// The roles of the design's table.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    async_graphql::Enum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Role {
+    /// Everything, including the audit log and token administration.
+    Admin,
+    /// Internal staff: plan data, evidence, reports.
+    Editor,
+    /// Frontends and dashboards: read-only, no private contact data, no audit log.
+    Viewer,
+    /// Reporting scripts: what a viewer reads, plus generated reports.
+    Reporter,
+    /// Third-party evaluators: only the orders in the token; may add evaluations.
+    Evaluator,
+}
+
+impl Role {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Admin => "ADMIN",
+            Role::Editor => "EDITOR",
+            Role::Viewer => "VIEWER",
+            Role::Reporter => "REPORTER",
+            Role::Evaluator => "EVALUATOR",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Some(match s.to_ascii_uppercase().as_str() {
+            "ADMIN" => Role::Admin,
+            "EDITOR" => Role::Editor,
+            "VIEWER" => Role::Viewer,
+            "REPORTER" => Role::Reporter,
+            "EVALUATOR" => Role::Evaluator,
+            _ => return None,
+        })
+    }
+
+    /// What this role grants.
+    pub fn permissions(&self) -> &'static [Permission] {
+        use Permission::*;
+        match self {
+            Role::Admin => &[
+                ReadPlan,
+                ReadContacts,
+                ReadAudit,
+                WritePlan,
+                WriteEvidence,
+                WriteReports,
+                GenerateReports,
+                WriteEvaluations,
+                AdminTokens,
+            ],
+            Role::Editor => &[
+                ReadPlan,
+                ReadContacts,
+                WritePlan,
+                WriteEvidence,
+                WriteReports,
+                GenerateReports,
+            ],
+            Role::Viewer => &[ReadPlan],
+            Role::Reporter => &[ReadPlan, GenerateReports],
+            Role::Evaluator => &[ReadPlan, WriteEvaluations],
+        }
+    }
+}
+
+/// One right, named by its OAuth-style scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    ReadPlan,
+    ReadContacts,
+    ReadAudit,
+    WritePlan,
+    WriteEvidence,
+    WriteReports,
+    GenerateReports,
+    WriteEvaluations,
+    AdminTokens,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 9] = [
+        Permission::ReadPlan,
+        Permission::ReadContacts,
+        Permission::ReadAudit,
+        Permission::WritePlan,
+        Permission::WriteEvidence,
+        Permission::WriteReports,
+        Permission::GenerateReports,
+        Permission::WriteEvaluations,
+        Permission::AdminTokens,
+    ];
+
+    pub fn scope(&self) -> &'static str {
+        match self {
+            Permission::ReadPlan => "plan:read",
+            Permission::ReadContacts => "contacts:read",
+            Permission::ReadAudit => "audit:read",
+            Permission::WritePlan => "plan:write",
+            Permission::WriteEvidence => "evidence:write",
+            Permission::WriteReports => "reports:write",
+            Permission::GenerateReports => "reports:generate",
+            Permission::WriteEvaluations => "evaluations:write",
+            Permission::AdminTokens => "tokens:admin",
+        }
+    }
+}
+
+/// The full scope string for a set of roles (what a token gets when no narrower scope is asked).
+pub fn default_scope(roles: &[Role]) -> String {
+    let mut scopes: BTreeSet<&str> = BTreeSet::new();
+    for r in roles {
+        for p in r.permissions() {
+            scopes.insert(p.scope());
+        }
+    }
+    scopes.into_iter().collect::<Vec<_>>().join(" ")
+}
+
+/// The verified identity behind a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub subject: String,
+    pub jti: String,
+    pub roles: Vec<Role>,
+    scopes: HashSet<String>,
+    /// `Some` for tokens limited to orders (evaluators): the database ids they may see.
+    orders: Option<Arc<BTreeSet<i64>>>,
+    /// Orders whose data this request returned (for the access log of scoped tokens).
+    touched: Arc<Mutex<BTreeSet<i64>>>,
+}
+
+impl Caller {
+    pub fn new(
+        subject: String,
+        jti: String,
+        roles: Vec<Role>,
+        scope: &str,
+        orders: Option<BTreeSet<i64>>,
+    ) -> Self {
+        Self {
+            subject,
+            jti,
+            roles,
+            scopes: scope.split_whitespace().map(str::to_string).collect(),
+            orders: orders.map(Arc::new),
+            touched: Arc::default(),
+        }
+    }
+
+    /// Whether the caller holds a right: a role grants it and the token's scope allows it.
+    pub fn can(&self, p: Permission) -> bool {
+        self.scopes.contains(p.scope()) && self.roles.iter().any(|r| r.permissions().contains(&p))
+    }
+
+    pub fn require(&self, p: Permission) -> Result<(), AppError> {
+        if self.can(p) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(format!("requires {}", p.scope())))
+        }
+    }
+
+    /// The orders this caller is limited to, or `None` when it may see every order.
+    pub fn order_scope(&self) -> Option<&BTreeSet<i64>> {
+        self.orders.as_deref()
+    }
+
+    /// Whether an order is visible to this caller.
+    pub fn sees_order(&self, order_id: i64) -> bool {
+        self.orders.as_ref().is_none_or(|o| o.contains(&order_id))
+    }
+
+    /// Records that this request returned data of an order (scoped callers only).
+    pub fn touch(&self, order_id: i64) {
+        if self.orders.is_some() {
+            if let Ok(mut t) = self.touched.lock() {
+                t.insert(order_id);
+            }
+        }
+    }
+
+    pub fn touched_orders(&self) -> Vec<i64> {
+        self.touched
+            .lock()
+            .map(|t| t.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn is_scoped(&self) -> bool {
+        self.orders.is_some()
+    }
+}
+
+/// The caller of the current GraphQL request. Every request has one: the HTTP layer
+/// refuses unauthenticated requests before execution.
+pub fn caller<'a>(ctx: &Context<'a>) -> Result<&'a Caller, AppError> {
+    ctx.data_opt::<Caller>()
+        .ok_or_else(|| AppError::Unauthenticated("no caller in request".into()))
+}
+
+/// A field guard: the caller must hold the permission.
+pub struct Requires(pub Permission);
+
+impl Guard for Requires {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        caller(ctx)?.require(self.0).map_err(Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(roles: &[Role], scope: Option<&str>) -> Caller {
+        let scope = scope
+            .map(str::to_string)
+            .unwrap_or_else(|| default_scope(roles));
+        Caller::new("s".into(), "j".into(), roles.to_vec(), &scope, None)
+    }
+
+    #[test]
+    fn roles_follow_the_design_table() {
+        let viewer = caller(&[Role::Viewer], None);
+        assert!(viewer.can(Permission::ReadPlan));
+        assert!(!viewer.can(Permission::ReadContacts));
+        assert!(!viewer.can(Permission::ReadAudit));
+        assert!(!viewer.can(Permission::WritePlan));
+        let evaluator = caller(&[Role::Evaluator], None);
+        assert!(evaluator.can(Permission::WriteEvaluations));
+        assert!(!evaluator.can(Permission::ReadContacts));
+        let admin = caller(&[Role::Admin], None);
+        assert!(Permission::ALL.iter().all(|p| admin.can(*p)));
+    }
+
+    #[test]
+    fn scope_narrows_roles_and_never_widens_them() {
+        let narrowed = caller(&[Role::Admin], Some("plan:read"));
+        assert!(narrowed.can(Permission::ReadPlan));
+        assert!(!narrowed.can(Permission::WritePlan));
+        let widened = caller(&[Role::Viewer], Some("plan:read plan:write audit:read"));
+        assert!(!widened.can(Permission::WritePlan));
+        assert!(!widened.can(Permission::ReadAudit));
+    }
+}

@@ -1,0 +1,505 @@
+//! Authentication and authorisation over HTTP: forged tokens, the role matrix, evaluator scope.
+use std::process::Command;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use entity::prelude::*;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use remedy::auth::Role;
+use sea_orm::{EntityTrait, PaginatorTrait};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const REGULATORS: &str = "{ regulators { code orders { reference } } }";
+
+fn hs256(payload: &Value, secret: &[u8]) -> String {
+    encode(
+        &Header::new(Algorithm::HS256),
+        payload,
+        &EncodingKey::from_secret(secret),
+    )
+    .unwrap()
+}
+
+fn base_claims() -> Value {
+    serde_json::to_value(claims_for("mallory", &[Role::Admin])).unwrap()
+}
+
+fn with(mut v: Value, key: &str, value: Value) -> Value {
+    v[key] = value;
+    v
+}
+
+fn without(mut v: Value, key: &str) -> Value {
+    v.as_object_mut().unwrap().remove(key);
+    v
+}
+
+async fn assert_refused(app: &TestApp, token: &str, case: &str) {
+    let (status, body) = app.graphql_as(Some(token), REGULATORS, json!({})).await;
+    assert_eq!(status, 401, "{case}: {body}");
+    assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{case}: {body}");
+    assert!(body["data"].is_null(), "{case}: {body}");
+}
+
+#[tokio::test]
+async fn forged_and_broken_tokens_are_refused() {
+    let app = spawn_demo_app_with_jwks().await;
+    let secret = TEST_SECRET.as_bytes();
+    let now = chrono::Utc::now().timestamp();
+
+    // The untampered forms are accepted, so each refusal below is due to its one defect.
+    let (status, _) = app
+        .graphql_as(Some(&hs256(&base_claims(), secret)), REGULATORS, json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let rsa_private = std::fs::read(fixture("rsa_private.pem")).unwrap();
+    let mut rs_header = Header::new(Algorithm::RS256);
+    rs_header.kid = Some("rsa-1".into());
+    let rs_token = encode(
+        &rs_header,
+        &base_claims(),
+        &EncodingKey::from_rsa_pem(&rsa_private).unwrap(),
+    )
+    .unwrap();
+    app.query_ok_as(&rs_token, REGULATORS).await;
+    let ed_private = std::fs::read(fixture("ed25519_private.pem")).unwrap();
+    let mut ed_header = Header::new(Algorithm::EdDSA);
+    ed_header.kid = Some("ed-1".into());
+    let ed_token = encode(
+        &ed_header,
+        &base_claims(),
+        &EncodingKey::from_ed_pem(&ed_private).unwrap(),
+    )
+    .unwrap();
+    app.query_ok_as(&ed_token, REGULATORS).await;
+
+    // No header, wrong scheme, garbage.
+    let (status, body) = app.graphql_as(None, REGULATORS, json!({})).await;
+    assert_eq!(
+        (status, error_codes(&body)),
+        (401, vec!["UNAUTHENTICATED".to_string()])
+    );
+    let res = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header(
+            "Authorization",
+            format!("Basic {}", URL_SAFE_NO_PAD.encode("admin:admin")),
+        )
+        .json(&json!({"query": REGULATORS}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_refused(&app, "not-a-jwt", "garbage").await;
+
+    // alg: none.
+    let none = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(base_claims().to_string())
+    );
+    assert_refused(&app, &none, "alg none").await;
+
+    // HS256 signed with the RS256 public key, with and without the RSA key's kid.
+    let rsa_public = std::fs::read(fixture("rsa_public.pem")).unwrap();
+    let mut confused = Header::new(Algorithm::HS256);
+    confused.kid = Some("rsa-1".into());
+    let t = encode(
+        &confused,
+        &base_claims(),
+        &EncodingKey::from_secret(&rsa_public),
+    )
+    .unwrap();
+    assert_refused(
+        &app,
+        &t,
+        "HS256 with the RSA public key as secret, kid rsa-1",
+    )
+    .await;
+    assert_refused(
+        &app,
+        &hs256(&base_claims(), &rsa_public),
+        "HS256 with the RSA public key, no kid",
+    )
+    .await;
+    // RS256 with a key id that is not configured.
+    let mut unknown = Header::new(Algorithm::RS256);
+    unknown.kid = Some("rsa-9".into());
+    let t = encode(
+        &unknown,
+        &base_claims(),
+        &EncodingKey::from_rsa_pem(&rsa_private).unwrap(),
+    )
+    .unwrap();
+    assert_refused(&app, &t, "unknown kid").await;
+
+    // Wrong key, expired, not yet valid, wrong audience or issuer, missing claims.
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "wrong secret",
+            hs256(&base_claims(), b"another-secret-another-secret-0123456"),
+        ),
+        (
+            "expired",
+            hs256(&with(base_claims(), "exp", json!(now - 3600)), secret),
+        ),
+        (
+            "not yet valid",
+            hs256(&with(base_claims(), "nbf", json!(now + 3600)), secret),
+        ),
+        (
+            "wrong aud",
+            hs256(&with(base_claims(), "aud", json!("other-service")), secret),
+        ),
+        (
+            "wrong iss",
+            hs256(
+                &with(base_claims(), "iss", json!("https://evil.example")),
+                secret,
+            ),
+        ),
+        ("missing sub", hs256(&without(base_claims(), "sub"), secret)),
+        ("missing jti", hs256(&without(base_claims(), "jti"), secret)),
+        ("missing exp", hs256(&without(base_claims(), "exp"), secret)),
+        ("missing aud", hs256(&without(base_claims(), "aud"), secret)),
+        ("missing iss", hs256(&without(base_claims(), "iss"), secret)),
+        (
+            "empty sub",
+            hs256(&with(base_claims(), "sub", json!("")), secret),
+        ),
+        (
+            "string exp",
+            hs256(
+                &with(base_claims(), "exp", json!((now + 3600).to_string())),
+                secret,
+            ),
+        ),
+        (
+            "string nbf",
+            hs256(
+                &with(base_claims(), "nbf", json!((now + 3600).to_string())),
+                secret,
+            ),
+        ),
+        (
+            "unknown role",
+            hs256(&with(base_claims(), "roles", json!(["ROOT"])), secret),
+        ),
+        (
+            "no role",
+            hs256(&with(base_claims(), "roles", json!([])), secret),
+        ),
+        (
+            "bad order id",
+            hs256(&with(base_claims(), "orders", json!(["not-an-id"])), secret),
+        ),
+    ];
+    for (case, token) in &cases {
+        assert_refused(&app, token, case).await;
+    }
+
+    // A payload tampered after signing (a viewer promoting itself).
+    let viewer = app.token(Role::Viewer, &[]).await;
+    let parts: Vec<&str> = viewer.split('.').collect();
+    let mut payload: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    payload["roles"] = json!(["ADMIN"]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(payload.to_string()),
+        parts[2]
+    );
+    assert_refused(&app, &tampered, "tampered payload").await;
+
+    // Revoked through the API: refused from the next request on.
+    let (_, body) = app.graphql_as(Some(&viewer), REGULATORS, json!({})).await;
+    assert!(body.get("errors").is_none());
+    let jti = payload["jti"].as_str().unwrap();
+    let data = app
+        .query_ok(
+            "mutation($j: String!) { revokeToken(jti: $j) { jti revoked } }",
+            json!({"j": jti}),
+        )
+        .await;
+    assert_eq!(data["revokeToken"]["revoked"], true);
+    assert_refused(&app, &viewer, "revoked").await;
+    // Revoking twice is a conflict; an unknown jti is not found.
+    let (_, body) = app
+        .graphql(
+            "mutation($j: String!) { revokeToken(jti: $j) { jti } }",
+            json!({"j": jti}),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["CONFLICT"]);
+    let (_, body) = app
+        .graphql("mutation { revokeToken(jti: \"nope\") { jti } }", json!({}))
+        .await;
+    assert_eq!(error_codes(&body), ["NOT_FOUND"]);
+}
+
+#[tokio::test]
+async fn role_matrix_over_every_root() {
+    let app = spawn_demo_app().await;
+    // (operation, roles allowed)
+    let ops: Vec<(&str, &str, Vec<Role>)> = vec![
+        ("regulators", REGULATORS, vec![Role::Admin, Role::Editor, Role::Viewer, Role::Reporter, Role::Evaluator]),
+        (
+            "orderByReference",
+            "{ orderByReference(reference: \"METI-2022-06-30\") { reference } }",
+            vec![Role::Admin, Role::Editor, Role::Viewer, Role::Reporter, Role::Evaluator],
+        ),
+        ("tokens", "{ tokens { jti subject } }", vec![Role::Admin]),
+        (
+            "issueToken",
+            "mutation { issueToken(input: {subject: \"x\", roles: [VIEWER], ttl: \"1h\"}) { token } }",
+            vec![Role::Admin],
+        ),
+        ("revokeToken", "mutation { revokeToken(jti: \"does-not-exist\") { jti } }", vec![Role::Admin]),
+    ];
+    for role in [
+        Role::Admin,
+        Role::Editor,
+        Role::Viewer,
+        Role::Reporter,
+        Role::Evaluator,
+    ] {
+        let token = app.token(role, &["METI-2022-06-30"]).await;
+        for (name, query, allowed) in &ops {
+            let (status, body) = app.graphql_as(Some(&token), query, json!({})).await;
+            assert_eq!(status, 200, "{role:?} {name}: {body}");
+            let codes = error_codes(&body);
+            if allowed.contains(&role) {
+                // revokeToken of an unknown jti is NOT_FOUND for the one role allowed to try.
+                assert!(
+                    codes.is_empty() || codes == ["NOT_FOUND"],
+                    "{role:?} may {name}: {body}"
+                );
+            } else {
+                assert_eq!(codes, ["FORBIDDEN"], "{role:?} must not {name}: {body}");
+                assert!(
+                    body["data"].is_null() || body["data"][name].is_null(),
+                    "{role:?} {name}: {body}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn issue_token_validates_and_never_stores_the_token() {
+    let app = spawn_demo_app().await;
+    let data = app
+        .query_ok(
+            "mutation { issueToken(input: {subject: \"committee\", roles: [EVALUATOR], orders: [\"PPC-2022-07-13\"], ttl: \"2h\"}) { token info { jti roles orders revoked expiresAt } } }",
+            json!({}),
+        )
+        .await;
+    let token = data["issueToken"]["token"].as_str().unwrap().to_string();
+    assert_eq!(data["issueToken"]["info"]["roles"], json!(["EVALUATOR"]));
+    assert_eq!(
+        data["issueToken"]["info"]["orders"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // The new token works and sees only its order.
+    let data = app.query_ok_as(&token, REGULATORS).await;
+    assert_eq!(
+        data["regulators"],
+        json!([{"code": "PPC", "orders": [{"reference": "PPC-2022-07-13"}]}])
+    );
+    // The token text is nowhere in the database's token records or audit log.
+    let listed = app
+        .query_ok("{ tokens { jti subject revoked } }", json!({}))
+        .await;
+    assert!(!listed.to_string().contains(&token));
+    for t in ApiToken::find().all(&app.db).await.unwrap() {
+        assert!(!serde_json::to_string(&t).unwrap().contains(&token));
+    }
+    for e in AuditEvent::find().all(&app.db).await.unwrap() {
+        assert!(!e.after.unwrap_or_default().contains(&token));
+    }
+    // Invalid requests name the field.
+    for (input, field) in [
+        ("{subject: \"\", roles: [VIEWER]}", "subject"),
+        ("{subject: \"e\", roles: [EVALUATOR]}", "orders"),
+        ("{subject: \"e\", roles: [VIEWER], ttl: \"forever\"}", "ttl"),
+        (
+            "{subject: \"e\", roles: [VIEWER], scope: \"plan:write\"}",
+            "scope",
+        ),
+        (
+            "{subject: \"e\", roles: [EVALUATOR], orders: [\"NOPE\"]}",
+            "orders",
+        ),
+    ] {
+        let (_, body) = app
+            .graphql(
+                &format!("mutation {{ issueToken(input: {input}) {{ token }} }}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(error_codes(&body), ["VALIDATION"], "{input}: {body}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"], field,
+            "{input}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn evaluator_sees_only_its_order_and_reads_are_logged() {
+    let app = spawn_demo_app().await;
+    let evaluator = app.token(Role::Evaluator, &["METI-2022-06-30"]).await;
+    let data = app.query_ok_as(&evaluator, REGULATORS).await;
+    assert_eq!(
+        data["regulators"],
+        json!([{"code": "METI", "orders": [{"reference": "METI-2022-06-30"}]}])
+    );
+    // The ungranted order answers exactly as a nonexistent one.
+    let (_, granted_missing) = app
+        .graphql_as(
+            Some(&evaluator),
+            "{ orderByReference(reference: \"PPC-2022-07-13\") { reference } }",
+            json!({}),
+        )
+        .await;
+    let (_, really_missing) = app
+        .graphql_as(
+            Some(&evaluator),
+            "{ orderByReference(reference: \"PPC-2099-01-01\") { reference } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_codes(&granted_missing), ["NOT_FOUND"]);
+    assert_eq!(error_codes(&really_missing), ["NOT_FOUND"]);
+    let strip = |b: &Value| {
+        b["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .replace("PPC-2022-07-13", "X")
+            .replace("PPC-2099-01-01", "X")
+    };
+    assert_eq!(strip(&granted_missing), strip(&really_missing));
+    // Reads of the granted order were recorded; non-evaluator reads are not.
+    assert!(AccessLog::find().count(&app.db).await.unwrap() >= 1);
+    let before = AccessLog::find().count(&app.db).await.unwrap();
+    app.query_ok(REGULATORS, json!({})).await;
+    assert_eq!(AccessLog::find().count(&app.db).await.unwrap(), before);
+    // An evaluator token never reaches token administration.
+    let (_, body) = app
+        .graphql_as(Some(&evaluator), "{ tokens { jti } }", json!({}))
+        .await;
+    assert_eq!(error_codes(&body), ["FORBIDDEN"]);
+}
+
+#[tokio::test]
+async fn cli_issues_and_revokes_tokens() {
+    let app = spawn_demo_app().await;
+    let url = &app._test_db.url;
+    let out = Command::new(env!("CARGO_BIN_EXE_remedy"))
+        .args([
+            "token",
+            "issue",
+            "--subject",
+            "script",
+            "--role",
+            "reporter",
+            "--ttl",
+            "1h",
+        ])
+        .env("REMEDY_DATABASE_URL", url)
+        .env("REMEDY_JWT_SECRET", TEST_SECRET)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    // The token alone on stdout.
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let token = stdout.trim();
+    assert_eq!(token.split('.').count(), 3);
+    app.query_ok_as(token, REGULATORS).await;
+
+    let out = Command::new(env!("CARGO_BIN_EXE_remedy"))
+        .args([
+            "token",
+            "issue",
+            "--subject",
+            "eval",
+            "--role",
+            "EVALUATOR",
+            "--order",
+            "PPC-2022-07-13",
+        ])
+        .env("REMEDY_DATABASE_URL", url)
+        .env("REMEDY_JWT_SECRET", TEST_SECRET)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let evaluator = String::from_utf8(out.stdout).unwrap();
+    let data = app.query_ok_as(evaluator.trim(), REGULATORS).await;
+    assert_eq!(data["regulators"].as_array().unwrap().len(), 1);
+
+    let payload: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_remedy"))
+        .args(["token", "revoke", payload["jti"].as_str().unwrap()])
+        .env("REMEDY_DATABASE_URL", url)
+        .env("REMEDY_JWT_SECRET", TEST_SECRET)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_refused(&app, token, "revoked by the CLI").await;
+
+    // An evaluator without orders is refused by the CLI too.
+    let out = Command::new(env!("CARGO_BIN_EXE_remedy"))
+        .args(["token", "issue", "--subject", "eval", "--role", "EVALUATOR"])
+        .env("REMEDY_DATABASE_URL", url)
+        .env("REMEDY_JWT_SECRET", TEST_SECRET)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+}
+
+#[tokio::test]
+async fn serve_refuses_to_start_without_a_key() {
+    let test_db = test_db().await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_remedy"))
+        .arg("serve")
+        .env("REMEDY_DATABASE_URL", &test_db.url)
+        .env("REMEDY_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env_remove("REMEDY_JWT_SECRET")
+        .env_remove("REMEDY_JWT_JWKS")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no JWT key configured"));
+    // A secret too short to be safe is refused as well.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_remedy"))
+        .arg("serve")
+        .env("REMEDY_DATABASE_URL", &test_db.url)
+        .env("REMEDY_JWT_SECRET", "short")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+}
