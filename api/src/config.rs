@@ -32,6 +32,9 @@ pub struct ServerConfig {
     /// Maximum query complexity (list fields count their page size).
     #[arg(long, env = "REMEDY_MAX_COMPLEXITY", default_value_t = 5000)]
     pub max_complexity: usize,
+    /// Largest page a connection returns (`first`/`last` above it are refused).
+    #[arg(long, env = "REMEDY_MAX_PAGE_SIZE", default_value_t = 100)]
+    pub max_page_size: u64,
     /// Maximum request body, in bytes.
     #[arg(long, env = "REMEDY_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -49,6 +52,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".parse().expect("valid default address"),
             max_depth: 12,
             max_complexity: 5000,
+            max_page_size: 100,
             max_body_bytes: 1024 * 1024,
             introspection: true,
             workers: 0,

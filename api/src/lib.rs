@@ -8,4 +8,5 @@ pub mod error;
 pub mod graphql;
 pub mod seed;
 pub mod server;
+pub mod service;
 pub mod telemetry;

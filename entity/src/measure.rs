@@ -20,6 +20,8 @@ pub struct Model {
     pub due_on: Option<Date>,
     pub completed_on: Option<Date>,
     pub recurrence: Recurrence,
+    /// For recurring measures: the end of the first period not yet executed.
+    pub next_due_on: Option<Date>,
     pub note: Option<String>,
     pub version: i32,
     pub archived_at: Option<DateTimeUtc>,

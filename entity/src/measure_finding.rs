@@ -29,3 +29,15 @@ pub enum Relation {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Related<super::finding::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Finding.def()
+    }
+}
+
+impl Related<super::measure::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Measure.def()
+    }
+}

@@ -139,6 +139,7 @@ enum Measure {
     DueOn,
     CompletedOn,
     Recurrence,
+    NextDueOn,
     Note,
 }
 
@@ -616,6 +617,7 @@ impl MigrationTrait for Migration {
                         .col(date_null(Measure::DueOn))
                         .col(date_null(Measure::CompletedOn))
                         .col(enumeration(Measure::Recurrence, RECURRENCES))
+                        .col(date_null(Measure::NextDueOn))
                         .col(text_null(Measure::Note))
                         .check(
                             Expr::col(Measure::CompletedOn)

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-const REGULATORS: &str = "{ regulators { code orders { reference } } }";
+const REGULATORS: &str = "{ regulators { nodes { code orders { nodes { reference } } } } }";
 
 fn hs256(payload: &Value, secret: &[u8]) -> String {
     encode(
@@ -311,7 +311,7 @@ async fn issue_token_validates_and_never_stores_the_token() {
     let data = app.query_ok_as(&token, REGULATORS).await;
     assert_eq!(
         data["regulators"],
-        json!([{"code": "PPC", "orders": [{"reference": "PPC-2022-07-13"}]}])
+        json!({"nodes": [{"code": "PPC", "orders": {"nodes": [{"reference": "PPC-2022-07-13"}]}}]})
     );
     // The token text is nowhere in the database's token records or audit log.
     let listed = app
@@ -359,7 +359,7 @@ async fn evaluator_sees_only_its_order_and_reads_are_logged() {
     let data = app.query_ok_as(&evaluator, REGULATORS).await;
     assert_eq!(
         data["regulators"],
-        json!([{"code": "METI", "orders": [{"reference": "METI-2022-06-30"}]}])
+        json!({"nodes": [{"code": "METI", "orders": {"nodes": [{"reference": "METI-2022-06-30"}]}}]})
     );
     // The ungranted order answers exactly as a nonexistent one.
     let (_, granted_missing) = app
@@ -447,7 +447,7 @@ async fn cli_issues_and_revokes_tokens() {
     assert!(out.status.success());
     let evaluator = String::from_utf8(out.stdout).unwrap();
     let data = app.query_ok_as(evaluator.trim(), REGULATORS).await;
-    assert_eq!(data["regulators"].as_array().unwrap().len(), 1);
+    assert_eq!(data["regulators"]["nodes"].as_array().unwrap().len(), 1);
 
     let payload: Value = serde_json::from_slice(
         &URL_SAFE_NO_PAD

@@ -470,11 +470,11 @@ async fn graphql_serves_regulators_with_their_orders() {
     let app = spawn_demo_app().await;
     let data = app
         .query_ok(
-            "{ regulators { id code nameLocal orders { reference issuedOn status kind } } }",
+            "{ regulators { nodes { id code nameLocal orders { nodes { reference issuedOn status kind } } } } }",
             json!({}),
         )
         .await;
-    let regs = data["regulators"].as_array().unwrap();
+    let regs = data["regulators"]["nodes"].as_array().unwrap();
     assert_eq!(
         regs.len() as u64,
         Regulator::find().count(&app.db).await.unwrap()
@@ -482,11 +482,11 @@ async fn graphql_serves_regulators_with_their_orders() {
     assert_eq!(regs.len(), 2);
     assert_eq!(regs[0]["code"], "METI");
     assert_eq!(regs[0]["nameLocal"], "経済産業省");
-    assert_eq!(regs[0]["orders"][0]["reference"], "METI-2022-06-30");
-    assert_eq!(regs[0]["orders"][0]["kind"], "IMPROVEMENT_ORDER");
+    assert_eq!(regs[0]["orders"]["nodes"][0]["reference"], "METI-2022-06-30");
+    assert_eq!(regs[0]["orders"]["nodes"][0]["kind"], "IMPROVEMENT_ORDER");
     assert_eq!(regs[1]["code"], "PPC");
-    assert_eq!(regs[1]["orders"][0]["issuedOn"], "2022-07-13");
-    assert_eq!(regs[1]["orders"][0]["kind"], "GUIDANCE");
+    assert_eq!(regs[1]["orders"]["nodes"][0]["issuedOn"], "2022-07-13");
+    assert_eq!(regs[1]["orders"]["nodes"][0]["kind"], "GUIDANCE");
     // IDs are opaque.
     assert!(!regs[0]["id"].as_str().unwrap().contains("Regulator"));
 
@@ -656,7 +656,7 @@ async fn binary_serves_the_demo_plan() {
     let body: serde_json::Value = client
         .post(format!("{base}/graphql"))
         .bearer_auth(&admin)
-        .json(&json!({"query": "{ regulators { code orders { reference } } }"}))
+        .json(&json!({"query": "{ regulators { nodes { code orders { nodes { reference } } } } }"}))
         .send()
         .await
         .unwrap()
@@ -664,12 +664,12 @@ async fn binary_serves_the_demo_plan() {
         .await
         .unwrap();
     assert!(body.get("errors").is_none(), "{body}");
-    let refs: Vec<&str> = body["data"]["regulators"]
+    let refs: Vec<&str> = body["data"]["regulators"]["nodes"]
         .as_array()
         .unwrap()
         .iter()
         .flat_map(|r| {
-            r["orders"]
+            r["orders"]["nodes"]
                 .as_array()
                 .unwrap()
                 .iter()

@@ -1,10 +1,15 @@
-//! Batched loading of relations: one SQL statement per relation per request tick,
-//! whatever the number of parents.
+//! Batched loading of every relation: one loader call is one or two SQL statements,
+//! whatever the number of parents in the page. Loaders return unscoped rows; the
+//! resolvers apply the caller's scope (see `crate::service::scope`).
 use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader as DlLoader;
-use entity::regulatory_order;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use entity::*;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, Iterable, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 
 use crate::error::AppError;
 
@@ -19,32 +24,315 @@ impl Loader {
     }
 }
 
-/// Orders of a regulator, keyed by regulator id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct OrdersOfRegulator(pub i64);
+/// Evidence without its stored bytes (which are only read by the download endpoint).
+#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult, serde::Serialize)]
+pub struct EvidenceMeta {
+    pub id: i64,
+    pub measure_id: i64,
+    pub system_id: Option<i64>,
+    pub kind: entity::enums::EvidenceKind,
+    pub title: String,
+    pub issued_by: Option<String>,
+    pub issued_on: Option<chrono::NaiveDate>,
+    pub valid_from: Option<chrono::NaiveDate>,
+    pub valid_until: Option<chrono::NaiveDate>,
+    pub sha256: String,
+    pub media_type: String,
+    pub size_bytes: i64,
+    pub storage_uri: Option<String>,
+    pub supersedes_id: Option<i64>,
+    pub submitted_by: String,
+    pub submitted_at: chrono::DateTime<chrono::Utc>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
 
-impl DlLoader<OrdersOfRegulator> for Loader {
-    type Value = Vec<regulatory_order::Model>;
+/// A select of evidence without the `content` column (turn it into [`EvidenceMeta`] rows).
+pub fn evidence_meta_select() -> sea_orm::Select<evidence::Entity> {
+    evidence::Entity::find()
+        .select_only()
+        .columns(evidence::Column::iter().filter(|c| !matches!(c, evidence::Column::Content)))
+}
+
+fn group<K: std::hash::Hash + Eq + Copy, V>(keys: &[K], rows: impl IntoIterator<Item = (K, V)>) -> HashMap<K, Vec<V>> {
+    let mut out: HashMap<K, Vec<V>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+    for (k, v) in rows {
+        out.entry(k).or_default().push(v);
+    }
+    out
+}
+
+macro_rules! by_id {
+    ($key:ident, $entity:ident) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub struct $key(pub i64);
+
+        impl DlLoader<$key> for Loader {
+            type Value = $entity::Model;
+            type Error = AppError;
+
+            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, AppError> {
+                let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+                let rows = $entity::Entity::find()
+                    .filter($entity::Column::Id.is_in(ids))
+                    .all(&self.db)
+                    .await?;
+                Ok(rows.into_iter().map(|r| ($key(r.id), r)).collect())
+            }
+        }
+    };
+}
+
+macro_rules! has_many {
+    ($key:ident, $entity:ident, $col:ident, $field:ident, [$($order:ident),*]) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub struct $key(pub i64);
+
+        impl DlLoader<$key> for Loader {
+            type Value = Vec<$entity::Model>;
+            type Error = AppError;
+
+            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, AppError> {
+                let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+                let query = $entity::Entity::find().filter($entity::Column::$col.is_in(ids));
+                $(let query = query.order_by_asc($entity::Column::$order);)*
+                let rows = query.all(&self.db).await?;
+                Ok(group(keys, rows.into_iter().map(|r| ($key(r.$field), r))))
+            }
+        }
+    };
+}
+
+/// Many-to-many through a link table: the links, then the targets (two statements).
+macro_rules! via_link {
+    ($key:ident, $link:ident, $from_col:ident, $from:ident, $to:ident, $target:ident, [$($order:ident),*]) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub struct $key(pub i64);
+
+        impl DlLoader<$key> for Loader {
+            type Value = Vec<$target::Model>;
+            type Error = AppError;
+
+            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, AppError> {
+                let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+                let links = $link::Entity::find()
+                    .filter($link::Column::$from_col.is_in(ids))
+                    .all(&self.db)
+                    .await?;
+                let mut target_ids: Vec<i64> = links.iter().map(|l| l.$to).collect();
+                target_ids.sort_unstable();
+                target_ids.dedup();
+                let query = $target::Entity::find().filter($target::Column::Id.is_in(target_ids));
+                $(let query = query.order_by_asc($target::Column::$order);)*
+                let targets = query.all(&self.db).await?;
+                let position: HashMap<i64, usize> = targets.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
+                let mut pairs: Vec<($key, usize)> = links
+                    .iter()
+                    .filter_map(|l| position.get(&l.$to).map(|p| ($key(l.$from), *p)))
+                    .collect();
+                // Keep the target ordering within each parent.
+                pairs.sort_by_key(|(k, p)| (k.0, *p));
+                Ok(group(keys, pairs.into_iter().map(|(k, p)| (k, targets[p].clone()))))
+            }
+        }
+    };
+}
+
+by_id!(RegulatorById, regulator);
+by_id!(OrderById, regulatory_order);
+by_id!(FindingById, finding);
+by_id!(MeasureById, measure);
+by_id!(OwnerById, owner);
+by_id!(SystemById, system);
+by_id!(ReportById, report);
+by_id!(EvaluatorById, evaluator);
+
+has_many!(OrdersOfRegulator, regulatory_order, RegulatorId, regulator_id, [IssuedOn, Id]);
+has_many!(FindingsOfOrder, finding, OrderId, order_id, [Id]);
+has_many!(ReportsOfOrder, report, OrderId, order_id, [DueOn, Id]);
+has_many!(OccurrencesOfMeasure, occurrence, MeasureId, measure_id, [DoneOn, Id]);
+
+via_link!(MeasuresOfFinding, measure_finding, FindingId, finding_id, measure_id, measure, [Code, Id]);
+via_link!(FindingsOfMeasure, measure_finding, MeasureId, measure_id, finding_id, finding, [OrderId, Id]);
+via_link!(SystemsOfMeasure, measure_system, MeasureId, measure_id, system_id, system, [Code, Id]);
+via_link!(MeasuresOfSystem, measure_system, SystemId, system_id, measure_id, measure, [Code, Id]);
+via_link!(MeasuresOfReport, report_measure, ReportId, report_id, measure_id, measure, [Code, Id]);
+
+/// Measures of an owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MeasuresOfOwner(pub i64);
+
+impl DlLoader<MeasuresOfOwner> for Loader {
+    type Value = Vec<measure::Model>;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[MeasuresOfOwner]) -> Result<HashMap<MeasuresOfOwner, Self::Value>, AppError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let rows = measure::Entity::find()
+            .filter(measure::Column::OwnerId.is_in(ids))
+            .order_by_asc(measure::Column::Code)
+            .all(&self.db)
+            .await?;
+        Ok(group(keys, rows.into_iter().filter_map(|r| r.owner_id.map(|o| (MeasuresOfOwner(o), r)))))
+    }
+}
+
+/// Measures answering any finding of an order (distinct).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MeasuresOfOrder(pub i64);
+
+impl DlLoader<MeasuresOfOrder> for Loader {
+    type Value = Vec<measure::Model>;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[MeasuresOfOrder]) -> Result<HashMap<MeasuresOfOrder, Self::Value>, AppError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let pairs: Vec<(i64, i64)> = measure_finding::Entity::find()
+            .select_only()
+            .column(finding::Column::OrderId)
+            .column(measure_finding::Column::MeasureId)
+            .inner_join(finding::Entity)
+            .filter(finding::Column::OrderId.is_in(ids))
+            .distinct()
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut measure_ids: Vec<i64> = pairs.iter().map(|p| p.1).collect();
+        measure_ids.sort_unstable();
+        measure_ids.dedup();
+        let measures = measure::Entity::find()
+            .filter(measure::Column::Id.is_in(measure_ids))
+            .order_by_asc(measure::Column::Code)
+            .order_by_asc(measure::Column::Id)
+            .all(&self.db)
+            .await?;
+        let mut out = group(keys, std::iter::empty());
+        for m in measures {
+            for (order, _) in pairs.iter().filter(|p| p.1 == m.id) {
+                out.entry(MeasuresOfOrder(*order)).or_default().push(m.clone());
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The orders a measure answers findings of (for scope checks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct OrdersOfMeasure(pub i64);
+
+impl DlLoader<OrdersOfMeasure> for Loader {
+    type Value = Vec<i64>;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[OrdersOfMeasure]) -> Result<HashMap<OrdersOfMeasure, Self::Value>, AppError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let pairs: Vec<(i64, i64)> = measure_finding::Entity::find()
+            .select_only()
+            .column(measure_finding::Column::MeasureId)
+            .column(finding::Column::OrderId)
+            .inner_join(finding::Entity)
+            .filter(measure_finding::Column::MeasureId.is_in(ids))
+            .distinct()
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(group(keys, pairs.into_iter().map(|(m, o)| (OrdersOfMeasure(m), o))))
+    }
+}
+
+macro_rules! evidence_by {
+    ($key:ident, $col:ident, $field:ident) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub struct $key(pub i64);
+
+        impl DlLoader<$key> for Loader {
+            type Value = Vec<EvidenceMeta>;
+            type Error = AppError;
+
+            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, AppError> {
+                let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+                let rows = evidence_meta_select()
+                    .filter(evidence::Column::$col.is_in(ids))
+                    .order_by_asc(evidence::Column::Id)
+                    .into_model::<EvidenceMeta>()
+                    .all(&self.db)
+                    .await?;
+                Ok(group(keys, rows.into_iter().filter_map(|r| r.$field.into_key().map(|k| ($key(k), r)))))
+            }
+        }
+    };
+}
+
+trait IntoKey {
+    fn into_key(self) -> Option<i64>;
+}
+impl IntoKey for i64 {
+    fn into_key(self) -> Option<i64> {
+        Some(self)
+    }
+}
+impl IntoKey for Option<i64> {
+    fn into_key(self) -> Option<i64> {
+        self
+    }
+}
+
+evidence_by!(EvidenceById, Id, id);
+evidence_by!(EvidenceOfMeasure, MeasureId, measure_id);
+evidence_by!(EvidenceOfSystem, SystemId, system_id);
+evidence_by!(EvidenceSuperseding, SupersedesId, supersedes_id);
+
+/// Evaluations of a measure or of a report.
+macro_rules! evaluations_by {
+    ($key:ident, $col:ident, $field:ident) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub struct $key(pub i64);
+
+        impl DlLoader<$key> for Loader {
+            type Value = Vec<evaluation::Model>;
+            type Error = AppError;
+
+            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, AppError> {
+                let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+                let rows = evaluation::Entity::find()
+                    .filter(evaluation::Column::$col.is_in(ids))
+                    .order_by_asc(evaluation::Column::EvaluatedAt)
+                    .order_by_asc(evaluation::Column::Id)
+                    .all(&self.db)
+                    .await?;
+                Ok(group(keys, rows.into_iter().filter_map(|r| r.$field.map(|k| ($key(k), r)))))
+            }
+        }
+    };
+}
+
+evaluations_by!(EvaluationsOfMeasure, MeasureId, measure_id);
+evaluations_by!(EvaluationsOfReport, ReportId, report_id);
+
+/// How many evidence items each measure has (all revisions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EvidenceCountOfMeasure(pub i64);
+
+impl DlLoader<EvidenceCountOfMeasure> for Loader {
+    type Value = i64;
     type Error = AppError;
 
     async fn load(
         &self,
-        keys: &[OrdersOfRegulator],
-    ) -> Result<HashMap<OrdersOfRegulator, Self::Value>, Self::Error> {
+        keys: &[EvidenceCountOfMeasure],
+    ) -> Result<HashMap<EvidenceCountOfMeasure, Self::Value>, AppError> {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
-        let rows = regulatory_order::Entity::find()
-            .filter(regulatory_order::Column::RegulatorId.is_in(ids))
-            .filter(regulatory_order::Column::ArchivedAt.is_null())
-            .order_by_asc(regulatory_order::Column::IssuedOn)
-            .order_by_asc(regulatory_order::Column::Id)
+        let rows: Vec<(i64, i64)> = evidence::Entity::find()
+            .select_only()
+            .column(evidence::Column::MeasureId)
+            .column_as(Expr::col(evidence::Column::Id).count(), "n")
+            .filter(evidence::Column::MeasureId.is_in(ids))
+            .group_by(evidence::Column::MeasureId)
+            .into_tuple()
             .all(&self.db)
             .await?;
-        let mut out: HashMap<OrdersOfRegulator, Self::Value> =
-            keys.iter().map(|k| (*k, Vec::new())).collect();
-        for row in rows {
-            out.entry(OrdersOfRegulator(row.regulator_id))
-                .or_default()
-                .push(row);
+        let mut out: HashMap<EvidenceCountOfMeasure, i64> = keys.iter().map(|k| (*k, 0)).collect();
+        for (m, n) in rows {
+            out.insert(EvidenceCountOfMeasure(m), n);
         }
         Ok(out)
     }

@@ -1,8 +1,11 @@
 //! The GraphQL schema: built once at start-up and shared by every worker.
 pub mod id;
+pub mod connection;
+pub mod dashboard;
 pub mod loader;
-pub mod regulator;
+pub mod query;
 pub mod token;
+pub mod types;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptySubscription, MergedObject, Schema};
@@ -21,7 +24,7 @@ pub struct RequestInfo {
 
 /// Every query root, one object per domain.
 #[derive(MergedObject, Default)]
-pub struct Query(regulator::RegulatorQuery, token::TokenQuery);
+pub struct Query(query::PlanQuery, token::TokenQuery);
 
 /// Every mutation, one object per domain.
 #[derive(MergedObject, Default)]
@@ -39,6 +42,9 @@ pub fn build_schema(db: DatabaseConnection, cfg: &ServerConfig, keys: Arc<Keys>)
         ))
         .data(db)
         .data(keys)
+        .data(connection::Limits {
+            max_page_size: cfg.max_page_size,
+        })
         .limit_depth(cfg.max_depth)
         .limit_complexity(cfg.max_complexity)
         .limit_recursive_depth(32)

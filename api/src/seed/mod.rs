@@ -531,6 +531,7 @@ impl<'a> Loader<'a> {
             due_on: Set(ms.due_on),
             completed_on: Set(ms.completed_on),
             recurrence: Set(ms.recurrence),
+            next_due_on: Set(demo_next_due(ms)),
             note: Set(ms.note.clone()),
             version: Set(1),
             archived_at: Set(None),
@@ -694,7 +695,7 @@ impl<'a> Loader<'a> {
                     json!({
                         "code": m.code,
                         "title": m.title,
-                        "status": crate::seed::status_as_of(m, on).as_str(),
+                        "status": crate::service::measures::status_as_of(m, on).as_str(),
                         "startedOn": m.started_on,
                         "dueOn": m.due_on,
                         "completedOn": m.completed_on.filter(|d| *d <= on),
@@ -746,25 +747,25 @@ impl<'a> Loader<'a> {
     }
 }
 
-/// A measure's status as it stood on `on`, derived from its recorded dates: done once its
-/// completion date has passed, in progress once started, planned before that.
-pub fn status_as_of(m: &measure::Model, on: NaiveDate) -> MeasureStatus {
-    match m.completed_on {
-        Some(done) if done <= on => match m.status {
-            MeasureStatus::Verified => MeasureStatus::Verified,
-            _ => MeasureStatus::Implemented,
-        },
-        _ => match m.started_on {
-            Some(start) if start <= on => MeasureStatus::InProgress,
-            _ if m.completed_on.is_none()
-                && matches!(m.status, MeasureStatus::InProgress)
-                && m.started_on.is_none() =>
-            {
-                MeasureStatus::InProgress
-            }
-            _ => MeasureStatus::Planned,
-        },
+/// When a demo recurring measure is next due: after the executions recorded up to the plan's date.
+fn demo_next_due(ms: &SeedMeasure) -> Option<NaiveDate> {
+    let start = ms.started_on.or(ms.completed_on)?;
+    let as_of: NaiveDate = DEMO_AS_OF.parse().expect("valid date");
+    let last = periods(ms.recurrence, start, as_of).last().map(|p| p.1);
+    next_period_end(ms.recurrence, start, last)
+}
+
+/// The end of the first period after `last_done` (or the first period after `start` when
+/// nothing was done yet): when the next execution of a recurring measure is due.
+pub fn next_period_end(recurrence: Recurrence, start: NaiveDate, last_done: Option<NaiveDate>) -> Option<NaiveDate> {
+    if recurrence == Recurrence::None {
+        return None;
     }
+    let horizon = last_done.unwrap_or(start) + Duration::days(400);
+    periods(recurrence, start, horizon)
+        .into_iter()
+        .map(|(_, end)| end)
+        .find(|end| last_done.is_none_or(|d| *end > d))
 }
 
 /// The full periods of a recurrence that end after `start` and on or before `as_of`:

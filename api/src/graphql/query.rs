@@ -1,0 +1,621 @@
+//! Query roots: `node`/`nodes`, the lists with filters and ordering, and the dashboards.
+use async_graphql::{Context, Enum, InputObject, Object, ID};
+use chrono::{Duration, NaiveDate};
+use entity::enums::*;
+use entity::*;
+use sea_orm::sea_query::{NullOrdering, Order as SqlOrder, Query};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::connection::{cost, from_select, from_vec, limits, window, Conn, PageArgs};
+use super::dashboard::{self, Progress};
+use super::id;
+use super::loader::{evidence_meta_select, EvidenceMeta};
+use super::types::*;
+use crate::auth::{caller, Permission, Requires};
+use crate::error::{AppError, AppResult};
+use crate::service::measures::{filter_condition, MeasureFilter};
+use crate::service::scope;
+
+fn db<'a>(ctx: &Context<'a>) -> &'a DatabaseConnection {
+    ctx.data_unchecked::<DatabaseConnection>()
+}
+
+/// Sort direction.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+pub enum Direction {
+    /// Smallest first.
+    #[default]
+    Asc,
+    /// Largest first.
+    Desc,
+}
+
+impl From<Direction> for SqlOrder {
+    fn from(d: Direction) -> Self {
+        match d {
+            Direction::Asc => SqlOrder::Asc,
+            Direction::Desc => SqlOrder::Desc,
+        }
+    }
+}
+
+/// Fields measures can be sorted by; ties are broken by ID, so the order is total.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+pub enum MeasureOrderField {
+    /// The measure's code.
+    #[default]
+    Code,
+    /// The due date (measures without one last).
+    DueOn,
+    /// The status.
+    Status,
+    /// The title.
+    Title,
+    /// The last change.
+    UpdatedAt,
+}
+
+/// How to sort measures.
+#[derive(InputObject, Default)]
+pub struct MeasureOrder {
+    /// The field.
+    #[graphql(default)]
+    pub field: MeasureOrderField,
+    /// The direction.
+    #[graphql(default)]
+    pub direction: Direction,
+}
+
+/// Filters on orders.
+#[derive(InputObject, Default)]
+pub struct OrderFilter {
+    /// Orders of this regulator.
+    pub regulator_id: Option<ID>,
+    /// Orders in this status.
+    pub status: Option<OrderStatus>,
+    /// Orders of this kind.
+    pub kind: Option<OrderKind>,
+    /// Include archived orders.
+    pub include_archived: Option<bool>,
+}
+
+/// Filters on findings.
+#[derive(InputObject, Default)]
+pub struct FindingFilter {
+    /// Findings of this order.
+    pub order_id: Option<ID>,
+    /// Findings of this category.
+    pub category: Option<FindingCategory>,
+}
+
+/// Filters on evidence.
+#[derive(InputObject, Default)]
+pub struct EvidenceFilter {
+    /// Evidence of this measure.
+    pub measure_id: Option<ID>,
+    /// Evidence about this system.
+    pub system_id: Option<ID>,
+    /// Evidence of this kind.
+    pub kind: Option<EvidenceKind>,
+    /// Valid until a date before this one (expiring or expired).
+    pub expiring_before: Option<NaiveDate>,
+    /// Only current (true: not superseded and valid today) or only not current (false).
+    pub current: Option<bool>,
+}
+
+/// Filters on reports.
+#[derive(InputObject, Default)]
+pub struct ReportFilter {
+    /// Reports on this order.
+    pub order_id: Option<ID>,
+    /// Reports in this status.
+    pub status: Option<ReportStatus>,
+    /// Reports due strictly before this date.
+    pub due_before: Option<NaiveDate>,
+}
+
+/// Filters on owners.
+#[derive(InputObject, Default)]
+pub struct OwnerFilter {
+    /// Owners of this kind.
+    pub kind: Option<OwnerKind>,
+}
+
+/// Filters on systems.
+#[derive(InputObject, Default)]
+pub struct SystemFilter {
+    /// Systems of this kind.
+    pub kind: Option<SystemKind>,
+}
+
+/// Evidence is current when nothing supersedes it and `on` is within its validity.
+fn current_evidence_condition(on: NaiveDate) -> Condition {
+    Condition::all()
+        .add(
+            evidence::Column::Id.not_in_subquery(
+                Query::select()
+                    .column(evidence::Column::SupersedesId)
+                    .from(evidence::Entity)
+                    .and_where(evidence::Column::SupersedesId.is_not_null())
+                    .to_owned(),
+            ),
+        )
+        .add(Condition::any().add(evidence::Column::ValidFrom.is_null()).add(evidence::Column::ValidFrom.lte(on)))
+        .add(Condition::any().add(evidence::Column::ValidUntil.is_null()).add(evidence::Column::ValidUntil.gte(on)))
+}
+
+fn days_ahead(days: i32) -> AppResult<Duration> {
+    if !(0..=3660).contains(&days) {
+        return Err(AppError::validation("withinDays", "must be between 0 and 3660"));
+    }
+    Ok(Duration::days(days as i64))
+}
+
+/// Evidence rows (without their bytes) as a connection.
+async fn evidence_connection(
+    ctx: &Context<'_>,
+    args: &PageArgs,
+    condition: Condition,
+    order_by_validity: bool,
+) -> AppResult<Conn<Evidence>> {
+    let db = db(ctx);
+    let base = evidence::Entity::find().filter(condition);
+    let strip_content = |s: sea_orm::Select<evidence::Entity>| {
+        s.select_only()
+            .columns(<evidence::Column as sea_orm::Iterable>::iter().filter(|c| !matches!(c, evidence::Column::Content)))
+    };
+    let total = base.clone().count(db).await?;
+    let (start, end) = window(args, total, limits(ctx).max_page_size)?;
+    let ordered = if order_by_validity {
+        base.order_by_asc(evidence::Column::ValidUntil).order_by_asc(evidence::Column::Id)
+    } else {
+        base.order_by_asc(evidence::Column::Id)
+    };
+    let rows: Vec<EvidenceMeta> = if end > start {
+        strip_content(ordered)
+            .offset(start)
+            .limit(end - start)
+            .into_model::<EvidenceMeta>()
+            .all(db)
+            .await?
+    } else {
+        Vec::new()
+    };
+    // Re-number the window's cursors from `start`.
+    let mut conn = from_vec(ctx, &PageArgs::new(Some(rows.len() as i32), None, None, None), rows, Evidence)?;
+    for (i, edge) in conn.edges.iter_mut().enumerate() {
+        edge.cursor = super::connection::encode_cursor(start + i as u64);
+    }
+    conn.has_previous_page = start > 0;
+    conn.has_next_page = end < total;
+    conn.additional_fields.total_count = total;
+    Ok(conn)
+}
+
+async fn find_node(ctx: &Context<'_>, gid: &ID) -> AppResult<Node> {
+    let who = caller(ctx)?;
+    let db = db(ctx);
+    let (type_name, raw) = id::decode_any(gid)?;
+    let not_found = || AppError::not_found("node");
+    let node = match type_name.as_str() {
+        "Regulator" => regulator::Entity::find_by_id(raw)
+            .filter(scope::regulators(who))
+            .one(db)
+            .await?
+            .map(|r| Node::Regulator(Regulator(r))),
+        "Order" => regulatory_order::Entity::find_by_id(raw)
+            .filter(scope::orders(who))
+            .one(db)
+            .await?
+            .inspect(|o| who.touch(o.id))
+            .map(|o| Node::Order(Order(o))),
+        "Finding" => finding::Entity::find_by_id(raw)
+            .filter(scope::findings(who))
+            .one(db)
+            .await?
+            .inspect(|f| who.touch(f.order_id))
+            .map(|f| Node::Finding(Finding(f))),
+        "Measure" => match measure::Entity::find_by_id(raw).filter(scope::measures(who)).one(db).await? {
+            Some(m) if measure_visible(ctx, who, m.id).await? => Some(Node::Measure(Measure(m))),
+            _ => None,
+        },
+        "Owner" => owner::Entity::find_by_id(raw)
+            .filter(scope::owners(who))
+            .one(db)
+            .await?
+            .map(|o| Node::Owner(Owner(o))),
+        "System" => system::Entity::find_by_id(raw)
+            .filter(scope::systems(who))
+            .one(db)
+            .await?
+            .map(|s| Node::System(System(s))),
+        "Evidence" => {
+            let row = evidence_meta_select()
+                .filter(evidence::Column::Id.eq(raw))
+                .filter(scope::evidence(who))
+                .into_model::<EvidenceMeta>()
+                .one(db)
+                .await?;
+            match row {
+                Some(e) if measure_visible(ctx, who, e.measure_id).await? => Some(Node::Evidence(Evidence(e))),
+                _ => None,
+            }
+        }
+        "Report" => report::Entity::find_by_id(raw)
+            .filter(scope::reports(who))
+            .one(db)
+            .await?
+            .inspect(|r| who.touch(r.order_id))
+            .map(|r| Node::Report(Report(r))),
+        "Evaluation" => evaluation::Entity::find_by_id(raw)
+            .filter(scope::evaluations(who))
+            .one(db)
+            .await?
+            .map(|e| Node::Evaluation(Evaluation(e))),
+        "Evaluator" => evaluator::Entity::find_by_id(raw).one(db).await?.map(|e| Node::Evaluator(Evaluator(e))),
+        "Occurrence" => match occurrence::Entity::find_by_id(raw).one(db).await? {
+            Some(o) if measure_visible(ctx, who, o.measure_id).await? => Some(Node::Occurrence(Occurrence(o))),
+            _ => None,
+        },
+        _ => None,
+    };
+    node.ok_or_else(not_found)
+}
+
+#[derive(Default)]
+pub struct PlanQuery;
+
+#[Object]
+impl PlanQuery {
+    /// Any object by its global ID. An ID outside the caller's scope answers exactly as an
+    /// unknown one: `NOT_FOUND`.
+    #[graphql(guard = "Requires(Permission::ReadPlan)")]
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> AppResult<Node> {
+        find_node(ctx, &id).await
+    }
+
+    /// Several objects by global ID, in the order asked (null for those not found).
+    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "ids.len() * child_complexity + 1")]
+    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> AppResult<Vec<Option<Node>>> {
+        if ids.len() as u64 > limits(ctx).max_page_size {
+            return Err(AppError::validation("ids", format!("at most {} IDs", limits(ctx).max_page_size)));
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for gid in &ids {
+            out.push(match find_node(ctx, gid).await {
+                Ok(n) => Some(n),
+                Err(AppError::NotFound(_)) => None,
+                Err(e) => return Err(e),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Regulators, by code (an order-scoped caller sees those of its orders).
+    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    async fn regulators(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Regulator>> {
+        let who = caller(ctx)?;
+        let select = regulator::Entity::find()
+            .filter(scope::regulators(who))
+            .filter(regulator::Column::ArchivedAt.is_null())
+            .order_by_asc(regulator::Column::Code)
+            .order_by_asc(regulator::Column::Id);
+        from_select(ctx, db(ctx), &PageArgs::new(first, after, last, before), select, Regulator).await
+    }
+
+    /// Orders, oldest first.
+    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    async fn orders(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<OrderFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Order>> {
+        let who = caller(ctx)?;
+        let f = filter.unwrap_or_default();
+        let mut select = regulatory_order::Entity::find().filter(scope::orders(who));
+        if !f.include_archived.unwrap_or(false) {
+            select = select.filter(regulatory_order::Column::ArchivedAt.is_null());
+        }
+        if let Some(r) = &f.regulator_id {
+            select = select.filter(regulatory_order::Column::RegulatorId.eq(id::decode(r, "Regulator")?));
+        }
+        if let Some(s) = f.status {
+            select = select.filter(regulatory_order::Column::Status.eq(s));
+        }
+        if let Some(k) = f.kind {
+            select = select.filter(regulatory_order::Column::Kind.eq(k));
+        }
+        let select = select
+            .order_by_asc(regulatory_order::Column::IssuedOn)
+            .order_by_asc(regulatory_order::Column::Id);
+        let conn = from_select(ctx, db(ctx), &PageArgs::new(first, after, last, before), select, Order).await?;
+        for e in &conn.edges {
+            who.touch(e.node.0.id);
+        }
+        Ok(conn)
+    }
+
+    /// One order by its reference (e.g. `METI-2022-06-30`).
+    #[graphql(guard = "Requires(Permission::ReadPlan)")]
+    async fn order_by_reference(&self, ctx: &Context<'_>, reference: String) -> AppResult<Order> {
+        let who = caller(ctx)?;
+        let row = regulatory_order::Entity::find()
+            .filter(regulatory_order::Column::Reference.eq(reference.as_str()))
+            .filter(scope::orders(who))
+            .one(db(ctx))
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("order {reference:?}")))?;
+        who.touch(row.id);
+        Ok(Order(row))
+    }
+
+    /// Findings, by order then number.
+    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    async fn findings(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<FindingFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Finding>> {
+        let who = caller(ctx)?;
+        let f = filter.unwrap_or_default();
+        let mut select = finding::Entity::find()
+            .filter(scope::findings(who))
+            .filter(finding::Column::ArchivedAt.is_null());
+        if let Some(o) = &f.order_id {
+            select = select.filter(finding::Column::OrderId.eq(id::decode(o, "Order")?));
+        }
+        if let Some(c) = f.category {
+            select = select.filter(finding::Column::Category.eq(c));
+        }
+        let select = select
+            .order_by_asc(finding::Column::OrderId)
+            .order_by_asc(finding::Column::Id);
+        from_select(ctx, db(ctx), &PageArgs::new(first, after, last, before), select, Finding).await
+    }
+
+    /// Measures, filtered and ordered (by code by default; ties broken by ID).
+    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn measures(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<MeasureFilter>,
+        order_by: Option<MeasureOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Measure>> {
+        let who = caller(ctx)?;
+        let f = filter.unwrap_or_default();
+        let order = order_by.unwrap_or_default();
+        let mut select = measure::Entity::find()
+            .filter(scope::measures(who))
+            .filter(filter_condition(&f, today())?);
+        let dir: SqlOrder = order.direction.into();
+        select = match order.field {
+            MeasureOrderField::Code => select.order_by(measure::Column::Code, dir.clone()),
+            MeasureOrderField::DueOn => {
+                select.order_by_with_nulls(measure::Column::DueOn, dir.clone(), NullOrdering::Last)
+            }
+            MeasureOrderField::Status => select.order_by(measure::Column::Status, dir.clone()),
+            MeasureOrderField::Title => select.order_by(measure::Column::Title, dir.clone()),
+            MeasureOrderField::UpdatedAt => select.order_by(measure::Column::UpdatedAt, dir.clone()),
+        };
+        let select = select.order_by(measure::Column::Id, dir);
+        let conn = from_select(ctx, db(ctx), &PageArgs::new(first, after, last, before), select, Measure).await?;
+        if who.is_scoped() {
+            let rows: Vec<measure::Model> = conn.edges.iter().map(|e| e.node.0.clone()).collect();
+            visible_measures(ctx, who, rows).await?;
+        }
+        Ok(conn)
+    }
+
+    /// Owners, by code (an order-scoped caller sees the owners of its measures).
+    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    async fn owners(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<OwnerFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Owner>> {
+        let who = caller(ctx)?;
+        let mut select = owner::Entity::find()
+            .filter(scope::owners(who))
+            .filter(owner::Column::ArchivedAt.is_null());
+        if let Some(k) = filter.and_then(|f| f.kind) {
+            select = select.filter(owner::Column::Kind.eq(k));
+        }
+        let select = select.order_by_asc(owner::Column::Code).order_by_asc(owner::Column::Id);
+        from_select(ctx, db(ctx), &PageArgs::new(first, after, last, before), select, Owner).await
+    }
+
+    /// Systems, by code.
+    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    async fn systems(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<SystemFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<System>> {
+        let who = caller(ctx)?;
+        let mut select = system::Entity::find()
+            .filter(scope::systems(who))
+            .filter(system::Column::ArchivedAt.is_null());
+        if let Some(k) = filter.and_then(|f| f.kind) {
+            select = select.filter(system::Column::Kind.eq(k));
+        }
+        let select = select.order_by_asc(system::Column::Code).order_by_asc(system::Column::Id);
+        from_select(ctx, db(ctx), &PageArgs::new(first, after, last, before), select, System).await
+    }
+
+    /// Evidence, oldest first.
+    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    async fn evidence(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<EvidenceFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Evidence>> {
+        let who = caller(ctx)?;
+        let f = filter.unwrap_or_default();
+        let mut c = scope::evidence(who);
+        if let Some(m) = &f.measure_id {
+            c = c.add(evidence::Column::MeasureId.eq(id::decode(m, "Measure")?));
+        }
+        if let Some(s) = &f.system_id {
+            c = c.add(evidence::Column::SystemId.eq(id::decode(s, "System")?));
+        }
+        if let Some(k) = f.kind {
+            c = c.add(evidence::Column::Kind.eq(k));
+        }
+        if let Some(d) = f.expiring_before {
+            c = c.add(evidence::Column::ValidUntil.lt(d));
+        }
+        match f.current {
+            Some(true) => c = c.add(current_evidence_condition(today())),
+            Some(false) => c = c.add(current_evidence_condition(today()).not()),
+            None => {}
+        }
+        evidence_connection(ctx, &PageArgs::new(first, after, last, before), c, false).await
+    }
+
+    /// Reports, by due date.
+    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    async fn reports(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ReportFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Report>> {
+        let who = caller(ctx)?;
+        let f = filter.unwrap_or_default();
+        let mut select = report::Entity::find()
+            .filter(scope::reports(who))
+            .filter(report::Column::ArchivedAt.is_null());
+        if let Some(o) = &f.order_id {
+            select = select.filter(report::Column::OrderId.eq(id::decode(o, "Order")?));
+        }
+        if let Some(s) = f.status {
+            select = select.filter(report::Column::Status.eq(s));
+        }
+        if let Some(d) = f.due_before {
+            select = select.filter(report::Column::DueOn.lt(d));
+        }
+        let select = select.order_by_asc(report::Column::DueOn).order_by_asc(report::Column::Id);
+        from_select(ctx, db(ctx), &PageArgs::new(first, after, last, before), select, Report).await
+    }
+
+    /// Independent evaluators (committees, members, regulators), by code.
+    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    async fn evaluators(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Evaluator>> {
+        let select = evaluator::Entity::find()
+            .filter(evaluator::Column::ArchivedAt.is_null())
+            .order_by_asc(evaluator::Column::Code)
+            .order_by_asc(evaluator::Column::Id);
+        from_select(ctx, db(ctx), &PageArgs::new(first, after, last, before), select, Evaluator).await
+    }
+
+    /// Measures overdue on `asOf` (default today), earliest due first. With `asOf`, status is
+    /// taken as it stood that day (from the recorded dates).
+    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    async fn overdue_measures(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<NaiveDate>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Measure>> {
+        let who = caller(ctx)?;
+        let rows = dashboard::overdue(db(ctx), who, as_of).await?;
+        let rows = visible_measures(ctx, who, rows).await?;
+        from_vec(ctx, &PageArgs::new(first, after, last, before), rows, Measure)
+    }
+
+    /// Draft reports due within `withinDays` (default 30) of today, including those already late.
+    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    async fn upcoming_reports(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 30)] within_days: i32,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Report>> {
+        let who = caller(ctx)?;
+        let until = today() + days_ahead(within_days)?;
+        let select = report::Entity::find()
+            .filter(scope::reports(who))
+            .filter(report::Column::ArchivedAt.is_null())
+            .filter(report::Column::Status.eq(ReportStatus::Draft))
+            .filter(report::Column::DueOn.lte(until))
+            .order_by_asc(report::Column::DueOn)
+            .order_by_asc(report::Column::Id);
+        from_select(ctx, db(ctx), &PageArgs::new(first, after, last, before), select, Report).await
+    }
+
+    /// Current evidence whose validity ends within `withinDays` (default 30) of today.
+    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    async fn expiring_evidence(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 30)] within_days: i32,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Evidence>> {
+        let who = caller(ctx)?;
+        let day = today();
+        let c = scope::evidence(who)
+            .add(current_evidence_condition(day))
+            .add(evidence::Column::ValidUntil.lte(day + days_ahead(within_days)?));
+        evidence_connection(ctx, &PageArgs::new(first, after, last, before), c, true).await
+    }
+
+    /// Progress per regulator, per order and per finding category, as it stood on `asOf`
+    /// (default: now). Figures count only what the caller may see.
+    #[graphql(guard = "Requires(Permission::ReadPlan)")]
+    async fn progress(&self, ctx: &Context<'_>, as_of: Option<NaiveDate>) -> AppResult<Progress> {
+        dashboard::progress(db(ctx), caller(ctx)?, as_of).await
+    }
+}

@@ -1,0 +1,1091 @@
+//! The graph's object types. Each wraps a database row; relations load through DataLoaders
+//! and are filtered by the caller's scope.
+use async_graphql::dataloader::{DataLoader, Loader as DlLoader};
+use async_graphql::{ComplexObject, Context, Interface, Object, SimpleObject, ID};
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::enums::*;
+use entity::*;
+
+use super::connection::{cost, from_vec, Conn, PageArgs};
+use super::id;
+use super::loader::*;
+use crate::auth::{caller, Caller, Permission, Requires};
+use crate::error::{AppError, AppResult};
+use crate::service::measures::is_overdue;
+
+pub fn loader<'a>(ctx: &Context<'a>) -> &'a DataLoader<Loader> {
+    ctx.data_unchecked::<DataLoader<Loader>>()
+}
+
+/// Loads one key; a missing entry is the value's default (an empty list, no row).
+pub async fn load<K, V>(ctx: &Context<'_>, key: K) -> AppResult<V>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    V: Default + Send + Sync + Clone + 'static,
+    Loader: DlLoader<K, Value = V, Error = AppError>,
+{
+    Ok(loader(ctx).load_one(key).await?.unwrap_or_default())
+}
+
+/// Loads one row by id.
+pub async fn load_row<K, V>(ctx: &Context<'_>, key: K) -> AppResult<Option<V>>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    V: Send + Sync + Clone + 'static,
+    Loader: DlLoader<K, Value = V, Error = AppError>,
+{
+    loader(ctx).load_one(key).await
+}
+
+/// The server's notion of today (UTC).
+pub fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+/// Keeps the measures a scoped caller may see (those answering a finding of a granted order)
+/// and records the orders they belong to in the caller's access trail.
+pub async fn visible_measures(ctx: &Context<'_>, who: &Caller, rows: Vec<measure::Model>) -> AppResult<Vec<measure::Model>> {
+    if !who.is_scoped() {
+        return Ok(rows);
+    }
+    let orders = loader(ctx)
+        .load_many(rows.iter().map(|m| OrdersOfMeasure(m.id)))
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|m| {
+            let of = orders.get(&OrdersOfMeasure(m.id)).cloned().unwrap_or_default();
+            let mut seen = false;
+            for o in of {
+                if who.sees_order(o) {
+                    who.touch(o);
+                    seen = true;
+                }
+            }
+            seen
+        })
+        .collect())
+}
+
+/// Whether a scoped caller may see a measure.
+pub async fn measure_visible(ctx: &Context<'_>, who: &Caller, measure_id: i64) -> AppResult<bool> {
+    if !who.is_scoped() {
+        return Ok(true);
+    }
+    let orders: Vec<i64> = load(ctx, OrdersOfMeasure(measure_id)).await?;
+    let mut seen = false;
+    for o in orders {
+        if who.sees_order(o) {
+            who.touch(o);
+            seen = true;
+        }
+    }
+    Ok(seen)
+}
+
+/// What the caller may do with a node, so a frontend can show or hide controls.
+#[derive(SimpleObject, Default)]
+pub struct Permissions {
+    /// May update or archive it.
+    pub can_edit: bool,
+    /// May add an evaluation to it.
+    pub can_evaluate: bool,
+    /// May attach evidence to it.
+    pub can_add_evidence: bool,
+    /// May submit it (reports).
+    pub can_submit: bool,
+    /// May read private contact data (owners).
+    pub can_view_contact: bool,
+}
+
+fn permissions(who: &Caller, write: Permission) -> Permissions {
+    Permissions {
+        can_edit: who.can(write),
+        can_view_contact: who.can(Permission::ReadContacts),
+        ..Default::default()
+    }
+}
+
+/// Any object with a global ID, for `node(id)` and `nodes(ids)`.
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID", desc = "Opaque global ID."))]
+pub enum Node {
+    Regulator(Regulator),
+    Order(Order),
+    Finding(Finding),
+    Measure(Measure),
+    Owner(Owner),
+    System(System),
+    Evidence(Evidence),
+    Report(Report),
+    Evaluation(Evaluation),
+    Evaluator(Evaluator),
+    Occurrence(Occurrence),
+}
+
+macro_rules! page_args {
+    ($first:ident, $after:ident, $last:ident, $before:ident) => {
+        PageArgs::new($first, $after, $last, $before)
+    };
+}
+
+/// An authority that acts on the company: a ministry, a privacy commission, a card brand.
+pub struct Regulator(pub regulator::Model);
+
+#[Object]
+impl Regulator {
+    /// Opaque global ID.
+    async fn id(&self) -> ID {
+        id::encode("Regulator", self.0.id)
+    }
+    /// Short unique code, e.g. `METI`.
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+    /// Name in English.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Name in the regulator's own language, e.g. 経済産業省.
+    async fn name_local(&self) -> Option<&str> {
+        self.0.name_local.as_deref()
+    }
+    /// What kind of authority this is.
+    async fn kind(&self) -> RegulatorKind {
+        self.0.kind
+    }
+    /// Optimistic-locking version: send it back with updates.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    /// When it was archived, if it was.
+    async fn archived_at(&self) -> Option<DateTime<Utc>> {
+        self.0.archived_at
+    }
+    /// The orders this regulator issued, oldest first (within the caller's scope).
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn orders(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Order>> {
+        let who = caller(ctx)?;
+        let rows: Vec<regulatory_order::Model> = load(ctx, OrdersOfRegulator(self.0.id)).await?;
+        let rows: Vec<_> = rows
+            .into_iter()
+            .filter(|o| o.archived_at.is_none() && who.sees_order(o.id))
+            .inspect(|o| who.touch(o.id))
+            .collect();
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Order)
+    }
+    /// What the caller may do with it.
+    async fn permissions(&self, ctx: &Context<'_>) -> AppResult<Permissions> {
+        Ok(permissions(caller(ctx)?, Permission::WritePlan))
+    }
+}
+
+/// One regulatory action: a business-improvement order, guidance, a report request.
+pub struct Order(pub regulatory_order::Model);
+
+#[Object]
+impl Order {
+    /// Opaque global ID.
+    async fn id(&self) -> ID {
+        id::encode("Order", self.0.id)
+    }
+    /// The reference, unique, e.g. `METI-2022-06-30`.
+    async fn reference(&self) -> &str {
+        &self.0.reference
+    }
+    /// What kind of action this is.
+    async fn kind(&self) -> OrderKind {
+        self.0.kind
+    }
+    /// Title in English.
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    /// Title in the regulator's language.
+    async fn title_local(&self) -> Option<&str> {
+        self.0.title_local.as_deref()
+    }
+    /// The statute or rule the action is based on.
+    async fn legal_basis(&self) -> Option<&str> {
+        self.0.legal_basis.as_deref()
+    }
+    /// The date the action was issued.
+    async fn issued_on(&self) -> NaiveDate {
+        self.0.issued_on
+    }
+    /// Where the matter stands.
+    async fn status(&self) -> OrderStatus {
+        self.0.status
+    }
+    /// A short summary.
+    async fn summary(&self) -> Option<&str> {
+        self.0.summary.as_deref()
+    }
+    /// Optimistic-locking version: send it back with updates.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    /// When it was archived, if it was.
+    async fn archived_at(&self) -> Option<DateTime<Utc>> {
+        self.0.archived_at
+    }
+    /// The regulator that issued it.
+    async fn regulator(&self, ctx: &Context<'_>) -> AppResult<Regulator> {
+        load_row(ctx, RegulatorById(self.0.regulator_id))
+            .await?
+            .map(Regulator)
+            .ok_or_else(|| AppError::not_found("regulator"))
+    }
+    /// The regulator's findings, by number.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn findings(
+        &self,
+        ctx: &Context<'_>,
+        category: Option<FindingCategory>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Finding>> {
+        let rows: Vec<finding::Model> = load(ctx, FindingsOfOrder(self.0.id)).await?;
+        let rows = rows
+            .into_iter()
+            .filter(|f| f.archived_at.is_none() && category.is_none_or(|c| f.category == c))
+            .collect();
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Finding)
+    }
+    /// Every measure answering one of its findings, by code.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn measures(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Measure>> {
+        let rows: Vec<measure::Model> = load(ctx, MeasuresOfOrder(self.0.id)).await?;
+        let rows = rows.into_iter().filter(|m| m.archived_at.is_none()).collect();
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure)
+    }
+    /// Reports filed or due under it, by due date.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn reports(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Report>> {
+        let rows: Vec<report::Model> = load(ctx, ReportsOfOrder(self.0.id)).await?;
+        let rows = rows.into_iter().filter(|r| r.archived_at.is_none()).collect();
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Report)
+    }
+    /// Progress of its measures now, or as it stood on `asOf`.
+    async fn progress(&self, ctx: &Context<'_>, as_of: Option<NaiveDate>) -> AppResult<Option<super::dashboard::OrderProgress>> {
+        let db = ctx.data_unchecked::<sea_orm::DatabaseConnection>();
+        let p = super::dashboard::progress(db, caller(ctx)?, as_of).await?;
+        Ok(p.orders.into_iter().find(|o| o.order.0.id == self.0.id))
+    }
+    /// Everything that happened on it, in date order: issue, measures started and completed,
+    /// changes, evidence, reports due and filed, evaluations.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn timeline(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<super::dashboard::TimelineEntry>> {
+        let db = ctx.data_unchecked::<sea_orm::DatabaseConnection>();
+        let rows = super::dashboard::timeline(db, &self.0).await?;
+        from_vec(ctx, &page_args!(first, after, last, before), rows, |e| e)
+    }
+    /// What the caller may do with it.
+    async fn permissions(&self, ctx: &Context<'_>) -> AppResult<Permissions> {
+        Ok(permissions(caller(ctx)?, Permission::WritePlan))
+    }
+}
+
+/// One fact a regulator found, with its directive.
+pub struct Finding(pub finding::Model);
+
+#[Object]
+impl Finding {
+    /// Opaque global ID.
+    async fn id(&self) -> ID {
+        id::encode("Finding", self.0.id)
+    }
+    /// The order it belongs to.
+    async fn order(&self, ctx: &Context<'_>) -> AppResult<Order> {
+        load_row(ctx, OrderById(self.0.order_id))
+            .await?
+            .map(Order)
+            .ok_or_else(|| AppError::not_found("order"))
+    }
+    /// Organisational, technical, physical or human.
+    async fn category(&self) -> FindingCategory {
+        self.0.category
+    }
+    /// Its number within the order, e.g. `T2-3`.
+    async fn number(&self) -> &str {
+        &self.0.number
+    }
+    /// A short English title.
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    /// The facts as the regulator stated them (事実概要).
+    async fn facts(&self) -> &str {
+        &self.0.facts
+    }
+    /// The facts in English.
+    async fn facts_en(&self) -> Option<&str> {
+        self.0.facts_en.as_deref()
+    }
+    /// The directive (指導概要).
+    async fn directive(&self) -> &str {
+        &self.0.directive
+    }
+    /// The directive in English.
+    async fn directive_en(&self) -> Option<&str> {
+        self.0.directive_en.as_deref()
+    }
+    /// Optimistic-locking version.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    /// The measures answering it, by code.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn measures(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Measure>> {
+        let rows: Vec<measure::Model> = load(ctx, MeasuresOfFinding(self.0.id)).await?;
+        let rows = rows.into_iter().filter(|m| m.archived_at.is_none()).collect();
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure)
+    }
+    /// What the caller may do with it.
+    async fn permissions(&self, ctx: &Context<'_>) -> AppResult<Permissions> {
+        Ok(permissions(caller(ctx)?, Permission::WritePlan))
+    }
+}
+
+/// One thing the company committed to do.
+pub struct Measure(pub measure::Model);
+
+#[Object]
+impl Measure {
+    /// Opaque global ID.
+    async fn id(&self) -> ID {
+        id::encode("Measure", self.0.id)
+    }
+    /// Unique code, e.g. `M-16`.
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+    /// Title in English.
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    /// Title in the company's language.
+    async fn title_local(&self) -> Option<&str> {
+        self.0.title_local.as_deref()
+    }
+    /// What was committed, and how it is carried out.
+    async fn plan(&self) -> Option<&str> {
+        self.0.plan.as_deref()
+    }
+    /// Workflow status.
+    async fn status(&self) -> MeasureStatus {
+        self.0.status
+    }
+    /// Why it was deferred or cancelled.
+    async fn status_reason(&self) -> Option<&str> {
+        self.0.status_reason.as_deref()
+    }
+    /// Who answers for it.
+    async fn owner(&self, ctx: &Context<'_>) -> AppResult<Option<Owner>> {
+        match self.0.owner_id {
+            Some(o) => Ok(load_row(ctx, OwnerById(o)).await?.map(Owner)),
+            None => Ok(None),
+        }
+    }
+    /// When work started.
+    async fn started_on(&self) -> Option<NaiveDate> {
+        self.0.started_on
+    }
+    /// The committed date.
+    async fn due_on(&self) -> Option<NaiveDate> {
+        self.0.due_on
+    }
+    /// When it was done.
+    async fn completed_on(&self) -> Option<NaiveDate> {
+        self.0.completed_on
+    }
+    /// How often it recurs.
+    async fn recurrence(&self) -> Recurrence {
+        self.0.recurrence
+    }
+    /// For recurring measures: when the next execution is due.
+    async fn next_due_on(&self) -> Option<NaiveDate> {
+        self.0.next_due_on
+    }
+    /// Whether it is overdue today (see the `overdue` filter for the rule).
+    async fn overdue(&self) -> bool {
+        is_overdue(&self.0, today())
+    }
+    /// A note.
+    async fn note(&self) -> Option<&str> {
+        self.0.note.as_deref()
+    }
+    /// Optimistic-locking version: send it back with updates.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    /// When it was created in remedy.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// When it last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    /// When it was archived, if it was.
+    async fn archived_at(&self) -> Option<DateTime<Utc>> {
+        self.0.archived_at
+    }
+    /// The findings it answers (of orders the caller sees).
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn findings(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Finding>> {
+        let who = caller(ctx)?;
+        let rows: Vec<finding::Model> = load(ctx, FindingsOfMeasure(self.0.id)).await?;
+        let rows = rows.into_iter().filter(|f| who.sees_order(f.order_id)).collect();
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Finding)
+    }
+    /// The systems it concerns.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn systems(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<System>> {
+        let rows: Vec<system::Model> = load(ctx, SystemsOfMeasure(self.0.id)).await?;
+        from_vec(ctx, &page_args!(first, after, last, before), rows, System)
+    }
+    /// Evidence proving it, oldest first; `current: true` keeps what is neither superseded nor expired.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn evidence(
+        &self,
+        ctx: &Context<'_>,
+        current: Option<bool>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Evidence>> {
+        let rows: Vec<EvidenceMeta> = load(ctx, EvidenceOfMeasure(self.0.id)).await?;
+        let rows = match current {
+            Some(want) => {
+                let superseded: std::collections::HashSet<i64> = rows.iter().filter_map(|e| e.supersedes_id).collect();
+                rows.into_iter()
+                    .filter(|e| is_current(e, &superseded, today()) == want)
+                    .collect()
+            }
+            None => rows,
+        };
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Evidence)
+    }
+    /// How many evidence items (all revisions) it has.
+    async fn evidence_count(&self, ctx: &Context<'_>) -> AppResult<i64> {
+        load(ctx, EvidenceCountOfMeasure(self.0.id)).await
+    }
+    /// Executions of a recurring measure, oldest first.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn occurrences(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Occurrence>> {
+        let rows: Vec<occurrence::Model> = load(ctx, OccurrencesOfMeasure(self.0.id)).await?;
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Occurrence)
+    }
+    /// Evaluators' assessments of it, oldest first.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn evaluations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Evaluation>> {
+        let rows: Vec<evaluation::Model> = load(ctx, EvaluationsOfMeasure(self.0.id)).await?;
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Evaluation)
+    }
+    /// What the caller may do with it.
+    async fn permissions(&self, ctx: &Context<'_>) -> AppResult<Permissions> {
+        let who = caller(ctx)?;
+        Ok(Permissions {
+            can_evaluate: who.can(Permission::WriteEvaluations),
+            can_add_evidence: who.can(Permission::WriteEvidence),
+            ..permissions(who, Permission::WritePlan)
+        })
+    }
+}
+
+/// Whether an evidence item is current: not superseded, and valid on `on`.
+pub fn is_current(e: &EvidenceMeta, superseded: &std::collections::HashSet<i64>, on: NaiveDate) -> bool {
+    !superseded.contains(&e.id)
+        && e.valid_from.is_none_or(|d| d <= on)
+        && e.valid_until.is_none_or(|d| d >= on)
+}
+
+/// Open, overdue and total measures of an owner.
+#[derive(SimpleObject)]
+pub struct Workload {
+    /// Measures planned or in progress.
+    pub open: u64,
+    /// Measures overdue today.
+    pub overdue: u64,
+    /// All measures it owns (not archived).
+    pub total: u64,
+}
+
+/// A person, department or outside vendor answerable for measures.
+pub struct Owner(pub owner::Model);
+
+#[Object]
+impl Owner {
+    /// Opaque global ID.
+    async fn id(&self) -> ID {
+        id::encode("Owner", self.0.id)
+    }
+    /// Unique code.
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+    /// Name in English.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Name in the company's language.
+    async fn name_local(&self) -> Option<&str> {
+        self.0.name_local.as_deref()
+    }
+    /// Person, department or vendor.
+    async fn kind(&self) -> OwnerKind {
+        self.0.kind
+    }
+    /// Role title, e.g. 情報セキュリティ監査責任者.
+    async fn role_title(&self) -> Option<&str> {
+        self.0.role_title.as_deref()
+    }
+    /// Private contact data (ADMIN and EDITOR only).
+    #[graphql(guard = "Requires(Permission::ReadContacts)")]
+    async fn contact(&self) -> Option<&str> {
+        self.0.contact.as_deref()
+    }
+    /// The department or body it belongs to.
+    async fn parent(&self, ctx: &Context<'_>) -> AppResult<Option<Owner>> {
+        let who = caller(ctx)?;
+        match self.0.parent_id {
+            // A scoped caller sees owners of its measures only, not the organisation chart.
+            Some(p) if !who.is_scoped() => Ok(load_row(ctx, OwnerById(p)).await?.map(Owner)),
+            _ => Ok(None),
+        }
+    }
+    /// Optimistic-locking version.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    /// The measures it owns, by code.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn measures(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Measure>> {
+        let who = caller(ctx)?;
+        let rows: Vec<measure::Model> = load(ctx, MeasuresOfOwner(self.0.id)).await?;
+        let rows = rows.into_iter().filter(|m| m.archived_at.is_none()).collect();
+        let rows = visible_measures(ctx, who, rows).await?;
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure)
+    }
+    /// Its open workload today.
+    async fn workload(&self, ctx: &Context<'_>) -> AppResult<Workload> {
+        let who = caller(ctx)?;
+        let rows: Vec<measure::Model> = load(ctx, MeasuresOfOwner(self.0.id)).await?;
+        let rows: Vec<_> = rows.into_iter().filter(|m| m.archived_at.is_none()).collect();
+        let rows = visible_measures(ctx, who, rows).await?;
+        let day = today();
+        Ok(Workload {
+            open: rows
+                .iter()
+                .filter(|m| matches!(m.status, MeasureStatus::Planned | MeasureStatus::InProgress))
+                .count() as u64,
+            overdue: rows.iter().filter(|m| is_overdue(m, day)).count() as u64,
+            total: rows.len() as u64,
+        })
+    }
+    /// What the caller may do with it.
+    async fn permissions(&self, ctx: &Context<'_>) -> AppResult<Permissions> {
+        Ok(permissions(caller(ctx)?, Permission::WritePlan))
+    }
+}
+
+/// An in-scope system: the net payment system, a front system, an admin screen.
+pub struct System(pub system::Model);
+
+#[Object]
+impl System {
+    /// Opaque global ID.
+    async fn id(&self) -> ID {
+        id::encode("System", self.0.id)
+    }
+    /// Unique code.
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+    /// Name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Name in the company's language.
+    async fn name_local(&self) -> Option<&str> {
+        self.0.name_local.as_deref()
+    }
+    /// Payment, front, admin screen or internal.
+    async fn kind(&self) -> SystemKind {
+        self.0.kind
+    }
+    /// What is in scope and why.
+    async fn scope_note(&self) -> Option<&str> {
+        self.0.scope_note.as_deref()
+    }
+    /// Whether it stores or passes card data.
+    async fn holds_card_data(&self) -> bool {
+        self.0.holds_card_data
+    }
+    /// Optimistic-locking version.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    /// The measures concerning it, by code.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn measures(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Measure>> {
+        let who = caller(ctx)?;
+        let rows: Vec<measure::Model> = load(ctx, MeasuresOfSystem(self.0.id)).await?;
+        let rows = rows.into_iter().filter(|m| m.archived_at.is_none()).collect();
+        let rows = visible_measures(ctx, who, rows).await?;
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure)
+    }
+    /// Evidence about it (e.g. its PCI DSS attestations), oldest first.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn evidence(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Evidence>> {
+        let who = caller(ctx)?;
+        let rows: Vec<EvidenceMeta> = load(ctx, EvidenceOfSystem(self.0.id)).await?;
+        let rows = if who.is_scoped() {
+            let mut kept = Vec::new();
+            for e in rows {
+                if measure_visible(ctx, who, e.measure_id).await? {
+                    kept.push(e);
+                }
+            }
+            kept
+        } else {
+            rows
+        };
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Evidence)
+    }
+    /// What the caller may do with it.
+    async fn permissions(&self, ctx: &Context<'_>) -> AppResult<Permissions> {
+        Ok(permissions(caller(ctx)?, Permission::WritePlan))
+    }
+}
+
+/// A document proving a measure. Immutable: a correction is a new revision that supersedes it.
+pub struct Evidence(pub EvidenceMeta);
+
+#[Object]
+impl Evidence {
+    /// Opaque global ID.
+    async fn id(&self) -> ID {
+        id::encode("Evidence", self.0.id)
+    }
+    /// The measure it proves.
+    async fn measure(&self, ctx: &Context<'_>) -> AppResult<Measure> {
+        load_row(ctx, MeasureById(self.0.measure_id))
+            .await?
+            .map(Measure)
+            .ok_or_else(|| AppError::not_found("measure"))
+    }
+    /// The system it is about, if any.
+    async fn system(&self, ctx: &Context<'_>) -> AppResult<Option<System>> {
+        match self.0.system_id {
+            Some(s) => Ok(load_row(ctx, SystemById(s)).await?.map(System)),
+            None => Ok(None),
+        }
+    }
+    /// Attestation, certificate, scan report, minutes…
+    async fn kind(&self) -> EvidenceKind {
+        self.0.kind
+    }
+    /// Title.
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    /// Who issued the document (e.g. the QSA).
+    async fn issued_by(&self) -> Option<&str> {
+        self.0.issued_by.as_deref()
+    }
+    /// When the document was issued.
+    async fn issued_on(&self) -> Option<NaiveDate> {
+        self.0.issued_on
+    }
+    /// First day it is valid.
+    async fn valid_from(&self) -> Option<NaiveDate> {
+        self.0.valid_from
+    }
+    /// Last day it is valid.
+    async fn valid_until(&self) -> Option<NaiveDate> {
+        self.0.valid_until
+    }
+    /// Lower-case hex SHA-256 of the document's bytes, computed by the server.
+    async fn sha256(&self) -> &str {
+        &self.0.sha256
+    }
+    /// Media type of the document.
+    async fn media_type(&self) -> &str {
+        &self.0.media_type
+    }
+    /// Size of the document in bytes.
+    async fn size_bytes(&self) -> i64 {
+        self.0.size_bytes
+    }
+    /// Where the document is kept when it is registered by reference.
+    async fn storage_uri(&self) -> Option<&str> {
+        self.0.storage_uri.as_deref()
+    }
+    /// Where to download the stored bytes (with the same token).
+    async fn download_path(&self) -> String {
+        format!("/evidence/{}", id::encode("Evidence", self.0.id).0)
+    }
+    /// The revision this one corrects.
+    async fn supersedes(&self, ctx: &Context<'_>) -> AppResult<Option<Evidence>> {
+        match self.0.supersedes_id {
+            Some(prev) => {
+                let rows: Vec<EvidenceMeta> = load(ctx, EvidenceById(prev)).await?;
+                Ok(rows.into_iter().next().map(Evidence))
+            }
+            None => Ok(None),
+        }
+    }
+    /// The revision that corrects this one, if any.
+    async fn superseded_by(&self, ctx: &Context<'_>) -> AppResult<Option<Evidence>> {
+        let rows: Vec<EvidenceMeta> = load(ctx, EvidenceSuperseding(self.0.id)).await?;
+        Ok(rows.into_iter().next().map(Evidence))
+    }
+    /// Whether it is current today: not superseded and within its validity.
+    async fn current(&self, ctx: &Context<'_>) -> AppResult<bool> {
+        let next: Vec<EvidenceMeta> = load(ctx, EvidenceSuperseding(self.0.id)).await?;
+        let superseded: std::collections::HashSet<i64> = next.iter().filter_map(|e| e.supersedes_id).collect();
+        Ok(is_current(&self.0, &superseded, today()))
+    }
+    /// Who submitted it.
+    async fn submitted_by(&self) -> &str {
+        &self.0.submitted_by
+    }
+    /// When it was submitted.
+    async fn submitted_at(&self) -> DateTime<Utc> {
+        self.0.submitted_at
+    }
+}
+
+/// A filing to a regulator. Submitted reports are frozen.
+pub struct Report(pub report::Model);
+
+#[Object]
+impl Report {
+    /// Opaque global ID.
+    async fn id(&self) -> ID {
+        id::encode("Report", self.0.id)
+    }
+    /// Unique code, e.g. `METI-2022-10-06`.
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+    /// The order it reports on.
+    async fn order(&self, ctx: &Context<'_>) -> AppResult<Order> {
+        load_row(ctx, OrderById(self.0.order_id))
+            .await?
+            .map(Order)
+            .ok_or_else(|| AppError::not_found("order"))
+    }
+    /// Initial, additional, progress or final.
+    async fn kind(&self) -> ReportKind {
+        self.0.kind
+    }
+    /// Title in English.
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    /// Title in the regulator's language.
+    async fn title_local(&self) -> Option<&str> {
+        self.0.title_local.as_deref()
+    }
+    /// When it is (or was) due.
+    async fn due_on(&self) -> NaiveDate {
+        self.0.due_on
+    }
+    /// When it was filed.
+    async fn submitted_on(&self) -> Option<NaiveDate> {
+        self.0.submitted_on
+    }
+    /// When the regulator acknowledged it.
+    async fn acknowledged_on(&self) -> Option<NaiveDate> {
+        self.0.acknowledged_on
+    }
+    /// Draft, submitted or acknowledged.
+    async fn status(&self) -> ReportStatus {
+        self.0.status
+    }
+    /// Its text.
+    async fn body(&self) -> Option<&str> {
+        self.0.body.as_deref()
+    }
+    /// The state of every linked measure when it was submitted (frozen JSON).
+    async fn snapshot(&self) -> AppResult<Option<async_graphql::Json<serde_json::Value>>> {
+        match &self.0.snapshot {
+            Some(text) => Ok(Some(async_graphql::Json(
+                serde_json::from_str(text).map_err(|e| AppError::from(anyhow::anyhow!("stored snapshot: {e}")))?,
+            ))),
+            None => Ok(None),
+        }
+    }
+    /// Days from today to the due date (negative when past); null once submitted.
+    async fn days_to_deadline(&self) -> Option<i64> {
+        match self.0.status {
+            ReportStatus::Draft => Some((self.0.due_on - today()).num_days()),
+            _ => None,
+        }
+    }
+    /// Optimistic-locking version.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    /// The measures it covers, by code.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn measures(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Measure>> {
+        let who = caller(ctx)?;
+        let rows: Vec<measure::Model> = load(ctx, MeasuresOfReport(self.0.id)).await?;
+        let rows = visible_measures(ctx, who, rows).await?;
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure)
+    }
+    /// Evaluations attached to it, oldest first.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn evaluations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Evaluation>> {
+        let rows: Vec<evaluation::Model> = load(ctx, EvaluationsOfReport(self.0.id)).await?;
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Evaluation)
+    }
+    /// What the caller may do with it.
+    async fn permissions(&self, ctx: &Context<'_>) -> AppResult<Permissions> {
+        let who = caller(ctx)?;
+        let draft = self.0.status == ReportStatus::Draft;
+        Ok(Permissions {
+            can_edit: draft && who.can(Permission::WriteReports),
+            can_submit: draft && who.can(Permission::WriteReports),
+            can_evaluate: who.can(Permission::WriteEvaluations),
+            can_view_contact: who.can(Permission::ReadContacts),
+            can_add_evidence: false,
+        })
+    }
+}
+
+/// An independent evaluator's assessment of a report or a measure. Immutable.
+pub struct Evaluation(pub evaluation::Model);
+
+#[Object]
+impl Evaluation {
+    /// Opaque global ID.
+    async fn id(&self) -> ID {
+        id::encode("Evaluation", self.0.id)
+    }
+    /// The report assessed, if it is a report.
+    async fn report(&self, ctx: &Context<'_>) -> AppResult<Option<Report>> {
+        match self.0.report_id {
+            Some(r) => Ok(load_row(ctx, ReportById(r)).await?.map(Report)),
+            None => Ok(None),
+        }
+    }
+    /// The measure assessed, if it is a measure.
+    async fn measure(&self, ctx: &Context<'_>) -> AppResult<Option<Measure>> {
+        match self.0.measure_id {
+            Some(m) => Ok(load_row(ctx, MeasureById(m)).await?.map(Measure)),
+            None => Ok(None),
+        }
+    }
+    /// The evaluating party, when known.
+    async fn evaluator(&self, ctx: &Context<'_>) -> AppResult<Option<Evaluator>> {
+        match self.0.evaluator_id {
+            Some(e) => Ok(load_row(ctx, EvaluatorById(e)).await?.map(Evaluator)),
+            None => Ok(None),
+        }
+    }
+    /// The token subject that recorded it.
+    async fn evaluator_subject(&self) -> &str {
+        &self.0.evaluator_subject
+    }
+    /// Satisfactory, needs improvement, unsatisfactory.
+    async fn verdict(&self) -> Verdict {
+        self.0.verdict
+    }
+    /// The evaluator's comment.
+    async fn comment(&self) -> Option<&str> {
+        self.0.comment.as_deref()
+    }
+    /// When the assessment was made.
+    async fn evaluated_at(&self) -> DateTime<Utc> {
+        self.0.evaluated_at
+    }
+}
+
+/// An independent party that evaluates progress: a committee, its members, a regulator.
+pub struct Evaluator(pub evaluator::Model);
+
+#[Object]
+impl Evaluator {
+    /// Opaque global ID.
+    async fn id(&self) -> ID {
+        id::encode("Evaluator", self.0.id)
+    }
+    /// Unique code; the subject of the evaluator's tokens.
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+    /// Name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Name in the local language.
+    async fn name_local(&self) -> Option<&str> {
+        self.0.name_local.as_deref()
+    }
+    /// Committee, member, regulator, auditor.
+    async fn kind(&self) -> EvaluatorKind {
+        self.0.kind
+    }
+    /// Affiliation.
+    async fn affiliation(&self) -> Option<&str> {
+        self.0.affiliation.as_deref()
+    }
+    /// The committee a member belongs to.
+    async fn parent(&self, ctx: &Context<'_>) -> AppResult<Option<Evaluator>> {
+        match self.0.parent_id {
+            Some(p) => Ok(load_row(ctx, EvaluatorById(p)).await?.map(Evaluator)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// One execution of a recurring measure.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct Occurrence {
+    #[graphql(skip)]
+    pub row: occurrence::Model,
+    /// The period covered, e.g. `2022-W47`, `2022-11`, `2022-Q3`.
+    pub period: String,
+    /// When it was due.
+    pub due_on: Option<NaiveDate>,
+    /// When it was done.
+    pub done_on: NaiveDate,
+    /// Who did it.
+    pub done_by: String,
+    /// A note.
+    pub note: Option<String>,
+}
+
+#[allow(non_snake_case)]
+pub fn Occurrence(row: occurrence::Model) -> Occurrence {
+    Occurrence {
+        period: row.period.clone(),
+        due_on: row.due_on,
+        done_on: row.done_on,
+        done_by: row.done_by.clone(),
+        note: row.note.clone(),
+        row,
+    }
+}
+
+#[ComplexObject]
+impl Occurrence {
+    /// Opaque global ID.
+    async fn id(&self) -> ID {
+        id::encode("Occurrence", self.row.id)
+    }
+    /// The recurring measure.
+    async fn measure(&self, ctx: &Context<'_>) -> AppResult<Measure> {
+        load_row(ctx, MeasureById(self.row.measure_id))
+            .await?
+            .map(Measure)
+            .ok_or_else(|| AppError::not_found("measure"))
+    }
+}

@@ -1,0 +1,218 @@
+//! Measure rules shared by queries, dashboards and mutations: when a measure is overdue,
+//! and how the measure filter becomes SQL.
+use chrono::NaiveDate;
+use entity::enums::{FindingCategory, MeasureStatus, Recurrence};
+use entity::*;
+use sea_orm::sea_query::{Expr, Func, Query};
+use sea_orm::{ColumnTrait, Condition};
+
+use crate::error::AppResult;
+use crate::service::scope::measures_of_orders;
+
+/// Statuses in which a one-off measure's due date still binds.
+pub const OPEN_STATUSES: [MeasureStatus; 2] = [MeasureStatus::Planned, MeasureStatus::InProgress];
+
+/// Whether a measure is overdue on `today`: a one-off measure still planned or in progress
+/// past its due date, or a recurring measure (not cancelled or deferred) whose next
+/// execution is past due. Deferred and cancelled measures are never overdue: they carry a
+/// reason instead.
+pub fn is_overdue(m: &measure::Model, today: NaiveDate) -> bool {
+    let late_one_off = OPEN_STATUSES.contains(&m.status) && m.due_on.is_some_and(|d| d < today);
+    let late_recurring = m.recurrence != Recurrence::None
+        && !matches!(m.status, MeasureStatus::Cancelled | MeasureStatus::Deferred)
+        && m.next_due_on.is_some_and(|d| d < today);
+    late_one_off || late_recurring
+}
+
+/// [`is_overdue`] as SQL.
+pub fn overdue_condition(today: NaiveDate) -> Condition {
+    Condition::any()
+        .add(
+            Condition::all()
+                .add(measure::Column::Status.is_in(OPEN_STATUSES))
+                .add(measure::Column::DueOn.lt(today)),
+        )
+        .add(
+            Condition::all()
+                .add(measure::Column::Recurrence.ne(Recurrence::None))
+                .add(measure::Column::Status.is_not_in([MeasureStatus::Cancelled, MeasureStatus::Deferred]))
+                .add(measure::Column::NextDueOn.lt(today)),
+        )
+}
+
+/// A measure's status as it stood on `on`, derived from its recorded dates: done once its
+/// completion date has passed, in progress once started, planned before that.
+pub fn status_as_of(m: &measure::Model, on: NaiveDate) -> MeasureStatus {
+    match m.completed_on {
+        Some(done) if done <= on => match m.status {
+            MeasureStatus::Verified => MeasureStatus::Verified,
+            _ => MeasureStatus::Implemented,
+        },
+        _ => match m.started_on {
+            Some(start) if start <= on => MeasureStatus::InProgress,
+            _ if m.completed_on.is_none()
+                && matches!(m.status, MeasureStatus::InProgress)
+                && m.started_on.is_none() =>
+            {
+                MeasureStatus::InProgress
+            }
+            _ => MeasureStatus::Planned,
+        },
+    }
+}
+
+/// Filters on measures; every field narrows (they combine with AND).
+#[derive(async_graphql::InputObject, Default, Clone)]
+pub struct MeasureFilter {
+    /// Measures answering a finding of this order.
+    pub order_id: Option<async_graphql::ID>,
+    /// Measures answering a finding of an order of this regulator.
+    pub regulator_id: Option<async_graphql::ID>,
+    /// Measures answering this finding.
+    pub finding_id: Option<async_graphql::ID>,
+    /// Measures owned by this owner.
+    pub owner_id: Option<async_graphql::ID>,
+    /// Measures concerning this system.
+    pub system_id: Option<async_graphql::ID>,
+    /// Measures in any of these statuses.
+    pub status: Option<Vec<MeasureStatus>>,
+    /// Measures answering a finding of this category.
+    pub category: Option<FindingCategory>,
+    /// Only overdue (true) or only not overdue (false) measures, as of today.
+    pub overdue: Option<bool>,
+    /// Due strictly before this date.
+    pub due_before: Option<NaiveDate>,
+    /// Due strictly after this date.
+    pub due_after: Option<NaiveDate>,
+    /// With this recurrence.
+    pub recurrence: Option<Recurrence>,
+    /// Case-insensitive text search in code, titles and plan.
+    pub search: Option<String>,
+    /// Include archived measures (default false).
+    pub include_archived: Option<bool>,
+}
+
+/// Escapes LIKE wildcards so user text matches literally.
+pub fn like_pattern(text: &str) -> String {
+    let escaped = text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// The filter as a SQL condition (IDs already checked by the caller of this function).
+pub fn filter_condition(f: &MeasureFilter, today: NaiveDate) -> AppResult<Condition> {
+    use crate::graphql::id::decode;
+    let mut c = Condition::all();
+    if !f.include_archived.unwrap_or(false) {
+        c = c.add(measure::Column::ArchivedAt.is_null());
+    }
+    if let Some(id) = &f.order_id {
+        c = c.add(measure::Column::Id.in_subquery(measures_of_orders([decode(id, "Order")?])));
+    }
+    if let Some(id) = &f.regulator_id {
+        let reg = decode(id, "Regulator")?;
+        c = c.add(
+            measure::Column::Id.in_subquery(
+                Query::select()
+                    .column((measure_finding::Entity, measure_finding::Column::MeasureId))
+                    .from(measure_finding::Entity)
+                    .inner_join(
+                        finding::Entity,
+                        Expr::col((finding::Entity, finding::Column::Id))
+                            .equals((measure_finding::Entity, measure_finding::Column::FindingId)),
+                    )
+                    .inner_join(
+                        regulatory_order::Entity,
+                        Expr::col((regulatory_order::Entity, regulatory_order::Column::Id))
+                            .equals((finding::Entity, finding::Column::OrderId)),
+                    )
+                    .and_where(Expr::col((regulatory_order::Entity, regulatory_order::Column::RegulatorId)).eq(reg))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(id) = &f.finding_id {
+        c = c.add(
+            measure::Column::Id.in_subquery(
+                Query::select()
+                    .column(measure_finding::Column::MeasureId)
+                    .from(measure_finding::Entity)
+                    .and_where(measure_finding::Column::FindingId.eq(decode(id, "Finding")?))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(id) = &f.owner_id {
+        c = c.add(measure::Column::OwnerId.eq(decode(id, "Owner")?));
+    }
+    if let Some(id) = &f.system_id {
+        c = c.add(
+            measure::Column::Id.in_subquery(
+                Query::select()
+                    .column(measure_system::Column::MeasureId)
+                    .from(measure_system::Entity)
+                    .and_where(measure_system::Column::SystemId.eq(decode(id, "System")?))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(statuses) = &f.status {
+        c = c.add(measure::Column::Status.is_in(statuses.iter().copied()));
+    }
+    if let Some(cat) = f.category {
+        c = c.add(
+            measure::Column::Id.in_subquery(
+                Query::select()
+                    .column((measure_finding::Entity, measure_finding::Column::MeasureId))
+                    .from(measure_finding::Entity)
+                    .inner_join(
+                        finding::Entity,
+                        Expr::col((finding::Entity, finding::Column::Id))
+                            .equals((measure_finding::Entity, measure_finding::Column::FindingId)),
+                    )
+                    .and_where(Expr::col((finding::Entity, finding::Column::Category)).eq(cat.as_str()))
+                    .to_owned(),
+            ),
+        );
+    }
+    match f.overdue {
+        Some(true) => c = c.add(overdue_condition(today)),
+        Some(false) => c = c.add(overdue_condition(today).not()),
+        None => {}
+    }
+    if let Some(d) = f.due_before {
+        c = c.add(measure::Column::DueOn.lt(d));
+    }
+    if let Some(d) = f.due_after {
+        c = c.add(measure::Column::DueOn.gt(d));
+    }
+    if let Some(r) = f.recurrence {
+        c = c.add(measure::Column::Recurrence.eq(r));
+    }
+    if let Some(text) = f.search.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        if text.chars().count() > 200 {
+            return Err(crate::error::AppError::validation("search", "at most 200 characters"));
+        }
+        let pattern = like_pattern(text);
+        let like = |col: measure::Column| {
+            Expr::expr(Func::lower(Expr::col(col))).like(sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\'))
+        };
+        c = c.add(
+            Condition::any()
+                .add(like(measure::Column::Code))
+                .add(like(measure::Column::Title))
+                .add(like(measure::Column::TitleLocal))
+                .add(like(measure::Column::Plan)),
+        );
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_pattern_escapes_wildcards() {
+        assert_eq!(like_pattern("50%_A"), "%50\\%\\_a%");
+    }
+}
