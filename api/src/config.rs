@@ -29,8 +29,9 @@ pub struct ServerConfig {
     /// Maximum query depth.
     #[arg(long, env = "REMEDY_MAX_DEPTH", default_value_t = 12)]
     pub max_depth: usize,
-    /// Maximum query complexity (list fields count their page size).
-    #[arg(long, env = "REMEDY_MAX_COMPLEXITY", default_value_t = 5000)]
+    /// Maximum query complexity: each field costs 1, a connection multiplies what its nodes
+    /// cost by its page size (`first`/`last`, default 20).
+    #[arg(long, env = "REMEDY_MAX_COMPLEXITY", default_value_t = 100_000)]
     pub max_complexity: usize,
     /// Largest page a connection returns (`first`/`last` above it are refused).
     #[arg(long, env = "REMEDY_MAX_PAGE_SIZE", default_value_t = 100)]
@@ -51,7 +52,7 @@ impl Default for ServerConfig {
         Self {
             listen: "127.0.0.1:8080".parse().expect("valid default address"),
             max_depth: 12,
-            max_complexity: 5000,
+            max_complexity: 100_000,
             max_page_size: 100,
             max_body_bytes: 1024 * 1024,
             introspection: true,
@@ -82,7 +83,7 @@ pub struct AuthConfig {
     /// PEM private key used to sign tokens remedy issues (instead of the HS256 secret).
     #[arg(long, env = "REMEDY_JWT_SIGNING_KEY")]
     pub jwt_signing_key: Option<std::path::PathBuf>,
-    /// Algorithm of the signing key: RS256 or EdDSA.
+    /// Algorithm of the signing key: EdDSA (RS256 keys are accepted for verification only).
     #[arg(long, env = "REMEDY_JWT_SIGNING_ALG", default_value = "EdDSA")]
     pub jwt_signing_alg: String,
     /// `kid` placed in the header of tokens signed with the private key (must be in the JWKS).

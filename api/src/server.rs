@@ -90,13 +90,49 @@ async fn graphql(
     request = request.data(crate::graphql::RequestInfo {
         operation: operation.clone(),
     });
-    let response = state.schema.execute(request).await;
+    let mut response = state.schema.execute(request).await;
+    label_errors(&mut response, &state.config);
     if caller.is_scoped() {
         record_access(&state.db, &caller, operation.as_deref()).await;
     }
     GraphQLResponse::from(response)
         .respond_to(&http)
         .map_into_boxed_body()
+}
+
+/// Gives every error a stable `extensions.code`: resolver errors carry theirs already;
+/// errors raised by async-graphql itself (document and variable validation, limits) get
+/// `QUERY_TOO_COMPLEX`, `QUERY_TOO_DEEP` (naming the limit) or `VALIDATION`.
+pub fn label_errors(response: &mut async_graphql::Response, cfg: &ServerConfig) {
+    for err in &mut response.errors {
+        let has_code = err
+            .extensions
+            .as_ref()
+            .is_some_and(|e| e.get("code").is_some());
+        if has_code {
+            continue;
+        }
+        let (code, message) = if err.message.contains("too complex") {
+            (
+                "QUERY_TOO_COMPLEX",
+                format!("query is too complex: the limit is {} (REMEDY_MAX_COMPLEXITY; connections count their page size)", cfg.max_complexity),
+            )
+        } else if err.message.contains("nested too deep") {
+            (
+                "QUERY_TOO_DEEP",
+                format!(
+                    "query is nested too deep: the limit is {} levels (REMEDY_MAX_DEPTH)",
+                    cfg.max_depth
+                ),
+            )
+        } else {
+            ("VALIDATION", err.message.clone())
+        };
+        err.message = message;
+        err.extensions
+            .get_or_insert_with(Default::default)
+            .set("code", code);
+    }
 }
 
 /// Records which orders a scoped (evaluator) token's request returned data of.

@@ -482,7 +482,10 @@ async fn graphql_serves_regulators_with_their_orders() {
     assert_eq!(regs.len(), 2);
     assert_eq!(regs[0]["code"], "METI");
     assert_eq!(regs[0]["nameLocal"], "経済産業省");
-    assert_eq!(regs[0]["orders"]["nodes"][0]["reference"], "METI-2022-06-30");
+    assert_eq!(
+        regs[0]["orders"]["nodes"][0]["reference"],
+        "METI-2022-06-30"
+    );
     assert_eq!(regs[0]["orders"]["nodes"][0]["kind"], "IMPROVEMENT_ORDER");
     assert_eq!(regs[1]["code"], "PPC");
     assert_eq!(regs[1]["orders"]["nodes"][0]["issuedOn"], "2022-07-13");

@@ -58,6 +58,8 @@ pub async fn connect(db: &TestDb) -> DatabaseConnection {
 pub const TEST_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
 pub struct TestApp {
+    /// SQL statements the server issued so far (all connections of its pool).
+    pub statements: Arc<std::sync::atomic::AtomicU64>,
     pub address: String,
     pub db: DatabaseConnection,
     pub client: reqwest::Client,
@@ -96,7 +98,12 @@ async fn spawn(demo: bool) -> TestApp {
 
 async fn spawn_with(demo: bool, auth: AuthConfig) -> TestApp {
     let test_db = test_db().await;
-    let db = connect(&test_db).await;
+    let mut db = connect(&test_db).await;
+    let statements = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = statements.clone();
+    db.set_metric_callback(move |_info| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    });
     remedy::db::migrate(&db).await.expect("migrate");
     if demo {
         remedy::seed::load_demo(&db).await.expect("seed");
@@ -112,6 +119,7 @@ async fn spawn_with(demo: bool, auth: AuthConfig) -> TestApp {
     tokio::spawn(running);
     let admin_token = issue(&db, &keys, "test-admin", &[Role::Admin], &[]).await;
     TestApp {
+        statements,
         address: format!("http://{addr}"),
         db,
         client: reqwest::Client::new(),

@@ -40,14 +40,27 @@ pub struct PageArgs {
 }
 
 impl PageArgs {
-    pub fn new(first: Option<i32>, after: Option<String>, last: Option<i32>, before: Option<String>) -> Self {
-        Self { first, after, last, before }
+    pub fn new(
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Self {
+        Self {
+            first,
+            after,
+            last,
+            before,
+        }
     }
 }
 
 /// Complexity of a connection field: the page size times what each node costs.
 pub fn cost(first: Option<i32>, last: Option<i32>, child: usize) -> usize {
-    let n = first.or(last).map(|n| n.max(0) as usize).unwrap_or(DEFAULT_PAGE_SIZE as usize);
+    let n = first
+        .or(last)
+        .map(|n| n.max(0) as usize)
+        .unwrap_or(DEFAULT_PAGE_SIZE as usize);
     n.saturating_mul(child).saturating_add(1)
 }
 
@@ -59,7 +72,9 @@ fn decode_cursor(cursor: &str, field: &str) -> AppResult<u64> {
     let bad = || AppError::validation(field, "malformed cursor");
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    text.strip_prefix("cursor:").and_then(|n| n.parse().ok()).ok_or_else(bad)
+    text.strip_prefix("cursor:")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(bad)
 }
 
 /// The `[start, end)` window of a connection of `total` items.
@@ -67,7 +82,9 @@ pub fn window(args: &PageArgs, total: u64, max: u64) -> AppResult<(u64, u64)> {
     let mut start = 0u64;
     let mut end = total;
     if let Some(after) = &args.after {
-        start = start.max(decode_cursor(after, "after")?.saturating_add(1)).min(total);
+        start = start
+            .max(decode_cursor(after, "after")?.saturating_add(1))
+            .min(total);
     }
     if let Some(before) = &args.before {
         end = end.min(decode_cursor(before, "before")?);
@@ -80,12 +97,20 @@ pub fn window(args: &PageArgs, total: u64, max: u64) -> AppResult<(u64, u64)> {
             return Err(AppError::validation(field, "must not be negative"));
         }
         if n as u64 > max {
-            return Err(AppError::validation(field, format!("at most {max} items per page")));
+            return Err(AppError::validation(
+                field,
+                format!("at most {max} items per page"),
+            ));
         }
         Ok(n as u64)
     };
     match (args.first, args.last) {
-        (Some(_), Some(_)) => return Err(AppError::validation("first", "give first or last, not both")),
+        (Some(_), Some(_)) => {
+            return Err(AppError::validation(
+                "first",
+                "give first or last, not both",
+            ))
+        }
         (Some(f), None) => end = end.min(start + check(f, "first")?),
         (None, Some(l)) => start = start.max(end.saturating_sub(check(l, "last")?)),
         (None, None) => end = end.min(start + DEFAULT_PAGE_SIZE.min(max)),
@@ -94,7 +119,8 @@ pub fn window(args: &PageArgs, total: u64, max: u64) -> AppResult<(u64, u64)> {
 }
 
 fn build<T: async_graphql::OutputType>(items: Vec<T>, start: u64, end: u64, total: u64) -> Conn<T> {
-    let mut conn = Connection::with_additional_fields(start > 0, end < total, Counted { total_count: total });
+    let mut conn =
+        Connection::with_additional_fields(start > 0, end < total, Counted { total_count: total });
     conn.edges.extend(
         items
             .into_iter()
@@ -105,7 +131,9 @@ fn build<T: async_graphql::OutputType>(items: Vec<T>, start: u64, end: u64, tota
 }
 
 pub fn limits(ctx: &Context<'_>) -> Limits {
-    ctx.data_opt::<Limits>().copied().unwrap_or(Limits { max_page_size: 100 })
+    ctx.data_opt::<Limits>()
+        .copied()
+        .unwrap_or(Limits { max_page_size: 100 })
 }
 
 /// A connection over an in-memory list (a nested relation loaded for its parent).
@@ -147,35 +175,89 @@ where
     } else {
         Vec::new()
     };
-    Ok(build(rows.into_iter().map(wrap).collect(), start, end, total))
+    Ok(build(
+        rows.into_iter().map(wrap).collect(),
+        start,
+        end,
+        total,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn args(first: Option<i32>, after: Option<u64>, last: Option<i32>, before: Option<u64>) -> PageArgs {
-        PageArgs::new(first, after.map(encode_cursor), last, before.map(encode_cursor))
+    fn args(
+        first: Option<i32>,
+        after: Option<u64>,
+        last: Option<i32>,
+        before: Option<u64>,
+    ) -> PageArgs {
+        PageArgs::new(
+            first,
+            after.map(encode_cursor),
+            last,
+            before.map(encode_cursor),
+        )
     }
 
     #[test]
     fn windows_follow_relay() {
-        assert_eq!(window(&args(Some(10), None, None, None), 33, 100).unwrap(), (0, 10));
-        assert_eq!(window(&args(Some(10), Some(9), None, None), 33, 100).unwrap(), (10, 20));
-        assert_eq!(window(&args(Some(10), Some(29), None, None), 33, 100).unwrap(), (30, 33));
-        assert_eq!(window(&args(None, None, Some(10), None), 33, 100).unwrap(), (23, 33));
-        assert_eq!(window(&args(None, None, Some(10), Some(23)), 33, 100).unwrap(), (13, 23));
-        assert_eq!(window(&args(None, None, Some(10), Some(5)), 33, 100).unwrap(), (0, 5));
-        assert_eq!(window(&args(None, None, None, None), 33, 100).unwrap(), (0, 20));
-        assert_eq!(window(&args(Some(0), None, None, None), 33, 100).unwrap(), (0, 0));
+        assert_eq!(
+            window(&args(Some(10), None, None, None), 33, 100).unwrap(),
+            (0, 10)
+        );
+        assert_eq!(
+            window(&args(Some(10), Some(9), None, None), 33, 100).unwrap(),
+            (10, 20)
+        );
+        assert_eq!(
+            window(&args(Some(10), Some(29), None, None), 33, 100).unwrap(),
+            (30, 33)
+        );
+        assert_eq!(
+            window(&args(None, None, Some(10), None), 33, 100).unwrap(),
+            (23, 33)
+        );
+        assert_eq!(
+            window(&args(None, None, Some(10), Some(23)), 33, 100).unwrap(),
+            (13, 23)
+        );
+        assert_eq!(
+            window(&args(None, None, Some(10), Some(5)), 33, 100).unwrap(),
+            (0, 5)
+        );
+        assert_eq!(
+            window(&args(None, None, None, None), 33, 100).unwrap(),
+            (0, 20)
+        );
+        assert_eq!(
+            window(&args(Some(0), None, None, None), 33, 100).unwrap(),
+            (0, 0)
+        );
     }
 
     #[test]
     fn limits_and_bad_cursors_are_validation_errors() {
-        assert_eq!(window(&args(Some(101), None, None, None), 33, 100).unwrap_err().code(), "VALIDATION");
-        assert_eq!(window(&args(Some(-1), None, None, None), 33, 100).unwrap_err().code(), "VALIDATION");
+        assert_eq!(
+            window(&args(Some(101), None, None, None), 33, 100)
+                .unwrap_err()
+                .code(),
+            "VALIDATION"
+        );
+        assert_eq!(
+            window(&args(Some(-1), None, None, None), 33, 100)
+                .unwrap_err()
+                .code(),
+            "VALIDATION"
+        );
         let bad = PageArgs::new(Some(1), Some("zzz".into()), None, None);
         assert_eq!(window(&bad, 33, 100).unwrap_err().code(), "VALIDATION");
-        assert_eq!(window(&args(Some(1), None, Some(1), None), 33, 100).unwrap_err().code(), "VALIDATION");
+        assert_eq!(
+            window(&args(Some(1), None, Some(1), None), 33, 100)
+                .unwrap_err()
+                .code(),
+            "VALIDATION"
+        );
     }
 }

@@ -172,7 +172,11 @@ struct Plan {
     occurrences: Vec<occurrence::Model>,
 }
 
-async fn load_plan(db: &DatabaseConnection, who: &Caller, with_occurrences: bool) -> AppResult<Plan> {
+async fn load_plan(
+    db: &DatabaseConnection,
+    who: &Caller,
+    with_occurrences: bool,
+) -> AppResult<Plan> {
     let orders = regulatory_order::Entity::find()
         .filter(scope::orders(who))
         .filter(regulatory_order::Column::ArchivedAt.is_null())
@@ -231,7 +235,11 @@ const CATEGORIES: [FindingCategory; 4] = [
 ];
 
 /// The progress dashboard for what the caller sees.
-pub async fn progress(db: &DatabaseConnection, who: &Caller, as_of: Option<NaiveDate>) -> AppResult<Progress> {
+pub async fn progress(
+    db: &DatabaseConnection,
+    who: &Caller,
+    as_of: Option<NaiveDate>,
+) -> AppResult<Progress> {
     let plan = load_plan(db, who, as_of.is_some()).await?;
     let day = as_of.unwrap_or_else(today);
     for o in &plan.orders {
@@ -244,8 +252,13 @@ pub async fn progress(db: &DatabaseConnection, who: &Caller, as_of: Option<Naive
         .filter(|o| as_of.is_none_or(|d| o.issued_on <= d))
         .collect();
     let order_ids: BTreeSet<i64> = orders.iter().map(|o| o.id).collect();
-    let findings: Vec<&finding::Model> = plan.findings.iter().filter(|f| order_ids.contains(&f.order_id)).collect();
-    let finding_by_id: HashMap<i64, &finding::Model> = findings.iter().map(|f| (f.id, *f)).collect();
+    let findings: Vec<&finding::Model> = plan
+        .findings
+        .iter()
+        .filter(|f| order_ids.contains(&f.order_id))
+        .collect();
+    let finding_by_id: HashMap<i64, &finding::Model> =
+        findings.iter().map(|f| (f.id, *f)).collect();
 
     let state: HashMap<i64, MeasureState> = plan
         .measures
@@ -267,15 +280,28 @@ pub async fn progress(db: &DatabaseConnection, who: &Caller, as_of: Option<Naive
 
     // measure -> (orders, categories per order) through its findings on the day.
     let mut measures_of_order: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
-    let mut measures_of_order_cat: BTreeMap<(i64, FindingCategory), BTreeSet<i64>> = BTreeMap::new();
+    let mut measures_of_order_cat: BTreeMap<(i64, FindingCategory), BTreeSet<i64>> =
+        BTreeMap::new();
     let mut measures_of_cat: BTreeMap<FindingCategory, BTreeSet<i64>> = BTreeMap::new();
     for l in &plan.links {
-        let (Some(f), true) = (finding_by_id.get(&l.finding_id), state.contains_key(&l.measure_id)) else {
+        let (Some(f), true) = (
+            finding_by_id.get(&l.finding_id),
+            state.contains_key(&l.measure_id),
+        ) else {
             continue;
         };
-        measures_of_order.entry(f.order_id).or_default().insert(l.measure_id);
-        measures_of_order_cat.entry((f.order_id, f.category)).or_default().insert(l.measure_id);
-        measures_of_cat.entry(f.category).or_default().insert(l.measure_id);
+        measures_of_order
+            .entry(f.order_id)
+            .or_default()
+            .insert(l.measure_id);
+        measures_of_order_cat
+            .entry((f.order_id, f.category))
+            .or_default()
+            .insert(l.measure_id);
+        measures_of_cat
+            .entry(f.category)
+            .or_default()
+            .insert(l.measure_id);
     }
     let tally = |ids: &BTreeSet<i64>| {
         let mut t = Tally::default();
@@ -342,15 +368,28 @@ pub async fn progress(db: &DatabaseConnection, who: &Caller, as_of: Option<Naive
 }
 
 /// Measures overdue on a day (today by default), earliest due first, then by code.
-pub async fn overdue(db: &DatabaseConnection, who: &Caller, as_of: Option<NaiveDate>) -> AppResult<Vec<measure::Model>> {
+pub async fn overdue(
+    db: &DatabaseConnection,
+    who: &Caller,
+    as_of: Option<NaiveDate>,
+) -> AppResult<Vec<measure::Model>> {
     let plan = load_plan(db, who, as_of.is_some()).await?;
     let day = as_of.unwrap_or_else(today);
     let existing: BTreeSet<i64> = match as_of {
         None => plan.measures.keys().copied().collect(),
         Some(d) => {
-            let orders: BTreeSet<i64> = plan.orders.iter().filter(|o| o.issued_on <= d).map(|o| o.id).collect();
-            let findings: BTreeSet<i64> =
-                plan.findings.iter().filter(|f| orders.contains(&f.order_id)).map(|f| f.id).collect();
+            let orders: BTreeSet<i64> = plan
+                .orders
+                .iter()
+                .filter(|o| o.issued_on <= d)
+                .map(|o| o.id)
+                .collect();
+            let findings: BTreeSet<i64> = plan
+                .findings
+                .iter()
+                .filter(|f| orders.contains(&f.order_id))
+                .map(|f| f.id)
+                .collect();
             plan.links
                 .iter()
                 .filter(|l| findings.contains(&l.finding_id))
@@ -413,7 +452,10 @@ pub struct TimelineEntry {
 }
 
 /// Every dated event of an order, in date order.
-pub async fn timeline(db: &DatabaseConnection, order: &regulatory_order::Model) -> AppResult<Vec<TimelineEntry>> {
+pub async fn timeline(
+    db: &DatabaseConnection,
+    order: &regulatory_order::Model,
+) -> AppResult<Vec<TimelineEntry>> {
     let mut out = vec![TimelineEntry {
         on: order.issued_on,
         at: None,
@@ -453,14 +495,22 @@ pub async fn timeline(db: &DatabaseConnection, order: &regulatory_order::Model) 
         .filter(audit_event::Column::EntityId.is_in(measure_ids.iter().map(|i| i.to_string())))
         .all(db)
         .await?;
-    let code_of: HashMap<String, &str> = measures.iter().map(|m| (m.id.to_string(), m.code.as_str())).collect();
+    let code_of: HashMap<String, &str> = measures
+        .iter()
+        .map(|m| (m.id.to_string(), m.code.as_str()))
+        .collect();
     for e in changes {
         let raw: i64 = e.entity_id.parse().unwrap_or_default();
         out.push(TimelineEntry {
             on: e.at.date_naive(),
             at: Some(e.at),
             kind: TimelineKind::MeasureChanged,
-            summary: format!("{} {} by {}", code_of.get(&e.entity_id).copied().unwrap_or("?"), e.action, e.actor),
+            summary: format!(
+                "{} {} by {}",
+                code_of.get(&e.entity_id).copied().unwrap_or("?"),
+                e.action,
+                e.actor
+            ),
             node_id: id::encode("Measure", raw),
         });
     }
@@ -528,6 +578,8 @@ pub async fn timeline(db: &DatabaseConnection, order: &regulatory_order::Model) 
             node_id: id::encode("Evaluation", e.id),
         });
     }
-    out.sort_by(|a, b| (a.on, a.kind, &a.summary, &a.node_id.0).cmp(&(b.on, b.kind, &b.summary, &b.node_id.0)));
+    out.sort_by(|a, b| {
+        (a.on, a.kind, &a.summary, &a.node_id.0).cmp(&(b.on, b.kind, &b.summary, &b.node_id.0))
+    });
     Ok(out)
 }

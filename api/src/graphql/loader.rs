@@ -7,8 +7,8 @@ use async_graphql::dataloader::Loader as DlLoader;
 use entity::*;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, Iterable, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, Iterable, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 use crate::error::AppError;
@@ -53,7 +53,10 @@ pub fn evidence_meta_select() -> sea_orm::Select<evidence::Entity> {
         .columns(evidence::Column::iter().filter(|c| !matches!(c, evidence::Column::Content)))
 }
 
-fn group<K: std::hash::Hash + Eq + Copy, V>(keys: &[K], rows: impl IntoIterator<Item = (K, V)>) -> HashMap<K, Vec<V>> {
+fn group<K: std::hash::Hash + Eq + Copy, V>(
+    keys: &[K],
+    rows: impl IntoIterator<Item = (K, V)>,
+) -> HashMap<K, Vec<V>> {
     let mut out: HashMap<K, Vec<V>> = keys.iter().map(|k| (*k, Vec::new())).collect();
     for (k, v) in rows {
         out.entry(k).or_default().push(v);
@@ -146,16 +149,68 @@ by_id!(SystemById, system);
 by_id!(ReportById, report);
 by_id!(EvaluatorById, evaluator);
 
-has_many!(OrdersOfRegulator, regulatory_order, RegulatorId, regulator_id, [IssuedOn, Id]);
+has_many!(
+    OrdersOfRegulator,
+    regulatory_order,
+    RegulatorId,
+    regulator_id,
+    [IssuedOn, Id]
+);
 has_many!(FindingsOfOrder, finding, OrderId, order_id, [Id]);
 has_many!(ReportsOfOrder, report, OrderId, order_id, [DueOn, Id]);
-has_many!(OccurrencesOfMeasure, occurrence, MeasureId, measure_id, [DoneOn, Id]);
+has_many!(
+    OccurrencesOfMeasure,
+    occurrence,
+    MeasureId,
+    measure_id,
+    [DoneOn, Id]
+);
 
-via_link!(MeasuresOfFinding, measure_finding, FindingId, finding_id, measure_id, measure, [Code, Id]);
-via_link!(FindingsOfMeasure, measure_finding, MeasureId, measure_id, finding_id, finding, [OrderId, Id]);
-via_link!(SystemsOfMeasure, measure_system, MeasureId, measure_id, system_id, system, [Code, Id]);
-via_link!(MeasuresOfSystem, measure_system, SystemId, system_id, measure_id, measure, [Code, Id]);
-via_link!(MeasuresOfReport, report_measure, ReportId, report_id, measure_id, measure, [Code, Id]);
+via_link!(
+    MeasuresOfFinding,
+    measure_finding,
+    FindingId,
+    finding_id,
+    measure_id,
+    measure,
+    [Code, Id]
+);
+via_link!(
+    FindingsOfMeasure,
+    measure_finding,
+    MeasureId,
+    measure_id,
+    finding_id,
+    finding,
+    [OrderId, Id]
+);
+via_link!(
+    SystemsOfMeasure,
+    measure_system,
+    MeasureId,
+    measure_id,
+    system_id,
+    system,
+    [Code, Id]
+);
+via_link!(
+    MeasuresOfSystem,
+    measure_system,
+    SystemId,
+    system_id,
+    measure_id,
+    measure,
+    [Code, Id]
+);
+via_link!(
+    MeasuresOfReport,
+    report_measure,
+    ReportId,
+    report_id,
+    measure_id,
+    measure,
+    [Code, Id]
+);
 
 /// Measures of an owner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -165,14 +220,21 @@ impl DlLoader<MeasuresOfOwner> for Loader {
     type Value = Vec<measure::Model>;
     type Error = AppError;
 
-    async fn load(&self, keys: &[MeasuresOfOwner]) -> Result<HashMap<MeasuresOfOwner, Self::Value>, AppError> {
+    async fn load(
+        &self,
+        keys: &[MeasuresOfOwner],
+    ) -> Result<HashMap<MeasuresOfOwner, Self::Value>, AppError> {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
         let rows = measure::Entity::find()
             .filter(measure::Column::OwnerId.is_in(ids))
             .order_by_asc(measure::Column::Code)
             .all(&self.db)
             .await?;
-        Ok(group(keys, rows.into_iter().filter_map(|r| r.owner_id.map(|o| (MeasuresOfOwner(o), r)))))
+        Ok(group(
+            keys,
+            rows.into_iter()
+                .filter_map(|r| r.owner_id.map(|o| (MeasuresOfOwner(o), r))),
+        ))
     }
 }
 
@@ -184,7 +246,10 @@ impl DlLoader<MeasuresOfOrder> for Loader {
     type Value = Vec<measure::Model>;
     type Error = AppError;
 
-    async fn load(&self, keys: &[MeasuresOfOrder]) -> Result<HashMap<MeasuresOfOrder, Self::Value>, AppError> {
+    async fn load(
+        &self,
+        keys: &[MeasuresOfOrder],
+    ) -> Result<HashMap<MeasuresOfOrder, Self::Value>, AppError> {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
         let pairs: Vec<(i64, i64)> = measure_finding::Entity::find()
             .select_only()
@@ -208,7 +273,9 @@ impl DlLoader<MeasuresOfOrder> for Loader {
         let mut out = group(keys, std::iter::empty());
         for m in measures {
             for (order, _) in pairs.iter().filter(|p| p.1 == m.id) {
-                out.entry(MeasuresOfOrder(*order)).or_default().push(m.clone());
+                out.entry(MeasuresOfOrder(*order))
+                    .or_default()
+                    .push(m.clone());
             }
         }
         Ok(out)
@@ -223,7 +290,10 @@ impl DlLoader<OrdersOfMeasure> for Loader {
     type Value = Vec<i64>;
     type Error = AppError;
 
-    async fn load(&self, keys: &[OrdersOfMeasure]) -> Result<HashMap<OrdersOfMeasure, Self::Value>, AppError> {
+    async fn load(
+        &self,
+        keys: &[OrdersOfMeasure],
+    ) -> Result<HashMap<OrdersOfMeasure, Self::Value>, AppError> {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
         let pairs: Vec<(i64, i64)> = measure_finding::Entity::find()
             .select_only()
@@ -235,7 +305,10 @@ impl DlLoader<OrdersOfMeasure> for Loader {
             .into_tuple()
             .all(&self.db)
             .await?;
-        Ok(group(keys, pairs.into_iter().map(|(m, o)| (OrdersOfMeasure(m), o))))
+        Ok(group(
+            keys,
+            pairs.into_iter().map(|(m, o)| (OrdersOfMeasure(m), o)),
+        ))
     }
 }
 
@@ -256,7 +329,11 @@ macro_rules! evidence_by {
                     .into_model::<EvidenceMeta>()
                     .all(&self.db)
                     .await?;
-                Ok(group(keys, rows.into_iter().filter_map(|r| r.$field.into_key().map(|k| ($key(k), r)))))
+                Ok(group(
+                    keys,
+                    rows.into_iter()
+                        .filter_map(|r| r.$field.into_key().map(|k| ($key(k), r))),
+                ))
             }
         }
     };
@@ -299,7 +376,11 @@ macro_rules! evaluations_by {
                     .order_by_asc(evaluation::Column::Id)
                     .all(&self.db)
                     .await?;
-                Ok(group(keys, rows.into_iter().filter_map(|r| r.$field.map(|k| ($key(k), r)))))
+                Ok(group(
+                    keys,
+                    rows.into_iter()
+                        .filter_map(|r| r.$field.map(|k| ($key(k), r))),
+                ))
             }
         }
     };

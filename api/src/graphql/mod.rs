@@ -1,7 +1,7 @@
 //! The GraphQL schema: built once at start-up and shared by every worker.
-pub mod id;
 pub mod connection;
 pub mod dashboard;
+pub mod id;
 pub mod loader;
 pub mod query;
 pub mod token;

@@ -5,7 +5,8 @@ use entity::enums::*;
 use entity::*;
 use sea_orm::sea_query::{NullOrdering, Order as SqlOrder, Query};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 use super::connection::{cost, from_select, from_vec, limits, window, Conn, PageArgs};
@@ -142,13 +143,24 @@ fn current_evidence_condition(on: NaiveDate) -> Condition {
                     .to_owned(),
             ),
         )
-        .add(Condition::any().add(evidence::Column::ValidFrom.is_null()).add(evidence::Column::ValidFrom.lte(on)))
-        .add(Condition::any().add(evidence::Column::ValidUntil.is_null()).add(evidence::Column::ValidUntil.gte(on)))
+        .add(
+            Condition::any()
+                .add(evidence::Column::ValidFrom.is_null())
+                .add(evidence::Column::ValidFrom.lte(on)),
+        )
+        .add(
+            Condition::any()
+                .add(evidence::Column::ValidUntil.is_null())
+                .add(evidence::Column::ValidUntil.gte(on)),
+        )
 }
 
 fn days_ahead(days: i32) -> AppResult<Duration> {
     if !(0..=3660).contains(&days) {
-        return Err(AppError::validation("withinDays", "must be between 0 and 3660"));
+        return Err(AppError::validation(
+            "withinDays",
+            "must be between 0 and 3660",
+        ));
     }
     Ok(Duration::days(days as i64))
 }
@@ -163,13 +175,16 @@ async fn evidence_connection(
     let db = db(ctx);
     let base = evidence::Entity::find().filter(condition);
     let strip_content = |s: sea_orm::Select<evidence::Entity>| {
-        s.select_only()
-            .columns(<evidence::Column as sea_orm::Iterable>::iter().filter(|c| !matches!(c, evidence::Column::Content)))
+        s.select_only().columns(
+            <evidence::Column as sea_orm::Iterable>::iter()
+                .filter(|c| !matches!(c, evidence::Column::Content)),
+        )
     };
     let total = base.clone().count(db).await?;
     let (start, end) = window(args, total, limits(ctx).max_page_size)?;
     let ordered = if order_by_validity {
-        base.order_by_asc(evidence::Column::ValidUntil).order_by_asc(evidence::Column::Id)
+        base.order_by_asc(evidence::Column::ValidUntil)
+            .order_by_asc(evidence::Column::Id)
     } else {
         base.order_by_asc(evidence::Column::Id)
     };
@@ -184,7 +199,12 @@ async fn evidence_connection(
         Vec::new()
     };
     // Re-number the window's cursors from `start`.
-    let mut conn = from_vec(ctx, &PageArgs::new(Some(rows.len() as i32), None, None, None), rows, Evidence)?;
+    let mut conn = from_vec(
+        ctx,
+        &PageArgs::new(Some(rows.len() as i32), None, None, None),
+        rows,
+        Evidence,
+    )?;
     for (i, edge) in conn.edges.iter_mut().enumerate() {
         edge.cursor = super::connection::encode_cursor(start + i as u64);
     }
@@ -217,7 +237,11 @@ async fn find_node(ctx: &Context<'_>, gid: &ID) -> AppResult<Node> {
             .await?
             .inspect(|f| who.touch(f.order_id))
             .map(|f| Node::Finding(Finding(f))),
-        "Measure" => match measure::Entity::find_by_id(raw).filter(scope::measures(who)).one(db).await? {
+        "Measure" => match measure::Entity::find_by_id(raw)
+            .filter(scope::measures(who))
+            .one(db)
+            .await?
+        {
             Some(m) if measure_visible(ctx, who, m.id).await? => Some(Node::Measure(Measure(m))),
             _ => None,
         },
@@ -239,7 +263,9 @@ async fn find_node(ctx: &Context<'_>, gid: &ID) -> AppResult<Node> {
                 .one(db)
                 .await?;
             match row {
-                Some(e) if measure_visible(ctx, who, e.measure_id).await? => Some(Node::Evidence(Evidence(e))),
+                Some(e) if measure_visible(ctx, who, e.measure_id).await? => {
+                    Some(Node::Evidence(Evidence(e)))
+                }
                 _ => None,
             }
         }
@@ -254,9 +280,14 @@ async fn find_node(ctx: &Context<'_>, gid: &ID) -> AppResult<Node> {
             .one(db)
             .await?
             .map(|e| Node::Evaluation(Evaluation(e))),
-        "Evaluator" => evaluator::Entity::find_by_id(raw).one(db).await?.map(|e| Node::Evaluator(Evaluator(e))),
+        "Evaluator" => evaluator::Entity::find_by_id(raw)
+            .one(db)
+            .await?
+            .map(|e| Node::Evaluator(Evaluator(e))),
         "Occurrence" => match occurrence::Entity::find_by_id(raw).one(db).await? {
-            Some(o) if measure_visible(ctx, who, o.measure_id).await? => Some(Node::Occurrence(Occurrence(o))),
+            Some(o) if measure_visible(ctx, who, o.measure_id).await? => {
+                Some(Node::Occurrence(Occurrence(o)))
+            }
             _ => None,
         },
         _ => None,
@@ -277,10 +308,16 @@ impl PlanQuery {
     }
 
     /// Several objects by global ID, in the order asked (null for those not found).
-    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "ids.len() * child_complexity + 1")]
+    #[graphql(
+        guard = "Requires(Permission::ReadPlan)",
+        complexity = "ids.len() * child_complexity + 1"
+    )]
     async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> AppResult<Vec<Option<Node>>> {
         if ids.len() as u64 > limits(ctx).max_page_size {
-            return Err(AppError::validation("ids", format!("at most {} IDs", limits(ctx).max_page_size)));
+            return Err(AppError::validation(
+                "ids",
+                format!("at most {} IDs", limits(ctx).max_page_size),
+            ));
         }
         let mut out = Vec::with_capacity(ids.len());
         for gid in &ids {
@@ -294,7 +331,10 @@ impl PlanQuery {
     }
 
     /// Regulators, by code (an order-scoped caller sees those of its orders).
-    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    #[graphql(
+        guard = "Requires(Permission::ReadPlan)",
+        complexity = "cost(first, last, child_complexity)"
+    )]
     async fn regulators(
         &self,
         ctx: &Context<'_>,
@@ -309,11 +349,21 @@ impl PlanQuery {
             .filter(regulator::Column::ArchivedAt.is_null())
             .order_by_asc(regulator::Column::Code)
             .order_by_asc(regulator::Column::Id);
-        from_select(ctx, db(ctx), &PageArgs::new(first, after, last, before), select, Regulator).await
+        from_select(
+            ctx,
+            db(ctx),
+            &PageArgs::new(first, after, last, before),
+            select,
+            Regulator,
+        )
+        .await
     }
 
     /// Orders, oldest first.
-    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    #[graphql(
+        guard = "Requires(Permission::ReadPlan)",
+        complexity = "cost(first, last, child_complexity)"
+    )]
     async fn orders(
         &self,
         ctx: &Context<'_>,
@@ -330,7 +380,8 @@ impl PlanQuery {
             select = select.filter(regulatory_order::Column::ArchivedAt.is_null());
         }
         if let Some(r) = &f.regulator_id {
-            select = select.filter(regulatory_order::Column::RegulatorId.eq(id::decode(r, "Regulator")?));
+            select = select
+                .filter(regulatory_order::Column::RegulatorId.eq(id::decode(r, "Regulator")?));
         }
         if let Some(s) = f.status {
             select = select.filter(regulatory_order::Column::Status.eq(s));
@@ -341,7 +392,14 @@ impl PlanQuery {
         let select = select
             .order_by_asc(regulatory_order::Column::IssuedOn)
             .order_by_asc(regulatory_order::Column::Id);
-        let conn = from_select(ctx, db(ctx), &PageArgs::new(first, after, last, before), select, Order).await?;
+        let conn = from_select(
+            ctx,
+            db(ctx),
+            &PageArgs::new(first, after, last, before),
+            select,
+            Order,
+        )
+        .await?;
         for e in &conn.edges {
             who.touch(e.node.0.id);
         }
@@ -363,7 +421,10 @@ impl PlanQuery {
     }
 
     /// Findings, by order then number.
-    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    #[graphql(
+        guard = "Requires(Permission::ReadPlan)",
+        complexity = "cost(first, last, child_complexity)"
+    )]
     async fn findings(
         &self,
         ctx: &Context<'_>,
@@ -387,11 +448,21 @@ impl PlanQuery {
         let select = select
             .order_by_asc(finding::Column::OrderId)
             .order_by_asc(finding::Column::Id);
-        from_select(ctx, db(ctx), &PageArgs::new(first, after, last, before), select, Finding).await
+        from_select(
+            ctx,
+            db(ctx),
+            &PageArgs::new(first, after, last, before),
+            select,
+            Finding,
+        )
+        .await
     }
 
     /// Measures, filtered and ordered (by code by default; ties broken by ID).
-    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    #[graphql(
+        guard = "Requires(Permission::ReadPlan)",
+        complexity = "cost(first, last, child_complexity)"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn measures(
         &self,
@@ -408,7 +479,7 @@ impl PlanQuery {
         let order = order_by.unwrap_or_default();
         let mut select = measure::Entity::find()
             .filter(scope::measures(who))
-            .filter(filter_condition(&f, today())?);
+            .filter(filter_condition(&f, today(), who.order_scope())?);
         let dir: SqlOrder = order.direction.into();
         select = match order.field {
             MeasureOrderField::Code => select.order_by(measure::Column::Code, dir.clone()),
@@ -417,10 +488,19 @@ impl PlanQuery {
             }
             MeasureOrderField::Status => select.order_by(measure::Column::Status, dir.clone()),
             MeasureOrderField::Title => select.order_by(measure::Column::Title, dir.clone()),
-            MeasureOrderField::UpdatedAt => select.order_by(measure::Column::UpdatedAt, dir.clone()),
+            MeasureOrderField::UpdatedAt => {
+                select.order_by(measure::Column::UpdatedAt, dir.clone())
+            }
         };
         let select = select.order_by(measure::Column::Id, dir);
-        let conn = from_select(ctx, db(ctx), &PageArgs::new(first, after, last, before), select, Measure).await?;
+        let conn = from_select(
+            ctx,
+            db(ctx),
+            &PageArgs::new(first, after, last, before),
+            select,
+            Measure,
+        )
+        .await?;
         if who.is_scoped() {
             let rows: Vec<measure::Model> = conn.edges.iter().map(|e| e.node.0.clone()).collect();
             visible_measures(ctx, who, rows).await?;
@@ -429,7 +509,10 @@ impl PlanQuery {
     }
 
     /// Owners, by code (an order-scoped caller sees the owners of its measures).
-    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    #[graphql(
+        guard = "Requires(Permission::ReadPlan)",
+        complexity = "cost(first, last, child_complexity)"
+    )]
     async fn owners(
         &self,
         ctx: &Context<'_>,
@@ -446,12 +529,24 @@ impl PlanQuery {
         if let Some(k) = filter.and_then(|f| f.kind) {
             select = select.filter(owner::Column::Kind.eq(k));
         }
-        let select = select.order_by_asc(owner::Column::Code).order_by_asc(owner::Column::Id);
-        from_select(ctx, db(ctx), &PageArgs::new(first, after, last, before), select, Owner).await
+        let select = select
+            .order_by_asc(owner::Column::Code)
+            .order_by_asc(owner::Column::Id);
+        from_select(
+            ctx,
+            db(ctx),
+            &PageArgs::new(first, after, last, before),
+            select,
+            Owner,
+        )
+        .await
     }
 
     /// Systems, by code.
-    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    #[graphql(
+        guard = "Requires(Permission::ReadPlan)",
+        complexity = "cost(first, last, child_complexity)"
+    )]
     async fn systems(
         &self,
         ctx: &Context<'_>,
@@ -468,12 +563,24 @@ impl PlanQuery {
         if let Some(k) = filter.and_then(|f| f.kind) {
             select = select.filter(system::Column::Kind.eq(k));
         }
-        let select = select.order_by_asc(system::Column::Code).order_by_asc(system::Column::Id);
-        from_select(ctx, db(ctx), &PageArgs::new(first, after, last, before), select, System).await
+        let select = select
+            .order_by_asc(system::Column::Code)
+            .order_by_asc(system::Column::Id);
+        from_select(
+            ctx,
+            db(ctx),
+            &PageArgs::new(first, after, last, before),
+            select,
+            System,
+        )
+        .await
     }
 
     /// Evidence, oldest first.
-    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    #[graphql(
+        guard = "Requires(Permission::ReadPlan)",
+        complexity = "cost(first, last, child_complexity)"
+    )]
     async fn evidence(
         &self,
         ctx: &Context<'_>,
@@ -507,7 +614,10 @@ impl PlanQuery {
     }
 
     /// Reports, by due date.
-    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    #[graphql(
+        guard = "Requires(Permission::ReadPlan)",
+        complexity = "cost(first, last, child_complexity)"
+    )]
     async fn reports(
         &self,
         ctx: &Context<'_>,
@@ -531,12 +641,24 @@ impl PlanQuery {
         if let Some(d) = f.due_before {
             select = select.filter(report::Column::DueOn.lt(d));
         }
-        let select = select.order_by_asc(report::Column::DueOn).order_by_asc(report::Column::Id);
-        from_select(ctx, db(ctx), &PageArgs::new(first, after, last, before), select, Report).await
+        let select = select
+            .order_by_asc(report::Column::DueOn)
+            .order_by_asc(report::Column::Id);
+        from_select(
+            ctx,
+            db(ctx),
+            &PageArgs::new(first, after, last, before),
+            select,
+            Report,
+        )
+        .await
     }
 
     /// Independent evaluators (committees, members, regulators), by code.
-    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    #[graphql(
+        guard = "Requires(Permission::ReadPlan)",
+        complexity = "cost(first, last, child_complexity)"
+    )]
     async fn evaluators(
         &self,
         ctx: &Context<'_>,
@@ -549,12 +671,22 @@ impl PlanQuery {
             .filter(evaluator::Column::ArchivedAt.is_null())
             .order_by_asc(evaluator::Column::Code)
             .order_by_asc(evaluator::Column::Id);
-        from_select(ctx, db(ctx), &PageArgs::new(first, after, last, before), select, Evaluator).await
+        from_select(
+            ctx,
+            db(ctx),
+            &PageArgs::new(first, after, last, before),
+            select,
+            Evaluator,
+        )
+        .await
     }
 
     /// Measures overdue on `asOf` (default today), earliest due first. With `asOf`, status is
     /// taken as it stood that day (from the recorded dates).
-    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    #[graphql(
+        guard = "Requires(Permission::ReadPlan)",
+        complexity = "cost(first, last, child_complexity)"
+    )]
     async fn overdue_measures(
         &self,
         ctx: &Context<'_>,
@@ -567,11 +699,19 @@ impl PlanQuery {
         let who = caller(ctx)?;
         let rows = dashboard::overdue(db(ctx), who, as_of).await?;
         let rows = visible_measures(ctx, who, rows).await?;
-        from_vec(ctx, &PageArgs::new(first, after, last, before), rows, Measure)
+        from_vec(
+            ctx,
+            &PageArgs::new(first, after, last, before),
+            rows,
+            Measure,
+        )
     }
 
     /// Draft reports due within `withinDays` (default 30) of today, including those already late.
-    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    #[graphql(
+        guard = "Requires(Permission::ReadPlan)",
+        complexity = "cost(first, last, child_complexity)"
+    )]
     async fn upcoming_reports(
         &self,
         ctx: &Context<'_>,
@@ -590,11 +730,21 @@ impl PlanQuery {
             .filter(report::Column::DueOn.lte(until))
             .order_by_asc(report::Column::DueOn)
             .order_by_asc(report::Column::Id);
-        from_select(ctx, db(ctx), &PageArgs::new(first, after, last, before), select, Report).await
+        from_select(
+            ctx,
+            db(ctx),
+            &PageArgs::new(first, after, last, before),
+            select,
+            Report,
+        )
+        .await
     }
 
     /// Current evidence whose validity ends within `withinDays` (default 30) of today.
-    #[graphql(guard = "Requires(Permission::ReadPlan)", complexity = "cost(first, last, child_complexity)")]
+    #[graphql(
+        guard = "Requires(Permission::ReadPlan)",
+        complexity = "cost(first, last, child_complexity)"
+    )]
     async fn expiring_evidence(
         &self,
         ctx: &Context<'_>,

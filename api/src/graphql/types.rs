@@ -44,7 +44,11 @@ pub fn today() -> NaiveDate {
 
 /// Keeps the measures a scoped caller may see (those answering a finding of a granted order)
 /// and records the orders they belong to in the caller's access trail.
-pub async fn visible_measures(ctx: &Context<'_>, who: &Caller, rows: Vec<measure::Model>) -> AppResult<Vec<measure::Model>> {
+pub async fn visible_measures(
+    ctx: &Context<'_>,
+    who: &Caller,
+    rows: Vec<measure::Model>,
+) -> AppResult<Vec<measure::Model>> {
     if !who.is_scoped() {
         return Ok(rows);
     }
@@ -54,7 +58,10 @@ pub async fn visible_measures(ctx: &Context<'_>, who: &Caller, rows: Vec<measure
     Ok(rows
         .into_iter()
         .filter(|m| {
-            let of = orders.get(&OrdersOfMeasure(m.id)).cloned().unwrap_or_default();
+            let of = orders
+                .get(&OrdersOfMeasure(m.id))
+                .cloned()
+                .unwrap_or_default();
             let mut seen = false;
             for o in of {
                 if who.sees_order(o) {
@@ -272,7 +279,10 @@ impl Order {
         before: Option<String>,
     ) -> AppResult<Conn<Measure>> {
         let rows: Vec<measure::Model> = load(ctx, MeasuresOfOrder(self.0.id)).await?;
-        let rows = rows.into_iter().filter(|m| m.archived_at.is_none()).collect();
+        let rows = rows
+            .into_iter()
+            .filter(|m| m.archived_at.is_none())
+            .collect();
         from_vec(ctx, &page_args!(first, after, last, before), rows, Measure)
     }
     /// Reports filed or due under it, by due date.
@@ -286,11 +296,18 @@ impl Order {
         before: Option<String>,
     ) -> AppResult<Conn<Report>> {
         let rows: Vec<report::Model> = load(ctx, ReportsOfOrder(self.0.id)).await?;
-        let rows = rows.into_iter().filter(|r| r.archived_at.is_none()).collect();
+        let rows = rows
+            .into_iter()
+            .filter(|r| r.archived_at.is_none())
+            .collect();
         from_vec(ctx, &page_args!(first, after, last, before), rows, Report)
     }
     /// Progress of its measures now, or as it stood on `asOf`.
-    async fn progress(&self, ctx: &Context<'_>, as_of: Option<NaiveDate>) -> AppResult<Option<super::dashboard::OrderProgress>> {
+    async fn progress(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<NaiveDate>,
+    ) -> AppResult<Option<super::dashboard::OrderProgress>> {
         let db = ctx.data_unchecked::<sea_orm::DatabaseConnection>();
         let p = super::dashboard::progress(db, caller(ctx)?, as_of).await?;
         Ok(p.orders.into_iter().find(|o| o.order.0.id == self.0.id))
@@ -375,7 +392,10 @@ impl Finding {
         before: Option<String>,
     ) -> AppResult<Conn<Measure>> {
         let rows: Vec<measure::Model> = load(ctx, MeasuresOfFinding(self.0.id)).await?;
-        let rows = rows.into_iter().filter(|m| m.archived_at.is_none()).collect();
+        let rows = rows
+            .into_iter()
+            .filter(|m| m.archived_at.is_none())
+            .collect();
         from_vec(ctx, &page_args!(first, after, last, before), rows, Measure)
     }
     /// What the caller may do with it.
@@ -480,7 +500,10 @@ impl Measure {
     ) -> AppResult<Conn<Finding>> {
         let who = caller(ctx)?;
         let rows: Vec<finding::Model> = load(ctx, FindingsOfMeasure(self.0.id)).await?;
-        let rows = rows.into_iter().filter(|f| who.sees_order(f.order_id)).collect();
+        let rows = rows
+            .into_iter()
+            .filter(|f| who.sees_order(f.order_id))
+            .collect();
         from_vec(ctx, &page_args!(first, after, last, before), rows, Finding)
     }
     /// The systems it concerns.
@@ -510,7 +533,8 @@ impl Measure {
         let rows: Vec<EvidenceMeta> = load(ctx, EvidenceOfMeasure(self.0.id)).await?;
         let rows = match current {
             Some(want) => {
-                let superseded: std::collections::HashSet<i64> = rows.iter().filter_map(|e| e.supersedes_id).collect();
+                let superseded: std::collections::HashSet<i64> =
+                    rows.iter().filter_map(|e| e.supersedes_id).collect();
                 rows.into_iter()
                     .filter(|e| is_current(e, &superseded, today()) == want)
                     .collect()
@@ -534,7 +558,12 @@ impl Measure {
         before: Option<String>,
     ) -> AppResult<Conn<Occurrence>> {
         let rows: Vec<occurrence::Model> = load(ctx, OccurrencesOfMeasure(self.0.id)).await?;
-        from_vec(ctx, &page_args!(first, after, last, before), rows, Occurrence)
+        from_vec(
+            ctx,
+            &page_args!(first, after, last, before),
+            rows,
+            Occurrence,
+        )
     }
     /// Evaluators' assessments of it, oldest first.
     #[graphql(complexity = "cost(first, last, child_complexity)")]
@@ -547,7 +576,12 @@ impl Measure {
         before: Option<String>,
     ) -> AppResult<Conn<Evaluation>> {
         let rows: Vec<evaluation::Model> = load(ctx, EvaluationsOfMeasure(self.0.id)).await?;
-        from_vec(ctx, &page_args!(first, after, last, before), rows, Evaluation)
+        from_vec(
+            ctx,
+            &page_args!(first, after, last, before),
+            rows,
+            Evaluation,
+        )
     }
     /// What the caller may do with it.
     async fn permissions(&self, ctx: &Context<'_>) -> AppResult<Permissions> {
@@ -561,7 +595,11 @@ impl Measure {
 }
 
 /// Whether an evidence item is current: not superseded, and valid on `on`.
-pub fn is_current(e: &EvidenceMeta, superseded: &std::collections::HashSet<i64>, on: NaiveDate) -> bool {
+pub fn is_current(
+    e: &EvidenceMeta,
+    superseded: &std::collections::HashSet<i64>,
+    on: NaiveDate,
+) -> bool {
     !superseded.contains(&e.id)
         && e.valid_from.is_none_or(|d| d <= on)
         && e.valid_until.is_none_or(|d| d >= on)
@@ -637,7 +675,10 @@ impl Owner {
     ) -> AppResult<Conn<Measure>> {
         let who = caller(ctx)?;
         let rows: Vec<measure::Model> = load(ctx, MeasuresOfOwner(self.0.id)).await?;
-        let rows = rows.into_iter().filter(|m| m.archived_at.is_none()).collect();
+        let rows = rows
+            .into_iter()
+            .filter(|m| m.archived_at.is_none())
+            .collect();
         let rows = visible_measures(ctx, who, rows).await?;
         from_vec(ctx, &page_args!(first, after, last, before), rows, Measure)
     }
@@ -645,7 +686,10 @@ impl Owner {
     async fn workload(&self, ctx: &Context<'_>) -> AppResult<Workload> {
         let who = caller(ctx)?;
         let rows: Vec<measure::Model> = load(ctx, MeasuresOfOwner(self.0.id)).await?;
-        let rows: Vec<_> = rows.into_iter().filter(|m| m.archived_at.is_none()).collect();
+        let rows: Vec<_> = rows
+            .into_iter()
+            .filter(|m| m.archived_at.is_none())
+            .collect();
         let rows = visible_measures(ctx, who, rows).await?;
         let day = today();
         Ok(Workload {
@@ -712,7 +756,10 @@ impl System {
     ) -> AppResult<Conn<Measure>> {
         let who = caller(ctx)?;
         let rows: Vec<measure::Model> = load(ctx, MeasuresOfSystem(self.0.id)).await?;
-        let rows = rows.into_iter().filter(|m| m.archived_at.is_none()).collect();
+        let rows = rows
+            .into_iter()
+            .filter(|m| m.archived_at.is_none())
+            .collect();
         let rows = visible_measures(ctx, who, rows).await?;
         from_vec(ctx, &page_args!(first, after, last, before), rows, Measure)
     }
@@ -832,7 +879,8 @@ impl Evidence {
     /// Whether it is current today: not superseded and within its validity.
     async fn current(&self, ctx: &Context<'_>) -> AppResult<bool> {
         let next: Vec<EvidenceMeta> = load(ctx, EvidenceSuperseding(self.0.id)).await?;
-        let superseded: std::collections::HashSet<i64> = next.iter().filter_map(|e| e.supersedes_id).collect();
+        let superseded: std::collections::HashSet<i64> =
+            next.iter().filter_map(|e| e.supersedes_id).collect();
         Ok(is_current(&self.0, &superseded, today()))
     }
     /// Who submitted it.
@@ -901,7 +949,8 @@ impl Report {
     async fn snapshot(&self) -> AppResult<Option<async_graphql::Json<serde_json::Value>>> {
         match &self.0.snapshot {
             Some(text) => Ok(Some(async_graphql::Json(
-                serde_json::from_str(text).map_err(|e| AppError::from(anyhow::anyhow!("stored snapshot: {e}")))?,
+                serde_json::from_str(text)
+                    .map_err(|e| AppError::from(anyhow::anyhow!("stored snapshot: {e}")))?,
             ))),
             None => Ok(None),
         }
@@ -943,7 +992,12 @@ impl Report {
         before: Option<String>,
     ) -> AppResult<Conn<Evaluation>> {
         let rows: Vec<evaluation::Model> = load(ctx, EvaluationsOfReport(self.0.id)).await?;
-        from_vec(ctx, &page_args!(first, after, last, before), rows, Evaluation)
+        from_vec(
+            ctx,
+            &page_args!(first, after, last, before),
+            rows,
+            Evaluation,
+        )
     }
     /// What the caller may do with it.
     async fn permissions(&self, ctx: &Context<'_>) -> AppResult<Permissions> {

@@ -757,7 +757,11 @@ fn demo_next_due(ms: &SeedMeasure) -> Option<NaiveDate> {
 
 /// The end of the first period after `last_done` (or the first period after `start` when
 /// nothing was done yet): when the next execution of a recurring measure is due.
-pub fn next_period_end(recurrence: Recurrence, start: NaiveDate, last_done: Option<NaiveDate>) -> Option<NaiveDate> {
+pub fn next_period_end(
+    recurrence: Recurrence,
+    start: NaiveDate,
+    last_done: Option<NaiveDate>,
+) -> Option<NaiveDate> {
     if recurrence == Recurrence::None {
         return None;
     }

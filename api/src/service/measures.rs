@@ -1,5 +1,7 @@
 //! Measure rules shared by queries, dashboards and mutations: when a measure is overdue,
 //! and how the measure filter becomes SQL.
+use std::collections::BTreeSet;
+
 use chrono::NaiveDate;
 use entity::enums::{FindingCategory, MeasureStatus, Recurrence};
 use entity::*;
@@ -24,18 +26,23 @@ pub fn is_overdue(m: &measure::Model, today: NaiveDate) -> bool {
     late_one_off || late_recurring
 }
 
-/// [`is_overdue`] as SQL.
+/// [`is_overdue`] as SQL, NULL-safe so that its negation is exact.
 pub fn overdue_condition(today: NaiveDate) -> Condition {
     Condition::any()
         .add(
             Condition::all()
                 .add(measure::Column::Status.is_in(OPEN_STATUSES))
+                .add(measure::Column::DueOn.is_not_null())
                 .add(measure::Column::DueOn.lt(today)),
         )
         .add(
             Condition::all()
                 .add(measure::Column::Recurrence.ne(Recurrence::None))
-                .add(measure::Column::Status.is_not_in([MeasureStatus::Cancelled, MeasureStatus::Deferred]))
+                .add(
+                    measure::Column::Status
+                        .is_not_in([MeasureStatus::Cancelled, MeasureStatus::Deferred]),
+                )
+                .add(measure::Column::NextDueOn.is_not_null())
                 .add(measure::Column::NextDueOn.lt(today)),
         )
 }
@@ -94,52 +101,81 @@ pub struct MeasureFilter {
 
 /// Escapes LIKE wildcards so user text matches literally.
 pub fn like_pattern(text: &str) -> String {
-    let escaped = text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let escaped = text
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
     format!("%{escaped}%")
 }
 
-/// The filter as a SQL condition (IDs already checked by the caller of this function).
-pub fn filter_condition(f: &MeasureFilter, today: NaiveDate) -> AppResult<Condition> {
+/// The filter as a SQL condition. `scope` (an order-scoped caller's orders) restricts every
+/// finding-based criterion to findings of those orders, so that filtering by an ungranted
+/// order, regulator, finding or category reveals nothing about it.
+pub fn filter_condition(
+    f: &MeasureFilter,
+    today: NaiveDate,
+    scope: Option<&BTreeSet<i64>>,
+) -> AppResult<Condition> {
     use crate::graphql::id::decode;
+    let in_scope = |stmt: &mut sea_orm::sea_query::SelectStatement| {
+        if let Some(g) = scope {
+            stmt.and_where(
+                Expr::col((finding::Entity, finding::Column::OrderId)).is_in(g.iter().copied()),
+            );
+        }
+    };
     let mut c = Condition::all();
     if !f.include_archived.unwrap_or(false) {
         c = c.add(measure::Column::ArchivedAt.is_null());
     }
     if let Some(id) = &f.order_id {
-        c = c.add(measure::Column::Id.in_subquery(measures_of_orders([decode(id, "Order")?])));
+        let mut stmt = measures_of_orders([decode(id, "Order")?]);
+        in_scope(&mut stmt);
+        c = c.add(measure::Column::Id.in_subquery(stmt));
     }
     if let Some(id) = &f.regulator_id {
         let reg = decode(id, "Regulator")?;
-        c = c.add(
-            measure::Column::Id.in_subquery(
-                Query::select()
-                    .column((measure_finding::Entity, measure_finding::Column::MeasureId))
-                    .from(measure_finding::Entity)
-                    .inner_join(
-                        finding::Entity,
-                        Expr::col((finding::Entity, finding::Column::Id))
-                            .equals((measure_finding::Entity, measure_finding::Column::FindingId)),
-                    )
-                    .inner_join(
-                        regulatory_order::Entity,
-                        Expr::col((regulatory_order::Entity, regulatory_order::Column::Id))
-                            .equals((finding::Entity, finding::Column::OrderId)),
-                    )
-                    .and_where(Expr::col((regulatory_order::Entity, regulatory_order::Column::RegulatorId)).eq(reg))
-                    .to_owned(),
-            ),
-        );
+        let mut stmt = Query::select()
+            .column((measure_finding::Entity, measure_finding::Column::MeasureId))
+            .from(measure_finding::Entity)
+            .inner_join(
+                finding::Entity,
+                Expr::col((finding::Entity, finding::Column::Id))
+                    .equals((measure_finding::Entity, measure_finding::Column::FindingId)),
+            )
+            .inner_join(
+                regulatory_order::Entity,
+                Expr::col((regulatory_order::Entity, regulatory_order::Column::Id))
+                    .equals((finding::Entity, finding::Column::OrderId)),
+            )
+            .and_where(
+                Expr::col((
+                    regulatory_order::Entity,
+                    regulatory_order::Column::RegulatorId,
+                ))
+                .eq(reg),
+            )
+            .to_owned();
+        in_scope(&mut stmt);
+        c = c.add(measure::Column::Id.in_subquery(stmt));
     }
     if let Some(id) = &f.finding_id {
-        c = c.add(
-            measure::Column::Id.in_subquery(
-                Query::select()
-                    .column(measure_finding::Column::MeasureId)
-                    .from(measure_finding::Entity)
-                    .and_where(measure_finding::Column::FindingId.eq(decode(id, "Finding")?))
-                    .to_owned(),
-            ),
-        );
+        let mut stmt = Query::select()
+            .column((measure_finding::Entity, measure_finding::Column::MeasureId))
+            .from(measure_finding::Entity)
+            .inner_join(
+                finding::Entity,
+                Expr::col((finding::Entity, finding::Column::Id))
+                    .equals((measure_finding::Entity, measure_finding::Column::FindingId)),
+            )
+            .and_where(
+                Expr::col((measure_finding::Entity, measure_finding::Column::FindingId))
+                    .eq(decode(id, "Finding")?),
+            )
+            .to_owned();
+        in_scope(&mut stmt);
+        c = c.add(measure::Column::Id.in_subquery(stmt));
     }
     if let Some(id) = &f.owner_id {
         c = c.add(measure::Column::OwnerId.eq(decode(id, "Owner")?));
@@ -159,20 +195,18 @@ pub fn filter_condition(f: &MeasureFilter, today: NaiveDate) -> AppResult<Condit
         c = c.add(measure::Column::Status.is_in(statuses.iter().copied()));
     }
     if let Some(cat) = f.category {
-        c = c.add(
-            measure::Column::Id.in_subquery(
-                Query::select()
-                    .column((measure_finding::Entity, measure_finding::Column::MeasureId))
-                    .from(measure_finding::Entity)
-                    .inner_join(
-                        finding::Entity,
-                        Expr::col((finding::Entity, finding::Column::Id))
-                            .equals((measure_finding::Entity, measure_finding::Column::FindingId)),
-                    )
-                    .and_where(Expr::col((finding::Entity, finding::Column::Category)).eq(cat.as_str()))
-                    .to_owned(),
-            ),
-        );
+        let mut stmt = Query::select()
+            .column((measure_finding::Entity, measure_finding::Column::MeasureId))
+            .from(measure_finding::Entity)
+            .inner_join(
+                finding::Entity,
+                Expr::col((finding::Entity, finding::Column::Id))
+                    .equals((measure_finding::Entity, measure_finding::Column::FindingId)),
+            )
+            .and_where(Expr::col((finding::Entity, finding::Column::Category)).eq(cat.as_str()))
+            .to_owned();
+        in_scope(&mut stmt);
+        c = c.add(measure::Column::Id.in_subquery(stmt));
     }
     match f.overdue {
         Some(true) => c = c.add(overdue_condition(today)),
@@ -190,11 +224,15 @@ pub fn filter_condition(f: &MeasureFilter, today: NaiveDate) -> AppResult<Condit
     }
     if let Some(text) = f.search.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         if text.chars().count() > 200 {
-            return Err(crate::error::AppError::validation("search", "at most 200 characters"));
+            return Err(crate::error::AppError::validation(
+                "search",
+                "at most 200 characters",
+            ));
         }
         let pattern = like_pattern(text);
         let like = |col: measure::Column| {
-            Expr::expr(Func::lower(Expr::col(col))).like(sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\'))
+            Expr::expr(Func::lower(Expr::col(col)))
+                .like(sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\'))
         };
         c = c.add(
             Condition::any()

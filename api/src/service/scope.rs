@@ -63,7 +63,9 @@ pub fn findings(caller: &Caller) -> Condition {
 pub fn measures(caller: &Caller) -> Condition {
     match caller.order_scope() {
         None => Condition::all(),
-        Some(g) => Condition::all().add(measure::Column::Id.in_subquery(measures_of_orders(ids(g)))),
+        Some(g) => {
+            Condition::all().add(measure::Column::Id.in_subquery(measures_of_orders(ids(g))))
+        }
     }
 }
 
@@ -79,7 +81,9 @@ pub fn systems(caller: &Caller) -> Condition {
                 Query::select()
                     .column(measure_system::Column::SystemId)
                     .from(measure_system::Entity)
-                    .and_where(measure_system::Column::MeasureId.in_subquery(visible_measure_ids(g)))
+                    .and_where(
+                        measure_system::Column::MeasureId.in_subquery(visible_measure_ids(g)),
+                    )
                     .to_owned(),
             ),
         ),
@@ -104,7 +108,9 @@ pub fn owners(caller: &Caller) -> Condition {
 pub fn evidence(caller: &Caller) -> Condition {
     match caller.order_scope() {
         None => Condition::all(),
-        Some(g) => Condition::all().add(evidence::Column::MeasureId.in_subquery(visible_measure_ids(g))),
+        Some(g) => {
+            Condition::all().add(evidence::Column::MeasureId.in_subquery(visible_measure_ids(g)))
+        }
     }
 }
 

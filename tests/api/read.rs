@@ -1,0 +1,917 @@
+//! The read API over HTTP against the demo plan: dashboards equal the seed documents,
+//! pagination, filters, IDs, scope, limits and the absence of N+1 queries.
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+
+use chrono::{NaiveDate, Utc};
+use entity::enums::*;
+use entity::prelude::*;
+use entity::*;
+use remedy::auth::Role;
+use remedy::graphql::id::encode;
+use remedy::service::measures::is_overdue;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+fn codes(conn: &Value) -> Vec<String> {
+    conn["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a connection: {conn}"))
+        .iter()
+        .map(|n| n["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn date(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+async fn order_id(app: &TestApp, reference: &str) -> i64 {
+    RegulatoryOrder::find()
+        .filter(regulatory_order::Column::Reference.eq(reference))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+const PROGRESS: &str = "query($d: NaiveDate) { progress(asOf: $d) { asOf total planned inProgress implemented verified \
+    overdue percentImplemented percentVerified \
+    regulators { regulator { code } total implemented } \
+    categories { category findings total } \
+    orders { order { reference } findings total inProgress implemented verified overdue \
+      categories { category findings total } } } }";
+
+#[tokio::test]
+async fn dashboard_figures_equal_the_seed_documents_on_2022_11_29() {
+    let app = spawn_demo_app().await;
+    let p = app.query_ok(PROGRESS, json!({"d": "2022-11-29"})).await["progress"].clone();
+    assert_eq!(p["asOf"], "2022-11-29");
+
+    // The commission's table: 2 organisational and 8 technical findings.
+    let ppc = p["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["order"]["reference"] == "PPC-2022-07-13")
+        .unwrap()
+        .clone();
+    assert_eq!(ppc["findings"], 10);
+    let cats: Vec<(String, u64)> = ppc["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["category"].as_str().unwrap().to_string(),
+                c["findings"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cats,
+        [
+            ("ORGANIZATIONAL".to_string(), 2),
+            ("TECHNICAL".to_string(), 8)
+        ]
+    );
+
+    // Which measures are done and which are due in December, from the two documents.
+    let measures = app
+        .query_ok(
+            "{ a: measures(first: 100) { totalCount nodes { code status dueOn completedOn } } \
+               dec: measures(filter: {dueAfter: \"2022-11-30\", dueBefore: \"2023-01-01\"}) { nodes { code title status } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(measures["a"]["totalCount"], 33);
+    let dec = measures["dec"]["nodes"].as_array().unwrap();
+    let titles: Vec<String> = dec
+        .iter()
+        .map(|m| m["title"].as_str().unwrap().to_lowercase())
+        .collect();
+    // Pen tests on all payment systems and PCI DSS of the front systems (商工会議所向け) by December;
+    // the operational framework "within the year".
+    assert!(
+        titles.iter().any(|t| t.contains("penetration")),
+        "{titles:?}"
+    );
+    assert!(titles.iter().any(|t| t.contains("front")), "{titles:?}");
+    assert!(dec.iter().all(|m| m["status"] == "IN_PROGRESS"));
+    let done: BTreeSet<String> = measures["a"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["status"] == "IMPLEMENTED" || m["status"] == "VERIFIED")
+        .map(|m| m["code"].as_str().unwrap().to_string())
+        .collect();
+
+    // The rollup agrees with the list: every done measure counted, nothing in the future.
+    assert_eq!(p["total"], 33);
+    assert_eq!(
+        p["implemented"].as_u64().unwrap() + p["verified"].as_u64().unwrap(),
+        done.len() as u64
+    );
+    assert_eq!(
+        p["verified"], 1,
+        "only the net payment system's PCI DSS is proven by attestations"
+    );
+    assert_eq!(p["inProgress"].as_u64().unwrap() + done.len() as u64, 33);
+    let pct = (done.len() as f64 * 1000.0 / 33.0).round() / 10.0;
+    assert_eq!(p["percentImplemented"].as_f64().unwrap(), pct);
+    assert_eq!(p["overdue"], 0, "nothing was late on the day of the notice");
+    // Categories across orders: the commission's 2 + 8 plus the ministry's summarised findings.
+    let org = p["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["category"] == "ORGANIZATIONAL")
+        .unwrap();
+    let tech = p["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["category"] == "TECHNICAL")
+        .unwrap();
+    let all_findings = Finding::find().all(&app.db).await.unwrap();
+    let count = |c: FindingCategory| all_findings.iter().filter(|f| f.category == c).count() as u64;
+    assert_eq!(
+        org["findings"].as_u64().unwrap(),
+        count(FindingCategory::Organizational)
+    );
+    assert_eq!(
+        tech["findings"].as_u64().unwrap(),
+        count(FindingCategory::Technical)
+    );
+    assert_eq!(p["regulators"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn as_of_figures_follow_the_recorded_dates() {
+    let app = spawn_demo_app().await;
+    // Before either order: nothing, and no error.
+    let p = app.query_ok(PROGRESS, json!({"d": "2022-06-01"})).await["progress"].clone();
+    assert_eq!(p["total"], 0);
+    assert_eq!(p["orders"], json!([]));
+    // After the ministry's order, before the commission's guidance.
+    let p = app.query_ok(PROGRESS, json!({"d": "2022-07-01"})).await["progress"].clone();
+    let refs: Vec<&str> = p["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["order"]["reference"].as_str().unwrap())
+        .collect();
+    assert_eq!(refs, ["METI-2022-06-30"]);
+    // On the day of the first reports fewer measures were done than on 11-29.
+    let early = app.query_ok(PROGRESS, json!({"d": "2022-08-01"})).await["progress"].clone();
+    let late = app.query_ok(PROGRESS, json!({"d": "2022-11-29"})).await["progress"].clone();
+    let done = |p: &Value| p["implemented"].as_u64().unwrap() + p["verified"].as_u64().unwrap();
+    assert!(done(&early) < done(&late), "{early} vs {late}");
+    // The same figures computed here from the recorded dates.
+    let measures = Measure::find().all(&app.db).await.unwrap();
+    let expected_done = measures
+        .iter()
+        .filter(|m| m.completed_on.is_some_and(|d| d <= date("2022-08-01")))
+        .count() as u64;
+    assert_eq!(done(&early), expected_done);
+    // Overdue as of a date: a one-off measure due in December is late on 2023-01-15 if not completed.
+    let (_, body) = app
+        .graphql(
+            "{ overdueMeasures(asOf: \"2023-01-15\") { totalCount nodes { code dueOn } } }",
+            json!({}),
+        )
+        .await;
+    let late_codes = codes(&body["data"]["overdueMeasures"]);
+    for m in &measures {
+        let expected = m.due_on.is_some_and(|d| d < date("2023-01-15"))
+            && m.completed_on.is_none()
+            && m.recurrence == Recurrence::None;
+        if expected {
+            assert!(
+                late_codes.contains(&m.code),
+                "{} should be overdue on 2023-01-15",
+                m.code
+            );
+        }
+    }
+}
+
+async fn walk(app: &TestApp, forward: bool, page: i32) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let (query, vars) = if forward {
+            ("query($n: Int, $c: String) { measures(first: $n, after: $c) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { code } } } }", json!({"n": page, "c": cursor}))
+        } else {
+            ("query($n: Int, $c: String) { measures(last: $n, before: $c) { totalCount pageInfo { hasPreviousPage startCursor } edges { cursor node { code } } } }", json!({"n": page, "c": cursor}))
+        };
+        let data = app.query_ok(query, vars).await;
+        let conn = &data["measures"];
+        let mut batch: Vec<String> = conn["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["code"].as_str().unwrap().to_string())
+            .collect();
+        assert!(batch.len() <= page as usize);
+        if forward {
+            seen.extend(batch);
+            if !conn["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+                break;
+            }
+            cursor = conn["pageInfo"]["endCursor"].as_str().map(str::to_string);
+        } else {
+            batch.reverse();
+            seen.extend(batch);
+            if !conn["pageInfo"]["hasPreviousPage"].as_bool().unwrap() {
+                break;
+            }
+            cursor = conn["pageInfo"]["startCursor"].as_str().map(str::to_string);
+        }
+        assert!(seen.len() <= 1000, "runaway pagination");
+    }
+    seen
+}
+
+#[tokio::test]
+async fn pagination_walks_every_measure_once_in_both_directions() {
+    let app = spawn_demo_app().await;
+    let forward = walk(&app, true, 7).await;
+    let backward = walk(&app, false, 5).await;
+    let mut expected: Vec<String> = Measure::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.code)
+        .collect();
+    expected.sort();
+    assert_eq!(forward, expected, "forward walk");
+    let mut reversed = backward.clone();
+    reversed.reverse();
+    assert_eq!(reversed, expected, "backward walk");
+    // The page size limit is a clear error.
+    let (status, body) = app
+        .graphql("{ measures(first: 101) { totalCount } }", json!({}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(error_codes(&body), ["VALIDATION"]);
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("100"),
+        "{body}"
+    );
+    let (_, body) = app
+        .graphql(
+            "{ measures(first: 5, after: \"bm90LWEtY3Vyc29y\") { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["VALIDATION"]);
+}
+
+#[tokio::test]
+async fn every_measure_filter_narrows_correctly() {
+    let app = spawn_demo_app().await;
+    let db = &app.db;
+    let all = Measure::find().all(db).await.unwrap();
+    let findings = Finding::find().all(db).await.unwrap();
+    let links = MeasureFinding::find().all(db).await.unwrap();
+    let sys_links = MeasureSystem::find().all(db).await.unwrap();
+    let ppc = order_id(&app, "PPC-2022-07-13").await;
+    let meti_reg = Regulator::find()
+        .filter(regulator::Column::Code.eq("METI"))
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    let meti = order_id(&app, "METI-2022-06-30").await;
+    let net = System::find()
+        .filter(system::Column::Code.eq("net-payment"))
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    let waf_finding = findings
+        .iter()
+        .find(|f| f.order_id == ppc && f.number == "T2-3")
+        .unwrap();
+    let owner_id = all.iter().find_map(|m| m.owner_id).unwrap();
+
+    let of_orders = |orders: &[i64]| -> BTreeSet<String> {
+        let fids: BTreeSet<i64> = findings
+            .iter()
+            .filter(|f| orders.contains(&f.order_id))
+            .map(|f| f.id)
+            .collect();
+        let mids: BTreeSet<i64> = links
+            .iter()
+            .filter(|l| fids.contains(&l.finding_id))
+            .map(|l| l.measure_id)
+            .collect();
+        all.iter()
+            .filter(|m| mids.contains(&m.id))
+            .map(|m| m.code.clone())
+            .collect()
+    };
+    let with = |pred: &dyn Fn(&measure::Model) -> bool| -> BTreeSet<String> {
+        all.iter()
+            .filter(|m| pred(m))
+            .map(|m| m.code.clone())
+            .collect()
+    };
+    let org_ids: BTreeSet<i64> = findings
+        .iter()
+        .filter(|f| f.category == FindingCategory::Organizational)
+        .map(|f| f.id)
+        .collect();
+    let org: BTreeSet<i64> = links
+        .iter()
+        .filter(|l| org_ids.contains(&l.finding_id))
+        .map(|l| l.measure_id)
+        .collect();
+    let on_net: BTreeSet<i64> = sys_links
+        .iter()
+        .filter(|l| l.system_id == net.id)
+        .map(|l| l.measure_id)
+        .collect();
+    let waf: BTreeSet<i64> = links
+        .iter()
+        .filter(|l| l.finding_id == waf_finding.id)
+        .map(|l| l.measure_id)
+        .collect();
+    let today = Utc::now().date_naive();
+    let search = |m: &measure::Model, t: &str| {
+        [
+            Some(&m.code),
+            Some(&m.title),
+            m.title_local.as_ref(),
+            m.plan.as_ref(),
+        ]
+        .iter()
+        .flatten()
+        .any(|s| s.to_lowercase().contains(t))
+    };
+
+    let cases: Vec<(Value, BTreeSet<String>)> = vec![
+        (
+            json!({"orderId": encode("Order", ppc).0}),
+            of_orders(&[ppc]),
+        ),
+        (
+            json!({"regulatorId": encode("Regulator", meti_reg.id).0}),
+            of_orders(&[meti]),
+        ),
+        (
+            json!({"findingId": encode("Finding", waf_finding.id).0}),
+            with(&|m| waf.contains(&m.id)),
+        ),
+        (
+            json!({"ownerId": encode("Owner", owner_id).0}),
+            with(&|m| m.owner_id == Some(owner_id)),
+        ),
+        (
+            json!({"systemId": encode("System", net.id).0}),
+            with(&|m| on_net.contains(&m.id)),
+        ),
+        (
+            json!({"status": ["IN_PROGRESS"]}),
+            with(&|m| m.status == MeasureStatus::InProgress),
+        ),
+        (
+            json!({"status": ["VERIFIED", "PLANNED"]}),
+            with(&|m| matches!(m.status, MeasureStatus::Verified | MeasureStatus::Planned)),
+        ),
+        (
+            json!({"category": "ORGANIZATIONAL"}),
+            with(&|m| org.contains(&m.id)),
+        ),
+        (json!({"overdue": true}), with(&|m| is_overdue(m, today))),
+        (json!({"overdue": false}), with(&|m| !is_overdue(m, today))),
+        (
+            json!({"dueBefore": "2022-12-01"}),
+            with(&|m| m.due_on.is_some_and(|d| d < date("2022-12-01"))),
+        ),
+        (
+            json!({"dueAfter": "2022-11-30"}),
+            with(&|m| m.due_on.is_some_and(|d| d > date("2022-11-30"))),
+        ),
+        (
+            json!({"recurrence": "WEEKLY"}),
+            with(&|m| m.recurrence == Recurrence::Weekly),
+        ),
+        (json!({"search": "waf"}), with(&|m| search(m, "waf"))),
+        (json!({"search": "ログ"}), with(&|m| search(m, "ログ"))),
+        (json!({"search": "100%_"}), BTreeSet::new()),
+        (
+            json!({"orderId": encode("Order", ppc).0, "status": ["IMPLEMENTED"]}),
+            {
+                let p = of_orders(&[ppc]);
+                with(&|m| m.status == MeasureStatus::Implemented && p.contains(&m.code))
+            },
+        ),
+    ];
+    for (filter, expected) in cases {
+        let data = app
+            .query_ok(
+                "query($f: MeasureFilter) { measures(filter: $f, first: 100) { totalCount nodes { code } } }",
+                json!({"f": filter}),
+            )
+            .await;
+        let got: BTreeSet<String> = codes(&data["measures"]).into_iter().collect();
+        assert_eq!(got, expected, "filter {filter}");
+        assert_eq!(
+            data["measures"]["totalCount"].as_u64().unwrap() as usize,
+            expected.len(),
+            "totalCount for {filter}"
+        );
+        assert!(
+            expected.len() < all.len() || filter.get("overdue").is_some(),
+            "filter {filter} narrows nothing"
+        );
+    }
+
+    // The other roots' filters.
+    let data = app
+        .query_ok(
+            "{ att: evidence(filter: {kind: ATTESTATION}) { totalCount } \
+               drafts: reports(filter: {status: DRAFT}) { totalCount nodes { code } } \
+               ppcReports: reports(filter: {orderId: $ppc}) { totalCount } \
+               guidance: orders(filter: {kind: GUIDANCE}) { nodes { reference } } \
+               front: systems(filter: {kind: FRONT}) { totalCount } \
+               vendors: owners(filter: {kind: VENDOR}) { totalCount } \
+               tech: findings(filter: {category: TECHNICAL}) { totalCount } }"
+                .replace("$ppc", &format!("\"{}\"", encode("Order", ppc).0))
+                .as_str(),
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["att"]["totalCount"], 9);
+    assert_eq!(data["drafts"]["totalCount"], 1);
+    assert_eq!(data["ppcReports"]["totalCount"], 1);
+    assert_eq!(
+        data["guidance"]["nodes"],
+        json!([{"reference": "PPC-2022-07-13"}])
+    );
+    assert_eq!(data["front"]["totalCount"], 7);
+    assert_eq!(data["vendors"]["totalCount"], 2);
+    assert_eq!(
+        data["tech"]["totalCount"].as_u64().unwrap(),
+        findings
+            .iter()
+            .filter(|f| f.category == FindingCategory::Technical)
+            .count() as u64
+    );
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_ids_are_clear_errors() {
+    let app = spawn_demo_app().await;
+    let cases = [
+        ("garbage!!", "VALIDATION"),
+        ("", "VALIDATION"),
+        (
+            encode("Measure", 999_999).0.as_str().to_owned().leak() as &str,
+            "NOT_FOUND",
+        ),
+        (
+            encode("Spaceship", 1).0.as_str().to_owned().leak() as &str,
+            "NOT_FOUND",
+        ),
+        ("TWVhc3VyZTotMQ", "VALIDATION"), // "Measure:-1"
+    ];
+    for (id, code) in cases {
+        let (status, body) = app
+            .graphql(
+                "query($id: ID!) { node(id: $id) { id } }",
+                json!({"id": id}),
+            )
+            .await;
+        assert_eq!(status, 200, "{id}: {body}");
+        assert_eq!(error_codes(&body), [code], "{id}: {body}");
+    }
+    // A valid ID of the wrong type in a filter.
+    let (_, body) = app
+        .graphql(
+            "query($id: ID!) { measures(filter: {orderId: $id}) { totalCount } }",
+            json!({"id": encode("Regulator", 1).0}),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["VALIDATION"]);
+    // Every type resolves through node, and nodes keeps the order asked with null for unknown IDs.
+    let m = Measure::find().one(&app.db).await.unwrap().unwrap();
+    let data = app
+        .query_ok(
+            "query($ids: [ID!]!) { nodes(ids: $ids) { id __typename ... on Measure { code } } }",
+            json!({"ids": [encode("Measure", m.id).0, encode("Measure", 999_999).0, encode("Regulator", 1).0]}),
+        )
+        .await;
+    assert_eq!(data["nodes"][0]["code"], m.code.as_str());
+    assert!(data["nodes"][1].is_null());
+    assert_eq!(data["nodes"][2]["__typename"], "Regulator");
+    for (t, id) in [
+        (
+            "Order",
+            RegulatoryOrder::find()
+                .one(&app.db)
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+        ),
+        (
+            "Finding",
+            Finding::find().one(&app.db).await.unwrap().unwrap().id,
+        ),
+        (
+            "Owner",
+            Owner::find().one(&app.db).await.unwrap().unwrap().id,
+        ),
+        (
+            "System",
+            System::find().one(&app.db).await.unwrap().unwrap().id,
+        ),
+        (
+            "Evidence",
+            Evidence::find().one(&app.db).await.unwrap().unwrap().id,
+        ),
+        (
+            "Report",
+            Report::find().one(&app.db).await.unwrap().unwrap().id,
+        ),
+        (
+            "Evaluation",
+            Evaluation::find().one(&app.db).await.unwrap().unwrap().id,
+        ),
+        (
+            "Evaluator",
+            Evaluator::find().one(&app.db).await.unwrap().unwrap().id,
+        ),
+        (
+            "Occurrence",
+            Occurrence::find().one(&app.db).await.unwrap().unwrap().id,
+        ),
+    ] {
+        let data = app
+            .query_ok(
+                "query($id: ID!) { node(id: $id) { id __typename } }",
+                json!({"id": encode(t, id).0}),
+            )
+            .await;
+        assert_eq!(data["node"]["__typename"], t);
+        assert_eq!(data["node"]["id"], encode(t, id).0);
+    }
+}
+
+#[tokio::test]
+async fn relations_resolve_in_both_directions() {
+    let app = spawn_demo_app().await;
+    let data = app
+        .query_ok(
+            "{ orderByReference(reference: \"PPC-2022-07-13\") { regulator { code } \
+                 findings(first: 20) { totalCount nodes { number order { reference } measures(first: 10) { nodes { code findings(first: 10) { nodes { number } } } } } } \
+                 reports { nodes { code order { reference } measures { totalCount } evaluations { nodes { verdict evaluator { code kind } report { code } } } } } \
+                 timeline(first: 100) { totalCount nodes { on kind } } } }",
+            json!({}),
+        )
+        .await;
+    let o = &data["orderByReference"];
+    assert_eq!(o["regulator"]["code"], "PPC");
+    assert_eq!(o["findings"]["totalCount"], 10);
+    for f in o["findings"]["nodes"].as_array().unwrap() {
+        assert_eq!(f["order"]["reference"], "PPC-2022-07-13");
+        for m in f["measures"]["nodes"].as_array().unwrap() {
+            let back: Vec<&str> = m["findings"]["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["number"].as_str().unwrap())
+                .collect();
+            assert!(back.contains(&f["number"].as_str().unwrap()), "{m}");
+        }
+    }
+    let report = &o["reports"]["nodes"][0];
+    assert_eq!(report["evaluations"]["nodes"][0]["verdict"], "SATISFACTORY");
+    assert_eq!(
+        report["evaluations"]["nodes"][0]["evaluator"]["kind"],
+        "REGULATOR"
+    );
+    // Timeline is in date order.
+    let days: Vec<&str> = o["timeline"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["on"].as_str().unwrap())
+        .collect();
+    let mut sorted = days.clone();
+    sorted.sort();
+    assert_eq!(days, sorted);
+    assert!(o["timeline"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "REPORT_ACKNOWLEDGED"));
+
+    // Evidence revisions point at each other; systems list their attestations.
+    let data = app
+        .query_ok(
+            "{ systems(filter: {kind: PAYMENT}) { nodes { code evidence { nodes { issuedOn sha256 current supersedes { issuedOn } supersededBy { issuedOn } measure { code } } } measures { totalCount } } } }",
+            json!({}),
+        )
+        .await;
+    let ev = data["systems"]["nodes"][0]["evidence"]["nodes"]
+        .as_array()
+        .unwrap();
+    let first = ev.iter().find(|e| e["issuedOn"] == "2022-05-20").unwrap();
+    assert_eq!(first["supersededBy"]["issuedOn"], "2022-06-11");
+    assert_eq!(first["current"], false);
+    let second = ev.iter().find(|e| e["issuedOn"] == "2022-06-11").unwrap();
+    assert_eq!(second["supersedes"]["issuedOn"], "2022-05-20");
+    // Owners: workload and private contact data.
+    let data = app.query_ok("{ owners(first: 100) { nodes { code contact workload { open overdue total } measures { totalCount } } } }", json!({})).await;
+    for o in data["owners"]["nodes"].as_array().unwrap() {
+        assert_eq!(o["workload"]["total"], o["measures"]["totalCount"]);
+    }
+}
+
+#[tokio::test]
+async fn viewers_and_evaluators_see_what_their_role_allows() {
+    let app = spawn_demo_app().await;
+    let viewer = app.token(Role::Viewer, &[]).await;
+    let editor = app.token(Role::Editor, &[]).await;
+    // Contact data is private.
+    let (_, body) = app
+        .graphql_as(
+            Some(&viewer),
+            "{ owners { nodes { name contact } } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        error_codes(&body).iter().all(|c| c == "FORBIDDEN") && !error_codes(&body).is_empty(),
+        "{body}"
+    );
+    let data = app
+        .query_ok_as(&editor, "{ owners(first: 1) { nodes { contact } } }")
+        .await;
+    assert!(data["owners"]["nodes"][0]["contact"].is_string());
+    // Permissions tell a frontend what to show.
+    let q = "{ measures(first: 1) { nodes { permissions { canEdit canEvaluate canAddEvidence canViewContact } } } }";
+    let v = app.query_ok_as(&viewer, q).await;
+    assert_eq!(
+        v["measures"]["nodes"][0]["permissions"],
+        json!({"canEdit": false, "canEvaluate": false, "canAddEvidence": false, "canViewContact": false})
+    );
+    let e = app.query_ok_as(&editor, q).await;
+    assert_eq!(
+        e["measures"]["nodes"][0]["permissions"],
+        json!({"canEdit": true, "canEvaluate": false, "canAddEvidence": true, "canViewContact": true})
+    );
+    let evaluator = app.token(Role::Evaluator, &["METI-2022-06-30"]).await;
+    let ev = app.query_ok_as(&evaluator, q).await;
+    assert_eq!(
+        ev["measures"]["nodes"][0]["permissions"]["canEvaluate"],
+        true
+    );
+    assert_eq!(ev["measures"]["nodes"][0]["permissions"]["canEdit"], false);
+}
+
+#[tokio::test]
+async fn an_evaluator_probing_the_other_order_sees_nothing_of_it() {
+    let app = spawn_demo_app().await;
+    let db = &app.db;
+    let ppc = order_id(&app, "PPC-2022-07-13").await;
+    let meti = order_id(&app, "METI-2022-06-30").await;
+    let evaluator = app.token(Role::Evaluator, &["METI-2022-06-30"]).await;
+    let ppc_findings = Finding::find()
+        .filter(finding::Column::OrderId.eq(ppc))
+        .all(db)
+        .await
+        .unwrap();
+    let ppc_report = Report::find()
+        .filter(report::Column::OrderId.eq(ppc))
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    let ppc_eval = Evaluation::find()
+        .filter(evaluation::Column::ReportId.eq(ppc_report.id))
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    // Measures answering only the commission's findings.
+    let meti_findings: BTreeSet<i64> = Finding::find()
+        .filter(finding::Column::OrderId.eq(meti))
+        .all(db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|f| f.id)
+        .collect();
+    let links = MeasureFinding::find().all(db).await.unwrap();
+    let meti_measures: BTreeSet<i64> = links
+        .iter()
+        .filter(|l| meti_findings.contains(&l.finding_id))
+        .map(|l| l.measure_id)
+        .collect();
+    let ppc_only: Vec<i64> = links
+        .iter()
+        .map(|l| l.measure_id)
+        .filter(|m| !meti_measures.contains(m))
+        .collect();
+
+    // node / nodes on each of its objects: exactly as an unknown ID.
+    let mut probes = vec![
+        encode("Order", ppc).0,
+        encode("Report", ppc_report.id).0,
+        encode("Evaluation", ppc_eval.id).0,
+    ];
+    probes.extend(ppc_findings.iter().map(|f| encode("Finding", f.id).0));
+    probes.extend(ppc_only.iter().map(|m| encode("Measure", *m).0));
+    for id in &probes {
+        let (_, body) = app
+            .graphql_as(
+                Some(&evaluator),
+                "query($id: ID!) { node(id: $id) { id } }",
+                json!({"id": id}),
+            )
+            .await;
+        assert_eq!(error_codes(&body), ["NOT_FOUND"], "{id}: {body}");
+        assert_eq!(body["errors"][0]["message"], "node not found");
+    }
+    let data = app
+        .query_ok_as(
+            &evaluator,
+            &format!(
+                "{{ nodes(ids: {}) {{ id }} }}",
+                serde_json::to_string(&probes).unwrap()
+            ),
+        )
+        .await;
+    assert!(data["nodes"].as_array().unwrap().iter().all(Value::is_null));
+
+    // Lists, filters and counts.
+    let ppc_gid = encode("Order", ppc).0;
+    let q = format!(
+        "{{ orders {{ totalCount nodes {{ reference }} }} \
+           m: measures(filter: {{orderId: \"{ppc_gid}\"}}) {{ totalCount }} \
+           f: findings(filter: {{orderId: \"{ppc_gid}\"}}) {{ totalCount }} \
+           r: reports(filter: {{orderId: \"{ppc_gid}\"}}) {{ totalCount }} \
+           allReports: reports {{ nodes {{ code order {{ reference }} }} }} \
+           up: upcomingReports(withinDays: 3660) {{ nodes {{ order {{ reference }} }} }} \
+           ev: evidence(first: 100) {{ nodes {{ measure {{ findings {{ nodes {{ order {{ reference }} }} }} }} }} }} \
+           progress(asOf: \"2022-11-29\") {{ orders {{ order {{ reference }} }} regulators {{ regulator {{ code }} }} }} \
+           regulators {{ nodes {{ code orders {{ nodes {{ reference }} }} }} }} \
+           measures(first: 100) {{ totalCount nodes {{ findings {{ nodes {{ order {{ reference }} }} }} }} }} }}"
+    );
+    let data = app.query_ok_as(&evaluator, &q).await;
+    assert_eq!(data["orders"]["totalCount"], 1);
+    assert_eq!(data["m"]["totalCount"], 0);
+    assert_eq!(data["f"]["totalCount"], 0);
+    assert_eq!(data["r"]["totalCount"], 0);
+    let text = data.to_string();
+    assert!(
+        !text.contains("PPC-2022-07-13"),
+        "the ungranted order leaked: {text}"
+    );
+    assert!(
+        !text.contains("\"PPC\""),
+        "the ungranted regulator leaked: {text}"
+    );
+    assert_eq!(
+        data["measures"]["totalCount"].as_u64().unwrap() as usize,
+        meti_measures.len()
+    );
+    // Systems and owners reach measures of the granted order only.
+    let data = app
+        .query_ok_as(&evaluator, "{ systems(first: 20) { nodes { measures(first: 50) { nodes { id findings(first: 10) { nodes { order { reference } } } } } evidence(first: 20) { totalCount } } } owners(first: 20) { nodes { parent { code } measures(first: 50) { nodes { findings(first: 10) { nodes { order { reference } } } } } } } }")
+        .await;
+    assert!(!data.to_string().contains("PPC-2022-07-13"));
+    // The audit log and token administration are closed to it; contact data too.
+    let (_, body) = app
+        .graphql_as(
+            Some(&evaluator),
+            "{ owners { nodes { contact } } }",
+            json!({}),
+        )
+        .await;
+    assert!(error_codes(&body).contains(&"FORBIDDEN".to_string()));
+}
+
+#[tokio::test]
+async fn nested_page_costs_a_constant_number_of_statements() {
+    let app = spawn_demo_app().await;
+    let db = &app.db;
+    // Grow the plan to well over 100 measures, each with an owner, findings and systems.
+    let findings = Finding::find().all(db).await.unwrap();
+    let owners = Owner::find().all(db).await.unwrap();
+    let systems = System::find().all(db).await.unwrap();
+    let now = Utc::now();
+    for i in 0..120 {
+        let m = measure::ActiveModel {
+            code: Set(format!("X-{i:03}")),
+            title: Set(format!("Synthetic measure {i}")),
+            title_local: Set(None),
+            plan: Set(None),
+            status: Set(MeasureStatus::Planned),
+            status_reason: Set(None),
+            owner_id: Set(Some(owners[i % owners.len()].id)),
+            started_on: Set(None),
+            due_on: Set(Some(date("2030-01-01"))),
+            completed_on: Set(None),
+            recurrence: Set(Recurrence::None),
+            next_due_on: Set(None),
+            note: Set(None),
+            version: Set(1),
+            archived_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .unwrap();
+        for f in [
+            &findings[i % findings.len()],
+            &findings[(i + 3) % findings.len()],
+        ] {
+            measure_finding::ActiveModel {
+                measure_id: Set(m.id),
+                finding_id: Set(f.id),
+                created_at: Set(now),
+            }
+            .insert(db)
+            .await
+            .unwrap();
+        }
+        measure_system::ActiveModel {
+            measure_id: Set(m.id),
+            system_id: Set(systems[i % systems.len()].id),
+            created_at: Set(now),
+        }
+        .insert(db)
+        .await
+        .unwrap();
+    }
+    let nested = "query($n: Int) { orders(first: 2) { nodes { reference findings(first: 20) { nodes { number measures(first: $n) { nodes { code owner { name } evidenceCount systems(first: 5) { nodes { code } } } } } } } } \
+                  measures(first: $n) { nodes { code owner { name } evidenceCount systems(first: 5) { nodes { code } } findings(first: 5) { nodes { number order { reference } } } } } }";
+    let mut counts = Vec::new();
+    for n in [10, 100] {
+        let before = app.statements.load(Ordering::SeqCst);
+        let data = app.query_ok(nested, json!({"n": n})).await;
+        let after = app.statements.load(Ordering::SeqCst);
+        assert_eq!(
+            data["measures"]["nodes"].as_array().unwrap().len(),
+            n as usize
+        );
+        counts.push(after - before);
+    }
+    assert_eq!(
+        counts[0], counts[1],
+        "statements for a page of 10 vs 100: {counts:?}"
+    );
+    assert!(counts[0] <= 30, "{counts:?}");
+}
+
+#[tokio::test]
+async fn depth_and_complexity_limits_name_the_limit() {
+    let app = spawn_demo_app().await;
+    let deep = "{ measures(first: 1) { nodes { findings(first: 1) { nodes { measures(first: 1) { nodes { findings(first: 1) { nodes { measures(first: 1) { nodes { findings(first: 1) { nodes { order { regulator { code } } } } } } } } } } } } } } }";
+    let (status, body) = app.graphql(deep, json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(error_codes(&body), ["QUERY_TOO_DEEP"], "{body}");
+    let msg = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("limit is 12"), "{body}");
+    let wide = "{ measures(first: 100) { nodes { findings(first: 100) { nodes { measures(first: 100) { nodes { code title } } } } } } }";
+    let (_, body) = app.graphql(wide, json!({})).await;
+    assert_eq!(error_codes(&body), ["QUERY_TOO_COMPLEX"], "{body}");
+    let msg = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("limit is 100000"), "{body}");
+    assert!(body["data"].is_null());
+    // Bad documents and variables are VALIDATION errors, never a 500.
+    for (q, vars) in [
+        ("{ measures { nodes { noSuchField } } }", json!({})),
+        ("{ measures(", json!({})),
+        (
+            "query($d: NaiveDate) { progress(asOf: $d) { total } }",
+            json!({"d": "29/11/2022"}),
+        ),
+        (
+            "query($n: Int) { measures(first: $n) { totalCount } }",
+            json!({"n": "ten"}),
+        ),
+    ] {
+        let (status, body) = app.graphql(q, vars).await;
+        assert_eq!(status, 200, "{q}: {body}");
+        assert!(
+            error_codes(&body).iter().all(|c| c == "VALIDATION") && !error_codes(&body).is_empty(),
+            "{q}: {body}"
+        );
+    }
+}
