@@ -36,6 +36,12 @@ pub struct ServerConfig {
     /// Largest page a connection returns (`first`/`last` above it are refused).
     #[arg(long, env = "REMEDY_MAX_PAGE_SIZE", default_value_t = 100)]
     pub max_page_size: u64,
+    /// Largest evidence upload, in bytes.
+    #[arg(long, env = "REMEDY_MAX_UPLOAD_BYTES", default_value_t = 25 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+    /// Directory for uploaded evidence (content-addressed); unset: bytes are kept in the database.
+    #[arg(long, env = "REMEDY_EVIDENCE_DIR")]
+    pub evidence_dir: Option<std::path::PathBuf>,
     /// Maximum request body, in bytes.
     #[arg(long, env = "REMEDY_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -54,6 +60,8 @@ impl Default for ServerConfig {
             max_depth: 12,
             max_complexity: 100_000,
             max_page_size: 100,
+            max_upload_bytes: 25 * 1024 * 1024,
+            evidence_dir: None,
             max_body_bytes: 1024 * 1024,
             introspection: true,
             workers: 0,

@@ -50,6 +50,13 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL), identical to the committed schema.graphql.
     Schema,
+    /// Check the audit log's hash chain.
+    Audit {
+        #[command(flatten)]
+        db: DbConfig,
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Issue or revoke API tokens.
     Token {
         #[command(flatten)]
@@ -59,6 +66,12 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Walk the whole chain; exit 1 and name the first broken event if any link fails.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -150,6 +163,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Audit {
+            db,
+            action: AuditAction::Verify,
+        } => {
+            let conn = db::connect(&db).await?;
+            let v = remedy::audit::verify(&conn)
+                .await
+                .map_err(AppError::into_anyhow)?;
+            match v.first_broken {
+                None => {
+                    println!("intact: {} events", v.events);
+                    Ok(())
+                }
+                Some(id) => anyhow::bail!(
+                    "broken: event {id} does not match the chain ({} events read)",
+                    v.events
+                ),
+            }
         }
         Command::Token { db, auth, action } => {
             let conn = db::connect(&db).await?;

@@ -3,9 +3,8 @@
 use std::sync::Arc;
 
 use actix_web::http::header;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, Responder};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use async_graphql::ErrorExtensions;
-use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse};
 use chrono::{SubsecRound, Utc};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
 
@@ -21,16 +20,22 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub config: ServerConfig,
     pub keys: Arc<Keys>,
+    pub store: crate::service::plan::EvidenceStore,
 }
 
 impl AppState {
     pub fn new(db: DatabaseConnection, config: ServerConfig, keys: Arc<Keys>) -> Self {
         let schema = build_schema(db.clone(), &config, keys.clone());
+        let store = match &config.evidence_dir {
+            Some(dir) => crate::service::plan::EvidenceStore::Directory(dir.clone()),
+            None => crate::service::plan::EvidenceStore::Database,
+        };
         Self {
             schema,
             db,
             config,
             keys,
+            store,
         }
     }
 }
@@ -76,28 +81,263 @@ pub fn error_response(err: AppError) -> HttpResponse {
     res.json(body)
 }
 
+/// The most operations one batched request may carry.
+pub const MAX_BATCH: usize = 10;
+
+fn bad_request(status: actix_web::http::StatusCode, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(serde_json::json!({
+        "data": null,
+        "errors": [{ "message": message, "extensions": { "code": code } }],
+    }))
+}
+
+/// Reads at most `limit` bytes of body: the Content-Length is checked first, then the
+/// stream is cut off as soon as it passes the limit, so an oversized body is never read whole.
+async fn read_body(
+    http: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, HttpResponse> {
+    use futures_util::StreamExt;
+    let too_large = || {
+        bad_request(
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            &format!("the request body is larger than the {limit}-byte limit"),
+        )
+    };
+    if let Some(len) = http
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > limit {
+            return Err(too_large());
+        }
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            bad_request(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "VALIDATION",
+                "the request body could not be read",
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 async fn graphql(
     state: web::Data<AppState>,
     http: HttpRequest,
-    req: GraphQLRequest,
+    payload: web::Payload,
 ) -> HttpResponse {
+    // Authenticate from the headers before reading the body.
     let caller = match authenticate(&state, &http).await {
         Ok(c) => c,
         Err(e) => return error_response(e),
     };
-    let mut request = req.into_inner().data(caller.clone());
-    let operation = request.operation_name.clone();
-    request = request.data(crate::graphql::RequestInfo {
-        operation: operation.clone(),
-    });
-    let mut response = state.schema.execute(request).await;
-    label_errors(&mut response, &state.config);
-    if caller.is_scoped() {
-        record_access(&state.db, &caller, operation.as_deref()).await;
+    let content_type = http
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let multipart = mime == "multipart/form-data";
+    if mime != "application/json" && !multipart {
+        return bad_request(
+            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send application/json, or multipart/form-data for uploads",
+        );
     }
-    GraphQLResponse::from(response)
-        .respond_to(&http)
-        .map_into_boxed_body()
+    let cfg = &state.config;
+    let limit = if multipart {
+        (cfg.max_upload_bytes as usize).saturating_add(cfg.max_body_bytes)
+    } else {
+        cfg.max_body_bytes
+    };
+    let body = match read_body(&http, payload, limit).await {
+        Ok(b) => b,
+        Err(res) => return res,
+    };
+    let is_array = !multipart && body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    let opts = async_graphql::http::MultipartOptions::default()
+        .max_file_size(cfg.max_upload_bytes as usize)
+        .max_num_files(4);
+    let batch = match async_graphql::http::receive_batch_body(
+        Some(content_type.as_str()),
+        futures_util::io::Cursor::new(body),
+        opts,
+    )
+    .await
+    {
+        Ok(b) => b,
+        Err(async_graphql::ParseRequestError::PayloadTooLarge) => {
+            return bad_request(
+                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "an upload is larger than the limit",
+            )
+        }
+        Err(e) => {
+            let message = match e {
+                async_graphql::ParseRequestError::InvalidRequest(_) => {
+                    "the body is not a valid GraphQL request (JSON)".to_string()
+                }
+                other => format!("the request could not be parsed: {other}"),
+            };
+            return bad_request(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "VALIDATION",
+                &message,
+            );
+        }
+    };
+    let requests = match batch {
+        async_graphql::BatchRequest::Single(r) => vec![r],
+        async_graphql::BatchRequest::Batch(v) if v.len() > MAX_BATCH || v.is_empty() => {
+            return bad_request(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "VALIDATION",
+                &format!("a batch carries 1 to {MAX_BATCH} operations"),
+            )
+        }
+        async_graphql::BatchRequest::Batch(v) => v,
+    };
+    let mut responses = Vec::with_capacity(requests.len());
+    for request in requests {
+        let operation = request.operation_name.clone();
+        let request = request
+            .data(caller.clone())
+            .data(crate::graphql::RequestInfo {
+                operation: operation.clone(),
+            });
+        let mut response = state.schema.execute(request).await;
+        label_errors(&mut response, cfg);
+        if caller.is_scoped() {
+            record_access(&state.db, &caller, operation.as_deref()).await;
+        }
+        responses.push(response);
+    }
+    let body = if is_array {
+        serde_json::to_vec(&responses)
+    } else {
+        serde_json::to_vec(&responses[0])
+    };
+    match body {
+        Ok(b) => HttpResponse::Ok().content_type("application/json").body(b),
+        Err(e) => error_response(AppError::from(anyhow::anyhow!(
+            "serialising the response: {e}"
+        ))),
+    }
+}
+
+/// `GET /evidence/{id}`: the stored bytes of an evidence item, to anyone allowed to read it,
+/// checked against their SHA-256 first.
+async fn download_evidence(
+    state: web::Data<AppState>,
+    http: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    use sea_orm::{EntityTrait, QueryFilter};
+    let caller = match authenticate(&state, &http).await {
+        Ok(c) => c,
+        Err(e) => return error_response(e),
+    };
+    if let Err(e) = caller.require(crate::auth::Permission::ReadPlan) {
+        return error_response(e);
+    }
+    let not_found = || {
+        bad_request(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "evidence not found",
+        )
+    };
+    let Ok(raw) = crate::graphql::id::decode(&async_graphql::ID(path.into_inner()), "Evidence")
+    else {
+        return not_found();
+    };
+    let row = match entity::evidence::Entity::find_by_id(raw)
+        .filter(crate::service::scope::evidence(&caller))
+        .one(&state.db)
+        .await
+    {
+        Ok(Some(r)) => r,
+        Ok(None) => return not_found(),
+        Err(e) => return error_response(AppError::from(e)),
+    };
+    if caller.is_scoped() {
+        // Record which granted orders this document belongs to.
+        let orders: Vec<i64> =
+            match crate::service::scope::orders_of_measure(&state.db, row.measure_id).await {
+                Ok(o) => o,
+                Err(e) => return error_response(e),
+            };
+        for o in orders.into_iter().filter(|o| caller.sees_order(*o)) {
+            caller.touch(o);
+        }
+        record_access(&state.db, &caller, Some("downloadEvidence")).await;
+    }
+    let bytes = match (&row.content, &row.storage_uri) {
+        (Some(b), _) => b.clone(),
+        (None, Some(uri)) => match state.store.get(uri).await {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                return bad_request(
+                    actix_web::http::StatusCode::NOT_FOUND,
+                    "NOT_STORED",
+                    &format!("the document is kept outside remedy: {uri}"),
+                )
+            }
+            Err(e) => return error_response(e),
+        },
+        (None, None) => return not_found(),
+    };
+    let actual = crate::service::plan::sha256_hex(&bytes);
+    if actual != row.sha256 {
+        tracing::error!(evidence = row.id, expected = %row.sha256, %actual, "stored evidence no longer matches its hash");
+        return bad_request(
+            actix_web::http::StatusCode::CONFLICT,
+            "INTEGRITY",
+            "the stored bytes no longer match their recorded SHA-256: the document was altered and is withheld",
+        );
+    }
+    let filename: String = row
+        .title
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    HttpResponse::Ok()
+        .content_type(row.media_type.clone())
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .insert_header(("X-Content-SHA256", row.sha256.clone()))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CACHE_CONTROL, "private, no-store"))
+        .body(bytes)
 }
 
 /// Gives every error a stable `extensions.code`: resolver errors carry theirs already;
@@ -231,6 +471,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .route("/graphql", web::post().to(graphql))
             .route("/", web::get().to(graphiql))
             .route("/graphiql/{file}", web::get().to(graphiql_asset))
+            .route("/evidence/{id}", web::get().to(download_evidence))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz));
     }

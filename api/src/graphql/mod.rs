@@ -1,8 +1,10 @@
 //! The GraphQL schema: built once at start-up and shared by every worker.
+pub mod audit;
 pub mod connection;
 pub mod dashboard;
 pub mod id;
 pub mod loader;
+pub mod mutation;
 pub mod query;
 pub mod token;
 pub mod types;
@@ -24,17 +26,18 @@ pub struct RequestInfo {
 
 /// Every query root, one object per domain.
 #[derive(MergedObject, Default)]
-pub struct Query(query::PlanQuery, token::TokenQuery);
+pub struct Query(query::PlanQuery, audit::AuditQuery, token::TokenQuery);
 
 /// Every mutation, one object per domain.
 #[derive(MergedObject, Default)]
-pub struct Mutation(token::TokenMutation);
+pub struct Mutation(mutation::PlanMutation, token::TokenMutation);
 
 pub type RemedySchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Builds the schema with its limits. The database connection and the loaders are shared
 /// by all requests; per-request data (the caller) is added by the HTTP handler.
 pub fn build_schema(db: DatabaseConnection, cfg: &ServerConfig, keys: Arc<Keys>) -> RemedySchema {
+    let db_backend = sea_orm::ConnectionTrait::get_database_backend(&db);
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .data(DataLoader::new(
             loader::Loader::new(db.clone()),
@@ -44,6 +47,14 @@ pub fn build_schema(db: DatabaseConnection, cfg: &ServerConfig, keys: Arc<Keys>)
         .data(keys)
         .data(connection::Limits {
             max_page_size: cfg.max_page_size,
+        })
+        .data(crate::service::write::WriteGate::for_backend(db_backend))
+        .data(match &cfg.evidence_dir {
+            Some(dir) => crate::service::plan::EvidenceStore::Directory(dir.clone()),
+            None => crate::service::plan::EvidenceStore::Database,
+        })
+        .data(mutation::UploadLimits {
+            max_bytes: cfg.max_upload_bytes,
         })
         .limit_depth(cfg.max_depth)
         .limit_complexity(cfg.max_complexity)

@@ -137,3 +137,19 @@ pub fn evaluations(caller: &Caller) -> Condition {
             ),
     }
 }
+
+/// The orders a measure answers findings of.
+pub async fn orders_of_measure<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    measure_id: i64,
+) -> crate::error::AppResult<Vec<i64>> {
+    use sea_orm::{EntityTrait, QueryFilter, QuerySelect};
+    Ok(measure_finding::Entity::find()
+        .select_only()
+        .column(finding::Column::OrderId)
+        .inner_join(finding::Entity)
+        .filter(measure_finding::Column::MeasureId.eq(measure_id))
+        .into_tuple::<i64>()
+        .all(conn)
+        .await?)
+}

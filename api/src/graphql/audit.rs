@@ -1,0 +1,186 @@
+//! The audit log (ADMIN): the hash-chained events, their verification, and who read what.
+use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use entity::{access_log, audit_event};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+
+use super::connection::{cost, from_select, Conn, PageArgs};
+use super::id;
+use super::mutation::AuditVerification;
+use crate::audit;
+use crate::auth::{Permission, Requires};
+use crate::error::AppResult;
+
+/// One change, as recorded.
+pub struct AuditEvent(pub audit_event::Model);
+
+#[Object]
+impl AuditEvent {
+    /// Opaque global ID.
+    async fn id(&self) -> ID {
+        id::encode("AuditEvent", self.0.id)
+    }
+    /// When.
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+    /// Who (token subject).
+    async fn actor(&self) -> &str {
+        &self.0.actor
+    }
+    /// What: create, update, transition, archive, submit…
+    async fn action(&self) -> &str {
+        &self.0.action
+    }
+    /// The kind of object.
+    async fn entity(&self) -> &str {
+        &self.0.entity
+    }
+    /// The object's database id.
+    async fn entity_id(&self) -> &str {
+        &self.0.entity_id
+    }
+    /// The object before (canonical JSON).
+    async fn before(&self) -> Option<&str> {
+        self.0.before.as_deref()
+    }
+    /// The object after (canonical JSON).
+    async fn after(&self) -> Option<&str> {
+        self.0.after.as_deref()
+    }
+    /// The previous event's hash.
+    async fn prev_hash(&self) -> &str {
+        &self.0.prev_hash
+    }
+    /// SHA-256 over the previous hash and this event.
+    async fn hash(&self) -> &str {
+        &self.0.hash
+    }
+}
+
+/// Filters on the audit log.
+#[derive(InputObject, Default)]
+pub struct AuditFilter {
+    /// Events on this kind of object (e.g. `Measure`).
+    pub entity: Option<String>,
+    /// Events on this object's database id.
+    pub entity_id: Option<String>,
+    /// Events by this actor.
+    pub actor: Option<String>,
+    /// Events of this action.
+    pub action: Option<String>,
+    /// Events at or after this time.
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// A read by an order-scoped (evaluator) token.
+#[derive(SimpleObject)]
+pub struct AccessRecord {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The token's subject.
+    pub subject: String,
+    /// The token's id.
+    pub jti: Option<String>,
+    /// The order whose data was returned.
+    pub order_id: ID,
+    /// The GraphQL operation name, if given.
+    pub operation: Option<String>,
+}
+
+#[derive(Default)]
+pub struct AuditQuery;
+
+#[Object]
+impl AuditQuery {
+    /// Every change, oldest first (ADMIN).
+    #[graphql(
+        guard = "Requires(Permission::ReadAudit)",
+        complexity = "cost(first, last, child_complexity)"
+    )]
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AuditFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<AuditEvent>> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let f = filter.unwrap_or_default();
+        let mut select = audit_event::Entity::find();
+        if let Some(v) = f.entity {
+            select = select.filter(audit_event::Column::Entity.eq(v));
+        }
+        if let Some(v) = f.entity_id {
+            select = select.filter(audit_event::Column::EntityId.eq(v));
+        }
+        if let Some(v) = f.actor {
+            select = select.filter(audit_event::Column::Actor.eq(v));
+        }
+        if let Some(v) = f.action {
+            select = select.filter(audit_event::Column::Action.eq(v));
+        }
+        if let Some(v) = f.since {
+            select = select.filter(audit_event::Column::At.gte(v));
+        }
+        let select = select.order_by_asc(audit_event::Column::Id);
+        from_select(
+            ctx,
+            db,
+            &PageArgs::new(first, after, last, before),
+            select,
+            AuditEvent,
+        )
+        .await
+    }
+
+    /// Walks the whole chain and reports whether it is intact, or the first broken event (ADMIN).
+    #[graphql(guard = "Requires(Permission::ReadAudit)")]
+    async fn verify_audit_log(&self, ctx: &Context<'_>) -> AppResult<AuditVerification> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let v = audit::verify(db).await?;
+        Ok(AuditVerification {
+            intact: v.first_broken.is_none(),
+            events: v.events,
+            first_broken_id: v.first_broken.map(|i| id::encode("AuditEvent", i)),
+        })
+    }
+
+    /// Reads by evaluator tokens: who saw which order when, newest first (ADMIN).
+    #[graphql(
+        guard = "Requires(Permission::ReadAudit)",
+        complexity = "cost(first, last, child_complexity)"
+    )]
+    async fn access_log(
+        &self,
+        ctx: &Context<'_>,
+        subject: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<AccessRecord>> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let mut select = access_log::Entity::find();
+        if let Some(s) = subject {
+            select = select.filter(access_log::Column::Subject.eq(s));
+        }
+        let select = select.order_by_desc(access_log::Column::Id);
+        from_select(
+            ctx,
+            db,
+            &PageArgs::new(first, after, last, before),
+            select,
+            |r| AccessRecord {
+                at: r.at,
+                subject: r.subject,
+                jti: r.jti,
+                order_id: id::encode("Order", r.order_id),
+                operation: r.operation,
+            },
+        )
+        .await
+    }
+}

@@ -1,0 +1,333 @@
+//! Domain rules of the write path: the measure workflow, recurring executions, evidence
+//! storage by content, report snapshots.
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use entity::enums::{MeasureStatus, Recurrence};
+use entity::*;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::error::{AppError, AppResult};
+use crate::seed::{next_period_end, periods};
+
+/// The moves the workflow allows: forward along PLANNED → IN_PROGRESS → IMPLEMENTED →
+/// VERIFIED, aside to DEFERRED or CANCELLED (with a reason), and back from DEFERRED.
+pub fn allowed(from: MeasureStatus, to: MeasureStatus) -> bool {
+    use MeasureStatus::*;
+    matches!(
+        (from, to),
+        (Planned, InProgress)
+            | (Planned, Deferred)
+            | (Planned, Cancelled)
+            | (InProgress, Implemented)
+            | (InProgress, Deferred)
+            | (InProgress, Cancelled)
+            | (Implemented, Verified)
+            | (Deferred, Planned)
+            | (Deferred, InProgress)
+            | (Deferred, Cancelled)
+    )
+}
+
+/// (id, supersedes, valid from, valid until) of an evidence row.
+type ValidityRow = (i64, Option<i64>, Option<NaiveDate>, Option<NaiveDate>);
+
+/// Whether a measure has at least one current evidence item on `on` (not superseded, valid).
+pub async fn has_current_evidence<C: ConnectionTrait>(
+    conn: &C,
+    measure_id: i64,
+    on: NaiveDate,
+) -> AppResult<bool> {
+    let rows: Vec<ValidityRow> =
+        evidence::Entity::find()
+            .select_only_columns()
+            .filter(evidence::Column::MeasureId.eq(measure_id))
+            .into_tuple()
+            .all(conn)
+            .await?;
+    // Superseding revisions may belong to the same measure only.
+    let superseded: HashSet<i64> = evidence::Entity::find()
+        .select_only_superseded()
+        .filter(evidence::Column::SupersedesId.is_not_null())
+        .into_tuple::<Option<i64>>()
+        .all(conn)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    Ok(rows.iter().any(|(id, _, from, until)| {
+        !superseded.contains(id) && from.is_none_or(|d| d <= on) && until.is_none_or(|d| d >= on)
+    }))
+}
+
+trait EvidenceColumns {
+    fn select_only_columns(self) -> Self;
+    fn select_only_superseded(self) -> Self;
+}
+
+impl EvidenceColumns for sea_orm::Select<evidence::Entity> {
+    fn select_only_columns(self) -> Self {
+        use sea_orm::QuerySelect;
+        self.select_only()
+            .column(evidence::Column::Id)
+            .column(evidence::Column::SupersedesId)
+            .column(evidence::Column::ValidFrom)
+            .column(evidence::Column::ValidUntil)
+    }
+    fn select_only_superseded(self) -> Self {
+        use sea_orm::QuerySelect;
+        self.select_only().column(evidence::Column::SupersedesId)
+    }
+}
+
+/// Checks a period label against a recurrence and returns the last day of the period.
+pub fn period_end(recurrence: Recurrence, period: &str) -> AppResult<NaiveDate> {
+    let bad = |hint: &str| {
+        AppError::validation(
+            "period",
+            format!("expected {hint} for a {recurrence} measure"),
+        )
+    };
+    let p = period.trim();
+    match recurrence {
+        Recurrence::None => Err(AppError::validation(
+            "measureId",
+            "the measure does not recur",
+        )),
+        Recurrence::Weekly => {
+            let (y, w) = p.split_once("-W").ok_or_else(|| bad("YYYY-Www"))?;
+            let (y, w): (i32, u32) = (
+                y.parse().map_err(|_| bad("YYYY-Www"))?,
+                w.parse().map_err(|_| bad("YYYY-Www"))?,
+            );
+            let monday = NaiveDate::from_isoywd_opt(y, w, chrono::Weekday::Mon)
+                .ok_or_else(|| bad("YYYY-Www"))?;
+            Ok(monday + chrono::Duration::days(4))
+        }
+        Recurrence::Monthly => {
+            let (y, m) = p.split_once('-').ok_or_else(|| bad("YYYY-MM"))?;
+            let (y, m): (i32, u32) = (
+                y.parse().map_err(|_| bad("YYYY-MM"))?,
+                m.parse().map_err(|_| bad("YYYY-MM"))?,
+            );
+            month_end(y, m).ok_or_else(|| bad("YYYY-MM"))
+        }
+        Recurrence::Quarterly => {
+            let (y, q) = p.split_once("-Q").ok_or_else(|| bad("YYYY-Qn"))?;
+            let (y, q): (i32, u32) = (
+                y.parse().map_err(|_| bad("YYYY-Qn"))?,
+                q.parse().map_err(|_| bad("YYYY-Qn"))?,
+            );
+            if !(1..=4).contains(&q) {
+                return Err(bad("YYYY-Qn"));
+            }
+            month_end(y, q * 3).ok_or_else(|| bad("YYYY-Qn"))
+        }
+        Recurrence::Yearly => {
+            let y: i32 = p.parse().map_err(|_| bad("YYYY"))?;
+            NaiveDate::from_ymd_opt(y, 12, 31).ok_or_else(|| bad("YYYY"))
+        }
+    }
+}
+
+fn month_end(y: i32, m: u32) -> Option<NaiveDate> {
+    if !(1..=12).contains(&m) {
+        return None;
+    }
+    let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    NaiveDate::from_ymd_opt(ny, nm, 1).map(|d| d - chrono::Duration::days(1))
+}
+
+/// The next due date of a recurring measure after its recorded executions.
+pub async fn next_due_after<C: ConnectionTrait>(
+    conn: &C,
+    m: &measure::Model,
+) -> AppResult<Option<NaiveDate>> {
+    let Some(start) = m.started_on.or(m.completed_on) else {
+        return Ok(None);
+    };
+    let last = occurrence::Entity::find()
+        .filter(occurrence::Column::MeasureId.eq(m.id))
+        .order_by_desc(occurrence::Column::DueOn)
+        .one(conn)
+        .await?
+        .and_then(|o| o.due_on);
+    Ok(next_period_end(m.recurrence, start, last))
+}
+
+/// The first period of a recurrence: the end of the first full period after `start`.
+pub fn first_due(recurrence: Recurrence, start: NaiveDate) -> Option<NaiveDate> {
+    periods(recurrence, start, start + chrono::Duration::days(400))
+        .first()
+        .map(|p| p.1)
+}
+
+/// The frozen state of a report's measures at submission: status, dates, owner and the
+/// exact evidence revisions (id and hash) current that day.
+pub async fn snapshot<C: ConnectionTrait>(
+    conn: &C,
+    report_id: i64,
+    on: NaiveDate,
+) -> AppResult<String> {
+    let links = report_measure::Entity::find()
+        .filter(report_measure::Column::ReportId.eq(report_id))
+        .all(conn)
+        .await?;
+    let ids: Vec<i64> = links.iter().map(|l| l.measure_id).collect();
+    let measures = measure::Entity::find()
+        .filter(measure::Column::Id.is_in(ids.clone()))
+        .order_by_asc(measure::Column::Code)
+        .all(conn)
+        .await?;
+    let owners: std::collections::HashMap<i64, owner::Model> = owner::Entity::find()
+        .filter(owner::Column::Id.is_in(measures.iter().filter_map(|m| m.owner_id)))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o))
+        .collect();
+    let evidence: Vec<crate::graphql::loader::EvidenceMeta> =
+        crate::graphql::loader::evidence_meta_select()
+            .filter(evidence::Column::MeasureId.is_in(ids))
+            .order_by_asc(evidence::Column::Id)
+            .into_model()
+            .all(conn)
+            .await?;
+    let superseded: HashSet<i64> = evidence.iter().filter_map(|e| e.supersedes_id).collect();
+    let items: Vec<serde_json::Value> = measures
+        .iter()
+        .map(|m| {
+            let ev: Vec<serde_json::Value> = evidence
+                .iter()
+                .filter(|e| e.measure_id == m.id && !superseded.contains(&e.id))
+                .map(|e| json!({"id": e.id, "title": e.title, "sha256": e.sha256, "validUntil": e.valid_until}))
+                .collect();
+            json!({
+                "code": m.code,
+                "title": m.title,
+                "status": m.status.as_str(),
+                "startedOn": m.started_on,
+                "dueOn": m.due_on,
+                "completedOn": m.completed_on,
+                "owner": m.owner_id.and_then(|o| owners.get(&o)).map(|o| o.name.clone()),
+                "version": m.version,
+                "evidence": ev,
+            })
+        })
+        .collect();
+    Ok(crate::audit::canonical_json(
+        &json!({"asOf": on, "measures": items}),
+    ))
+}
+
+/// Where uploaded evidence bytes are kept.
+#[derive(Debug, Clone)]
+pub enum EvidenceStore {
+    /// In the database (`evidence.content`).
+    Database,
+    /// In a directory, by content hash (`<dir>/<ab>/<sha256>`).
+    Directory(PathBuf),
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl EvidenceStore {
+    /// Stores bytes; returns the storage URI (None when kept in the database) and whether the
+    /// bytes go in the row.
+    pub async fn put(&self, sha256: &str, bytes: &[u8]) -> AppResult<Option<String>> {
+        match self {
+            EvidenceStore::Database => Ok(None),
+            EvidenceStore::Directory(dir) => {
+                let path = dir.join(&sha256[..2]).join(sha256);
+                if !path.exists() {
+                    let parent = path.parent().expect("has parent");
+                    tokio::fs::create_dir_all(parent)
+                        .await
+                        .map_err(|e| AppError::from(anyhow::anyhow!("evidence store: {e}")))?;
+                    let tmp = parent.join(format!(".{sha256}.{}", uuid::Uuid::new_v4().simple()));
+                    tokio::fs::write(&tmp, bytes)
+                        .await
+                        .map_err(|e| AppError::from(anyhow::anyhow!("evidence store: {e}")))?;
+                    tokio::fs::rename(&tmp, &path)
+                        .await
+                        .map_err(|e| AppError::from(anyhow::anyhow!("evidence store: {e}")))?;
+                }
+                Ok(Some(format!("store:{sha256}")))
+            }
+        }
+    }
+
+    /// Reads stored bytes back by their storage URI.
+    pub async fn get(&self, storage_uri: &str) -> AppResult<Option<Vec<u8>>> {
+        let Some(sha) = storage_uri.strip_prefix("store:") else {
+            return Ok(None);
+        };
+        let EvidenceStore::Directory(dir) = self else {
+            return Ok(None);
+        };
+        if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        match tokio::fs::read(dir.join(&sha[..2]).join(sha)).await {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(AppError::from(anyhow::anyhow!("evidence store: {e}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workflow_table() {
+        use MeasureStatus::*;
+        let all = [
+            Planned,
+            InProgress,
+            Implemented,
+            Verified,
+            Deferred,
+            Cancelled,
+        ];
+        let allowed_moves: Vec<_> = all
+            .iter()
+            .flat_map(|a| all.iter().map(move |b| (*a, *b)))
+            .filter(|(a, b)| allowed(*a, *b))
+            .collect();
+        assert_eq!(allowed_moves.len(), 10);
+        assert!(!allowed(Planned, Implemented));
+        assert!(!allowed(Verified, InProgress));
+        assert!(!allowed(Cancelled, Planned));
+    }
+
+    #[test]
+    fn period_labels() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        assert_eq!(
+            period_end(Recurrence::Weekly, "2022-W47").unwrap(),
+            d("2022-11-25")
+        );
+        assert_eq!(
+            period_end(Recurrence::Monthly, "2022-02").unwrap(),
+            d("2022-02-28")
+        );
+        assert_eq!(
+            period_end(Recurrence::Quarterly, "2022-Q4").unwrap(),
+            d("2022-12-31")
+        );
+        assert_eq!(
+            period_end(Recurrence::Yearly, "2023").unwrap(),
+            d("2023-12-31")
+        );
+        assert!(period_end(Recurrence::Monthly, "2022-13").is_err());
+        assert!(period_end(Recurrence::Quarterly, "2022-Q5").is_err());
+        assert!(period_end(Recurrence::None, "2022").is_err());
+    }
+}

@@ -1,0 +1,298 @@
+//! The write path: one transaction per mutation, optimistic locking on `version`, input
+//! validation naming the field, and exactly one audit event per mutation, written in the
+//! same transaction as the change.
+use chrono::{DateTime, SubsecRound, Utc};
+use entity::*;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, IntoActiveModel, PrimaryKeyTrait, QueryFilter, TransactionTrait, Value,
+};
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::audit;
+use crate::error::{AppError, AppResult};
+
+/// Serialises writers on SQLite, whose deferred transactions would otherwise fail with
+/// "database is locked" when two of them upgrade to writing at once. PostgreSQL needs no gate.
+#[derive(Default)]
+pub struct WriteGate(Option<Mutex<()>>);
+
+impl WriteGate {
+    pub fn for_backend(backend: DatabaseBackend) -> Self {
+        match backend {
+            DatabaseBackend::Sqlite => Self(Some(Mutex::new(()))),
+            _ => Self(None),
+        }
+    }
+}
+
+/// An open write: the transaction and, on SQLite, the gate held until it ends.
+pub struct Write<'a> {
+    pub txn: DatabaseTransaction,
+    pub actor: String,
+    pub now: DateTime<Utc>,
+    _gate: Option<MutexGuard<'a, ()>>,
+}
+
+impl<'a> Write<'a> {
+    pub async fn begin(
+        db: &DatabaseConnection,
+        gate: &'a WriteGate,
+        actor: &str,
+    ) -> AppResult<Write<'a>> {
+        let guard = match &gate.0 {
+            Some(m) => Some(m.lock().await),
+            None => None,
+        };
+        Ok(Write {
+            txn: db.begin().await?,
+            actor: actor.to_string(),
+            now: Utc::now().trunc_subsecs(6),
+            _gate: guard,
+        })
+    }
+
+    pub async fn commit(self) -> AppResult<()> {
+        self.txn.commit().await?;
+        Ok(())
+    }
+
+    /// Records the mutation's audit event.
+    pub async fn audit(
+        &self,
+        action: &str,
+        entity: &str,
+        entity_id: impl ToString,
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+    ) -> AppResult<()> {
+        audit::record(
+            &self.txn,
+            audit::Change {
+                actor: &self.actor,
+                action,
+                entity,
+                entity_id: entity_id.to_string(),
+                before,
+                after,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Entities with an id, a version and an update timestamp.
+pub trait Versioned: EntityTrait {
+    /// The name used in the audit log and in error messages.
+    const NAME: &'static str;
+    fn id_col() -> Self::Column;
+    fn version_col() -> Self::Column;
+    fn updated_col() -> Self::Column;
+    fn archived_col() -> Self::Column;
+    fn version_of(m: &Self::Model) -> i32;
+    fn archived(m: &Self::Model) -> bool;
+}
+
+macro_rules! versioned {
+    ($module:ident, $name:literal) => {
+        impl Versioned for $module::Entity {
+            const NAME: &'static str = $name;
+            fn id_col() -> Self::Column {
+                $module::Column::Id
+            }
+            fn version_col() -> Self::Column {
+                $module::Column::Version
+            }
+            fn updated_col() -> Self::Column {
+                $module::Column::UpdatedAt
+            }
+            fn archived_col() -> Self::Column {
+                $module::Column::ArchivedAt
+            }
+            fn version_of(m: &Self::Model) -> i32 {
+                m.version
+            }
+            fn archived(m: &Self::Model) -> bool {
+                m.archived_at.is_some()
+            }
+        }
+    };
+}
+
+versioned!(regulator, "Regulator");
+versioned!(regulatory_order, "Order");
+versioned!(finding, "Finding");
+versioned!(measure, "Measure");
+versioned!(owner, "Owner");
+versioned!(system, "System");
+versioned!(report, "Report");
+versioned!(evaluator, "Evaluator");
+
+/// Loads a row for update, or `NOT_FOUND`.
+pub async fn load<E>(w: &Write<'_>, id: i64) -> AppResult<E::Model>
+where
+    E: Versioned,
+    <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<i64>,
+{
+    E::find_by_id(id)
+        .one(&w.txn)
+        .await?
+        .ok_or_else(|| AppError::not_found(E::NAME.to_lowercase()))
+}
+
+/// Applies `change` to a row if its version is still `expected`: bumps the version, sets
+/// `updated_at`, and records one audit event with the row before and after. A stale version
+/// is a `CONFLICT` carrying the current version; nothing is overwritten.
+pub async fn update_versioned<E, F>(
+    w: &Write<'_>,
+    id: i64,
+    expected: i32,
+    action: &str,
+    extra: Option<serde_json::Value>,
+    change: F,
+) -> AppResult<E::Model>
+where
+    E: Versioned,
+    E::Model: Serialize + Clone + IntoActiveModel<E::ActiveModel>,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+    <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<i64>,
+    F: FnOnce(&E::Model, &mut E::ActiveModel) -> AppResult<()>,
+{
+    let before = load::<E>(w, id).await?;
+    let current = E::version_of(&before);
+    if current != expected {
+        return Err(stale(E::NAME, current));
+    }
+    let mut active = <E::ActiveModel as ActiveModelTrait>::default();
+    change(&before, &mut active)?;
+    active.set(E::version_col(), Value::Int(Some(expected + 1)));
+    active.set(E::updated_col(), w.now.into());
+    let res = E::update_many()
+        .set(active)
+        .filter(E::id_col().eq(id))
+        .filter(E::version_col().eq(expected))
+        .exec(&w.txn)
+        .await?;
+    if res.rows_affected != 1 {
+        let now = load::<E>(w, id).await?;
+        return Err(stale(E::NAME, E::version_of(&now)));
+    }
+    let after = load::<E>(w, id).await?;
+    let mut after_json = json!(after);
+    if let (Some(extra), Some(obj)) = (extra, after_json.as_object_mut()) {
+        obj.insert("_change".into(), extra);
+    }
+    w.audit(action, E::NAME, id, Some(json!(before)), Some(after_json))
+        .await?;
+    Ok(after)
+}
+
+pub fn stale(name: &str, current: i32) -> AppError {
+    AppError::Conflict {
+        message: format!(
+            "{name} was changed by someone else: it is at version {current}; reload and retry"
+        ),
+        current_version: Some(current),
+    }
+}
+
+/// Marks a row archived (a versioned update).
+pub async fn archive<E>(w: &Write<'_>, id: i64, expected: i32) -> AppResult<E::Model>
+where
+    E: Versioned,
+    E::Model: Serialize + Clone + IntoActiveModel<E::ActiveModel>,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+    <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<i64>,
+{
+    let now = w.now;
+    update_versioned::<E, _>(w, id, expected, "archive", None, |before, active| {
+        if E::archived(before) {
+            return Err(AppError::validation(
+                "id",
+                format!("{} is already archived", E::NAME),
+            ));
+        }
+        active.set(E::archived_col(), now.into());
+        Ok(())
+    })
+    .await
+}
+
+/// Text input rules: trimmed, non-empty when required, bounded, no NUL or other control
+/// characters but tab and newlines.
+pub fn text(field: &str, value: &str, max_chars: usize) -> AppResult<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(AppError::validation(field, "must not be empty"));
+    }
+    check_chars(field, v, max_chars)?;
+    Ok(v.to_string())
+}
+
+pub fn opt_text(field: &str, value: Option<&str>, max_chars: usize) -> AppResult<Option<String>> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => {
+            check_chars(field, v, max_chars)?;
+            Ok(Some(v.to_string()))
+        }
+    }
+}
+
+fn check_chars(field: &str, v: &str, max_chars: usize) -> AppResult<()> {
+    if v.chars().count() > max_chars {
+        return Err(AppError::validation(
+            field,
+            format!("at most {max_chars} characters"),
+        ));
+    }
+    if v.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(AppError::validation(
+            field,
+            "must not contain control characters (such as NUL)",
+        ));
+    }
+    Ok(())
+}
+
+/// Codes and references: 1 to 100 characters, no spaces at the ends, no control characters.
+pub fn code(field: &str, value: &str) -> AppResult<String> {
+    let v = text(field, value, 100)?;
+    if v.contains(char::is_whitespace) {
+        return Err(AppError::validation(field, "must not contain spaces"));
+    }
+    Ok(v)
+}
+
+pub const SHORT: usize = 500;
+pub const LONG: usize = 20_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_rules() {
+        assert_eq!(text("title", "  WAF  ", 10).unwrap(), "WAF");
+        assert_eq!(text("title", "   ", 10).unwrap_err().code(), "VALIDATION");
+        assert_eq!(
+            text("title", "abc\0def", 10).unwrap_err().code(),
+            "VALIDATION"
+        );
+        assert_eq!(
+            text("title", "12345678901", 10).unwrap_err().code(),
+            "VALIDATION"
+        );
+        assert_eq!(
+            text("title", "多要素認証\u{200F}é", 10).unwrap(),
+            "多要素認証\u{200F}é"
+        );
+        assert_eq!(code("code", "M 1").unwrap_err().code(), "VALIDATION");
+        assert_eq!(opt_text("note", Some("  "), 10).unwrap(), None);
+    }
+}
