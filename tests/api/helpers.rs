@@ -96,7 +96,25 @@ async fn spawn(demo: bool) -> TestApp {
     spawn_with(demo, AuthConfig::with_secret(TEST_SECRET)).await
 }
 
+/// The demo plan behind a server with its settings adjusted.
+pub async fn spawn_demo_app_configured(adjust: impl FnOnce(&mut ServerConfig)) -> TestApp {
+    let mut config = ServerConfig {
+        workers: 1,
+        ..ServerConfig::default()
+    };
+    adjust(&mut config);
+    spawn_full(true, AuthConfig::with_secret(TEST_SECRET), config).await
+}
+
 async fn spawn_with(demo: bool, auth: AuthConfig) -> TestApp {
+    let config = ServerConfig {
+        workers: 1,
+        ..ServerConfig::default()
+    };
+    spawn_full(demo, auth, config).await
+}
+
+async fn spawn_full(demo: bool, auth: AuthConfig, config: ServerConfig) -> TestApp {
     let test_db = test_db().await;
     let mut db = connect(&test_db).await;
     let statements = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -109,10 +127,6 @@ async fn spawn_with(demo: bool, auth: AuthConfig) -> TestApp {
         remedy::seed::load_demo(&db).await.expect("seed");
     }
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
-    let config = ServerConfig {
-        workers: 1,
-        ..ServerConfig::default()
-    };
     let keys = Arc::new(Keys::from_config(&auth).unwrap());
     let (running, addr) = server::start(AppState::new(db.clone(), config, keys.clone()), listener)
         .expect("start server");
@@ -208,6 +222,39 @@ impl TestApp {
         let status = res.status().as_u16();
         let body = res.json::<Value>().await.expect("JSON body");
         (status, body)
+    }
+
+    /// A GraphQL multipart request (the upload spec): `file_var` is the variable that gets the file.
+    pub async fn upload(
+        &self,
+        token: &str,
+        query: &str,
+        mut variables: Value,
+        file_var: &str,
+        bytes: Vec<u8>,
+        media: &str,
+    ) -> (u16, Value) {
+        variables[file_var] = Value::Null;
+        let operations = json!({ "query": query, "variables": variables });
+        let map = json!({ "0": [format!("variables.{file_var}")] });
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name("document.bin")
+            .mime_str(media)
+            .unwrap();
+        let form = reqwest::multipart::Form::new()
+            .text("operations", operations.to_string())
+            .text("map", map.to_string())
+            .part("0", part);
+        let res = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        (status, res.json::<Value>().await.unwrap_or(Value::Null))
     }
 
     /// A query with a token that must succeed.

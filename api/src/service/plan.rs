@@ -41,13 +41,12 @@ pub async fn has_current_evidence<C: ConnectionTrait>(
     measure_id: i64,
     on: NaiveDate,
 ) -> AppResult<bool> {
-    let rows: Vec<ValidityRow> =
-        evidence::Entity::find()
-            .select_only_columns()
-            .filter(evidence::Column::MeasureId.eq(measure_id))
-            .into_tuple()
-            .all(conn)
-            .await?;
+    let rows: Vec<ValidityRow> = evidence::Entity::find()
+        .select_only_columns()
+        .filter(evidence::Column::MeasureId.eq(measure_id))
+        .into_tuple()
+        .all(conn)
+        .await?;
     // Superseding revisions may belong to the same measure only.
     let superseded: HashSet<i64> = evidence::Entity::find()
         .select_only_superseded()
