@@ -48,6 +48,18 @@ pub struct ServerConfig {
     /// Whether introspection queries are answered (switch off in production if wanted).
     #[arg(long, env = "REMEDY_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
+    /// Requests per minute one token subject may send (0: no limit).
+    #[arg(long, env = "REMEDY_RATE_LIMIT_PER_MINUTE", default_value_t = 1200)]
+    pub rate_limit_per_minute: u32,
+    /// Most field selections one GraphQL document may contain (aliases and duplicates count).
+    #[arg(long, env = "REMEDY_MAX_FIELDS", default_value_t = 1000)]
+    pub max_fields: usize,
+    /// Most aliases one GraphQL document may contain.
+    #[arg(long, env = "REMEDY_MAX_ALIASES", default_value_t = 50)]
+    pub max_aliases: usize,
+    /// Whether error messages suggest similar field names (switch off in production if wanted).
+    #[arg(long, env = "REMEDY_FIELD_SUGGESTIONS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub field_suggestions: bool,
     /// Worker threads (0: one per core).
     #[arg(long, env = "REMEDY_WORKERS", default_value_t = 0)]
     pub workers: usize,
@@ -64,6 +76,10 @@ impl Default for ServerConfig {
             evidence_dir: None,
             max_body_bytes: 1024 * 1024,
             introspection: true,
+            rate_limit_per_minute: 1200,
+            max_fields: 1000,
+            max_aliases: 50,
+            field_suggestions: true,
             workers: 0,
         }
     }

@@ -21,6 +21,8 @@ pub struct AppState {
     pub config: ServerConfig,
     pub keys: Arc<Keys>,
     pub store: crate::service::plan::EvidenceStore,
+    /// Requests per minute per token subject (None: unlimited).
+    pub limiter: Option<governor::DefaultKeyedRateLimiter<String>>,
 }
 
 impl AppState {
@@ -30,12 +32,15 @@ impl AppState {
             Some(dir) => crate::service::plan::EvidenceStore::Directory(dir.clone()),
             None => crate::service::plan::EvidenceStore::Database,
         };
+        let limiter = std::num::NonZeroU32::new(config.rate_limit_per_minute)
+            .map(|n| governor::RateLimiter::keyed(governor::Quota::per_minute(n)));
         Self {
             schema,
             db,
             config,
             keys,
             store,
+            limiter,
         }
     }
 }
@@ -143,6 +148,19 @@ async fn graphql(
         Ok(c) => c,
         Err(e) => return error_response(e),
     };
+    if let Some(limiter) = &state.limiter {
+        if limiter.check_key(&caller.subject).is_err() {
+            return HttpResponse::TooManyRequests()
+                .insert_header((header::RETRY_AFTER, "60"))
+                .json(serde_json::json!({
+                    "data": null,
+                    "errors": [{
+                        "message": format!("rate limit exceeded: at most {} requests per minute per token subject", state.config.rate_limit_per_minute),
+                        "extensions": { "code": "RATE_LIMITED" },
+                    }],
+                }));
+        }
+    }
     let content_type = http
         .headers()
         .get(header::CONTENT_TYPE)
@@ -217,6 +235,15 @@ async fn graphql(
         }
         async_graphql::BatchRequest::Batch(v) => v,
     };
+    for request in &requests {
+        if let Err(message) = check_document(&request.query, cfg) {
+            return bad_request(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "VALIDATION",
+                &message,
+            );
+        }
+    }
     let mut responses = Vec::with_capacity(requests.len());
     for request in requests {
         let operation = request.operation_name.clone();
@@ -338,6 +365,52 @@ async fn download_evidence(
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::CACHE_CONTROL, "private, no-store"))
         .body(bytes)
+}
+
+/// Refuses documents with too many field selections or aliases before execution: the
+/// complexity limit counts what a query may return, this counts what the client wrote
+/// (alias overloading, field duplication). Unparsable documents are left to the executor,
+/// which reports them as VALIDATION errors.
+pub fn check_document(query: &str, cfg: &ServerConfig) -> Result<(), String> {
+    use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+    fn walk(set: &SelectionSet, fields: &mut usize, aliases: &mut usize) {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(f) => {
+                    *fields += 1;
+                    if f.node.alias.is_some() {
+                        *aliases += 1;
+                    }
+                    walk(&f.node.selection_set.node, fields, aliases);
+                }
+                Selection::InlineFragment(fr) => walk(&fr.node.selection_set.node, fields, aliases),
+                Selection::FragmentSpread(_) => {}
+            }
+        }
+    }
+    let Ok(doc): Result<ExecutableDocument, _> = async_graphql::parser::parse_query(query) else {
+        return Ok(());
+    };
+    let (mut fields, mut aliases) = (0usize, 0usize);
+    for (_, op) in doc.operations.iter() {
+        walk(&op.node.selection_set.node, &mut fields, &mut aliases);
+    }
+    for fragment in doc.fragments.values() {
+        walk(&fragment.node.selection_set.node, &mut fields, &mut aliases);
+    }
+    if aliases > cfg.max_aliases {
+        return Err(format!(
+            "too many aliases: {aliases} (the limit is {}, REMEDY_MAX_ALIASES)",
+            cfg.max_aliases
+        ));
+    }
+    if fields > cfg.max_fields {
+        return Err(format!(
+            "too many field selections: {fields} (the limit is {}, REMEDY_MAX_FIELDS)",
+            cfg.max_fields
+        ));
+    }
+    Ok(())
 }
 
 /// Gives every error a stable `extensions.code`: resolver errors carry theirs already;

@@ -241,45 +241,137 @@ async fn forged_and_broken_tokens_are_refused() {
     assert_eq!(error_codes(&body), ["NOT_FOUND"]);
 }
 
+const ALL: [Role; 5] = [
+    Role::Admin,
+    Role::Editor,
+    Role::Viewer,
+    Role::Reporter,
+    Role::Evaluator,
+];
+
+/// Every query root and mutation with the roles allowed to call it. A root missing here
+/// fails the test, so a new one cannot ship without its row.
+fn matrix() -> Vec<(&'static str, &'static str, Vec<Role>)> {
+    use Role::*;
+    let readers = ALL.to_vec();
+    let plan = vec![Admin, Editor];
+    let ev = "input: {measureId: \"x\", kind: OTHER, title: \"t\"}";
+    let doc = "document: {storageUri: \"https://d.example/x\", sha256: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\", mediaType: \"text/plain\", sizeBytes: 1}";
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    vec![
+        ("node", "{ node(id: \"x\") { id } }", readers.clone()),
+        ("nodes", "{ nodes(ids: []) { id } }", readers.clone()),
+        ("regulators", "{ regulators { totalCount } }", readers.clone()),
+        ("orders", "{ orders { totalCount } }", readers.clone()),
+        ("orderByReference", "{ orderByReference(reference: \"METI-2022-06-30\") { reference } }", readers.clone()),
+        ("findings", "{ findings { totalCount } }", readers.clone()),
+        ("measures", "{ measures { totalCount } }", readers.clone()),
+        ("owners", "{ owners { totalCount } }", readers.clone()),
+        ("systems", "{ systems { totalCount } }", readers.clone()),
+        ("evidence", "{ evidence { totalCount } }", readers.clone()),
+        ("reports", "{ reports { totalCount } }", readers.clone()),
+        ("evaluators", "{ evaluators { totalCount } }", readers.clone()),
+        ("overdueMeasures", "{ overdueMeasures { totalCount } }", readers.clone()),
+        ("upcomingReports", "{ upcomingReports { totalCount } }", readers.clone()),
+        ("expiringEvidence", "{ expiringEvidence { totalCount } }", readers.clone()),
+        ("progress", "{ progress { total } }", readers.clone()),
+        ("auditLog", "{ auditLog { totalCount } }", vec![Admin]),
+        ("verifyAuditLog", "{ verifyAuditLog { intact } }", vec![Admin]),
+        ("accessLog", "{ accessLog { totalCount } }", vec![Admin]),
+        ("tokens", "{ tokens { jti } }", vec![Admin]),
+        ("createRegulator", "mutation { createRegulator(input: {code: \"X\", name: \"x\", kind: OTHER}) { id } }", plan.clone()),
+        ("updateRegulator", "mutation { updateRegulator(id: \"x\", version: 1, input: {}) { id } }", plan.clone()),
+        ("archiveRegulator", "mutation { archiveRegulator(id: \"x\", version: 1) { id } }", plan.clone()),
+        ("createOrder", "mutation { createOrder(input: {regulatorId: \"x\", kind: OTHER, reference: \"R\", title: \"t\", issuedOn: \"2022-01-01\"}) { id } }", plan.clone()),
+        ("updateOrder", "mutation { updateOrder(id: \"x\", version: 1, input: {}) { id } }", plan.clone()),
+        ("archiveOrder", "mutation { archiveOrder(id: \"x\", version: 1) { id } }", plan.clone()),
+        ("createFinding", "mutation { createFinding(input: {orderId: \"x\", category: HUMAN, number: \"9\", title: \"t\", facts: \"f\", directive: \"d\"}) { id } }", plan.clone()),
+        ("updateFinding", "mutation { updateFinding(id: \"x\", version: 1, input: {}) { id } }", plan.clone()),
+        ("archiveFinding", "mutation { archiveFinding(id: \"x\", version: 1) { id } }", plan.clone()),
+        ("createOwner", "mutation { createOwner(input: {code: \"o\", name: \"o\", kind: PERSON}) { id } }", plan.clone()),
+        ("updateOwner", "mutation { updateOwner(id: \"x\", version: 1, input: {}) { id } }", plan.clone()),
+        ("archiveOwner", "mutation { archiveOwner(id: \"x\", version: 1) { id } }", plan.clone()),
+        ("createSystem", "mutation { createSystem(input: {code: \"s\", name: \"s\", kind: INTERNAL}) { id } }", plan.clone()),
+        ("updateSystem", "mutation { updateSystem(id: \"x\", version: 1, input: {}) { id } }", plan.clone()),
+        ("archiveSystem", "mutation { archiveSystem(id: \"x\", version: 1) { id } }", plan.clone()),
+        ("createMeasure", "mutation { createMeasure(input: {code: \"m\", title: \"t\", findingIds: [\"x\"]}) { id } }", plan.clone()),
+        ("updateMeasure", "mutation { updateMeasure(id: \"x\", version: 1, input: {}) { id } }", plan.clone()),
+        ("transitionMeasure", "mutation { transitionMeasure(input: {id: \"x\", version: 1, to: IN_PROGRESS}) { id } }", plan.clone()),
+        ("linkMeasure", "mutation { linkMeasure(input: {measureId: \"x\", version: 1, findingIds: [\"x\"]}) { id } }", plan.clone()),
+        ("unlinkMeasure", "mutation { unlinkMeasure(input: {measureId: \"x\", version: 1, findingIds: [\"x\"]}) { id } }", plan.clone()),
+        ("archiveMeasure", "mutation { archiveMeasure(id: \"x\", version: 1) { id } }", plan.clone()),
+        ("recordOccurrence", "mutation { recordOccurrence(input: {measureId: \"x\", period: \"2022-W01\", doneOn: \"2022-01-07\"}) { period } }", plan.clone()),
+        ("uploadEvidence", leak(format!("mutation($file: Upload!) {{ uploadEvidence({ev}, file: $file) {{ id }} }}")), plan.clone()),
+        ("registerEvidence", leak(format!("mutation {{ registerEvidence({ev}, {doc}) {{ id }} }}")), plan.clone()),
+        ("supersedeEvidence", leak(format!("mutation {{ supersedeEvidence(id: \"x\", {ev}, {doc}) {{ id }} }}")), plan.clone()),
+        ("createReport", "mutation { createReport(input: {orderId: \"x\", kind: PROGRESS, title: \"t\", dueOn: \"2023-01-01\"}) { id } }", plan.clone()),
+        ("updateReport", "mutation { updateReport(id: \"x\", version: 1, input: {}) { id } }", plan.clone()),
+        ("submitReport", "mutation { submitReport(id: \"x\", version: 1) { id } }", plan.clone()),
+        ("acknowledgeReport", "mutation { acknowledgeReport(id: \"x\", version: 1) { id } }", plan.clone()),
+        ("addEvaluation", "mutation { addEvaluation(input: {reportId: \"x\", verdict: SATISFACTORY}) { id } }", vec![Admin, Evaluator]),
+        ("issueToken", "mutation { issueToken(input: {subject: \"x\", roles: [VIEWER], ttl: \"1h\"}) { token } }", vec![Admin]),
+        ("revokeToken", "mutation { revokeToken(jti: \"does-not-exist\") { jti } }", vec![Admin]),
+    ]
+}
+
 #[tokio::test]
-async fn role_matrix_over_every_root() {
+async fn role_matrix_over_every_query_root_and_mutation() {
     let app = spawn_demo_app().await;
-    // (operation, roles allowed)
-    let ops: Vec<(&str, &str, Vec<Role>)> = vec![
-        ("regulators", REGULATORS, vec![Role::Admin, Role::Editor, Role::Viewer, Role::Reporter, Role::Evaluator]),
-        (
-            "orderByReference",
-            "{ orderByReference(reference: \"METI-2022-06-30\") { reference } }",
-            vec![Role::Admin, Role::Editor, Role::Viewer, Role::Reporter, Role::Evaluator],
-        ),
-        ("tokens", "{ tokens { jti subject } }", vec![Role::Admin]),
-        (
-            "issueToken",
-            "mutation { issueToken(input: {subject: \"x\", roles: [VIEWER], ttl: \"1h\"}) { token } }",
-            vec![Role::Admin],
-        ),
-        ("revokeToken", "mutation { revokeToken(jti: \"does-not-exist\") { jti } }", vec![Role::Admin]),
-    ];
-    for role in [
-        Role::Admin,
-        Role::Editor,
-        Role::Viewer,
-        Role::Reporter,
-        Role::Evaluator,
-    ] {
+    let table = matrix();
+    // The table covers the whole schema.
+    let data = app
+        .query_ok(
+            "{ __schema { queryType { fields { name } } mutationType { fields { name } } } }",
+            json!({}),
+        )
+        .await;
+    let mut roots: Vec<String> = Vec::new();
+    for t in ["queryType", "mutationType"] {
+        for f in data["__schema"][t]["fields"].as_array().unwrap() {
+            roots.push(f["name"].as_str().unwrap().to_string());
+        }
+    }
+    for r in &roots {
+        assert!(
+            table.iter().any(|(name, _, _)| name == r),
+            "{r} has no row in the role matrix"
+        );
+    }
+    assert_eq!(
+        roots.len(),
+        table.len(),
+        "the matrix names operations the schema does not have"
+    );
+
+    for role in ALL {
         let token = app.token(role, &["METI-2022-06-30"]).await;
-        for (name, query, allowed) in &ops {
-            let (status, body) = app.graphql_as(Some(&token), query, json!({})).await;
+        for (name, query, allowed) in &table {
+            let (status, body) = if *name == "uploadEvidence" {
+                app.upload(
+                    &token,
+                    query,
+                    json!({}),
+                    "file",
+                    b"x".to_vec(),
+                    "text/plain",
+                )
+                .await
+            } else {
+                app.graphql_as(Some(&token), query, json!({})).await
+            };
             assert_eq!(status, 200, "{role:?} {name}: {body}");
             let codes = error_codes(&body);
             if allowed.contains(&role) {
-                // revokeToken of an unknown jti is NOT_FOUND for the one role allowed to try.
                 assert!(
-                    codes.is_empty() || codes == ["NOT_FOUND"],
-                    "{role:?} may {name}: {body}"
+                    !codes.contains(&"FORBIDDEN".to_string()),
+                    "{role:?} may call {name}: {body}"
                 );
             } else {
-                assert_eq!(codes, ["FORBIDDEN"], "{role:?} must not {name}: {body}");
+                assert_eq!(
+                    codes,
+                    ["FORBIDDEN"],
+                    "{role:?} must not call {name}: {body}"
+                );
                 assert!(
                     body["data"].is_null() || body["data"][name].is_null(),
                     "{role:?} {name}: {body}"
@@ -287,6 +379,32 @@ async fn role_matrix_over_every_root() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn requests_beyond_the_rate_limit_are_refused_per_subject() {
+    let app = spawn_demo_app_configured(|c| c.rate_limit_per_minute = 5).await;
+    let viewer = app.token(Role::Viewer, &[]).await;
+    for _ in 0..5 {
+        let (status, _) = app
+            .graphql_as(Some(&viewer), "{ regulators { totalCount } }", json!({}))
+            .await;
+        assert_eq!(status, 200);
+    }
+    let (status, body) = app
+        .graphql_as(Some(&viewer), "{ regulators { totalCount } }", json!({}))
+        .await;
+    assert_eq!(status, 429);
+    assert_eq!(error_codes(&body), ["RATE_LIMITED"]);
+    // Another subject is not affected.
+    let (status, _) = app
+        .graphql_as(
+            Some(&app.admin_token),
+            "{ regulators { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test]

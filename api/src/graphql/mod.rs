@@ -63,6 +63,9 @@ pub fn build_schema(db: DatabaseConnection, cfg: &ServerConfig, keys: Arc<Keys>)
     if !cfg.introspection {
         builder = builder.disable_introspection();
     }
+    if !cfg.field_suggestions {
+        builder = builder.disable_suggestions();
+    }
     builder.finish()
 }
 
