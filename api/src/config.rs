@@ -49,7 +49,7 @@ pub struct ServerConfig {
     #[arg(long, env = "REMEDY_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
     /// Requests per minute one token subject may send (0: no limit).
-    #[arg(long, env = "REMEDY_RATE_LIMIT_PER_MINUTE", default_value_t = 1200)]
+    #[arg(long, env = "REMEDY_RATE_LIMIT_PER_MINUTE", default_value_t = 6000)]
     pub rate_limit_per_minute: u32,
     /// Most field selections one GraphQL document may contain (aliases and duplicates count).
     #[arg(long, env = "REMEDY_MAX_FIELDS", default_value_t = 1000)]
@@ -76,7 +76,7 @@ impl Default for ServerConfig {
             evidence_dir: None,
             max_body_bytes: 1024 * 1024,
             introspection: true,
-            rate_limit_per_minute: 1200,
+            rate_limit_per_minute: 6000,
             max_fields: 1000,
             max_aliases: 50,
             field_suggestions: true,

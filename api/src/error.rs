@@ -140,11 +140,39 @@ impl From<DbErr> for AppError {
                 _ => {}
             }
         }
+        if connection_lost(&err) {
+            return AppError::Unavailable(err.to_string());
+        }
         match &err {
             DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => AppError::Unavailable(err.to_string()),
             DbErr::RecordNotFound(what) => AppError::NotFound(what.clone()),
             _ => AppError::from(anyhow::Error::new(err)),
         }
+    }
+}
+
+/// Whether an error means the database went away (connection closed, refused, timed out,
+/// the server shutting down), as opposed to a problem with the statement.
+fn connection_lost(err: &DbErr) -> bool {
+    let runtime = match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e))
+        | DbErr::Conn(RuntimeErr::SqlxError(e)) => e,
+        DbErr::ConnectionAcquire(_) => return true,
+        _ => return false,
+    };
+    use sea_orm::sqlx::Error as E;
+    match runtime {
+        E::Io(_)
+        | E::PoolTimedOut
+        | E::PoolClosed
+        | E::WorkerCrashed
+        | E::Tls(_)
+        | E::Protocol(_) => true,
+        E::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"),
+        _ => false,
     }
 }
 

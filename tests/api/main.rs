@@ -8,3 +8,4 @@ mod foundation;
 mod hostile;
 mod mutations;
 mod read;
+mod reliability;
