@@ -60,6 +60,9 @@ pub struct ServerConfig {
     /// Whether error messages suggest similar field names (switch off in production if wanted).
     #[arg(long, env = "REMEDY_FIELD_SUGGESTIONS", default_value_t = true, action = clap::ArgAction::Set)]
     pub field_suggestions: bool,
+    /// How long a DataLoader waits to gather keys into one batch, in milliseconds.
+    #[arg(long, env = "REMEDY_LOADER_DELAY_MS", default_value_t = 2)]
+    pub loader_delay_ms: u64,
     /// Worker threads (0: one per core).
     #[arg(long, env = "REMEDY_WORKERS", default_value_t = 0)]
     pub workers: usize,
@@ -80,6 +83,7 @@ impl Default for ServerConfig {
             max_fields: 1000,
             max_aliases: 50,
             field_suggestions: true,
+            loader_delay_ms: 2,
             workers: 0,
         }
     }

@@ -39,10 +39,11 @@ pub type RemedySchema = Schema<Query, Mutation, EmptySubscription>;
 pub fn build_schema(db: DatabaseConnection, cfg: &ServerConfig, keys: Arc<Keys>) -> RemedySchema {
     let db_backend = sea_orm::ConnectionTrait::get_database_backend(&db);
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .data(DataLoader::new(
-            loader::Loader::new(db.clone()),
-            tokio::spawn,
-        ))
+        .data(
+            DataLoader::new(loader::Loader::new(db.clone()), tokio::spawn)
+                .delay(std::time::Duration::from_millis(cfg.loader_delay_ms))
+                .max_batch_size(5000),
+        )
         .data(db)
         .data(keys)
         .data(connection::Limits {
