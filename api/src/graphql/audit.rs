@@ -14,6 +14,7 @@ use crate::error::AppResult;
 /// One change, as recorded.
 pub struct AuditEvent(pub audit_event::Model);
 
+/// One change, as recorded.
 #[Object]
 impl AuditEvent {
     /// Opaque global ID.

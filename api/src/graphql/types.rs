@@ -139,6 +139,7 @@ macro_rules! page_args {
 /// An authority that acts on the company: a ministry, a privacy commission, a card brand.
 pub struct Regulator(pub regulator::Model);
 
+/// An authority that acts on the company: a ministry, a privacy commission, a card brand.
 #[Object]
 impl Regulator {
     /// Opaque global ID.
@@ -197,6 +198,7 @@ impl Regulator {
 /// One regulatory action: a business-improvement order, guidance, a report request.
 pub struct Order(pub regulatory_order::Model);
 
+/// One regulatory action: a business-improvement order, guidance, a report request.
 #[Object]
 impl Order {
     /// Opaque global ID.
@@ -336,6 +338,7 @@ impl Order {
 /// One fact a regulator found, with its directive.
 pub struct Finding(pub finding::Model);
 
+/// One fact a regulator found, with its directive.
 #[Object]
 impl Finding {
     /// Opaque global ID.
@@ -407,6 +410,7 @@ impl Finding {
 /// One thing the company committed to do.
 pub struct Measure(pub measure::Model);
 
+/// One thing the company committed to do.
 #[Object]
 impl Measure {
     /// Opaque global ID.
@@ -619,6 +623,7 @@ pub struct Workload {
 /// A person, department or outside vendor answerable for measures.
 pub struct Owner(pub owner::Model);
 
+/// A person, department or outside vendor answerable for measures.
 #[Object]
 impl Owner {
     /// Opaque global ID.
@@ -710,6 +715,7 @@ impl Owner {
 /// An in-scope system: the net payment system, a front system, an admin screen.
 pub struct System(pub system::Model);
 
+/// An in-scope system: the net payment system, a front system, an admin screen.
 #[Object]
 impl System {
     /// Opaque global ID.
@@ -797,6 +803,7 @@ impl System {
 /// A document proving a measure. Immutable: a correction is a new revision that supersedes it.
 pub struct Evidence(pub EvidenceMeta);
 
+/// A document proving a measure. Immutable: a correction is a new revision that supersedes it.
 #[Object]
 impl Evidence {
     /// Opaque global ID.
@@ -896,6 +903,7 @@ impl Evidence {
 /// A filing to a regulator. Submitted reports are frozen.
 pub struct Report(pub report::Model);
 
+/// A filing to a regulator. Submitted reports are frozen.
 #[Object]
 impl Report {
     /// Opaque global ID.
@@ -1016,6 +1024,7 @@ impl Report {
 /// An independent evaluator's assessment of a report or a measure. Immutable.
 pub struct Evaluation(pub evaluation::Model);
 
+/// An independent evaluator's assessment of a report or a measure. Immutable.
 #[Object]
 impl Evaluation {
     /// Opaque global ID.
@@ -1064,6 +1073,7 @@ impl Evaluation {
 /// An independent party that evaluates progress: a committee, its members, a regulator.
 pub struct Evaluator(pub evaluator::Model);
 
+/// An independent party that evaluates progress: a committee, its members, a regulator.
 #[Object]
 impl Evaluator {
     /// Opaque global ID.
