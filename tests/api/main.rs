@@ -7,3 +7,4 @@ mod auth;
 mod foundation;
 mod mutations;
 mod read;
+mod reporting;

@@ -66,9 +66,11 @@ pub fn build_schema(db: DatabaseConnection, cfg: &ServerConfig, keys: Arc<Keys>)
         .limit_complexity(cfg.max_complexity)
         .limit_recursive_depth(32)
         .limit_directives(16)
-        .extension(async_graphql::extensions::apollo_persisted_queries::ApolloPersistedQueries::new(
-            async_graphql::extensions::apollo_persisted_queries::LruCacheStorage::new(1024),
-        ));
+        .extension(
+            async_graphql::extensions::apollo_persisted_queries::ApolloPersistedQueries::new(
+                async_graphql::extensions::apollo_persisted_queries::LruCacheStorage::new(1024),
+            ),
+        );
     if !cfg.introspection {
         builder = builder.disable_introspection();
     }

@@ -123,8 +123,9 @@ impl ReportingQuery {
         #[graphql(desc = "Only changes at or after this time.")] since: Option<DateTime<Utc>>,
         #[graphql(desc = "Page size (default 100, at most the server's page limit).")]
         first: Option<i32>,
-        #[graphql(desc = "The `eventId`/cursor of the last change already seen.")]
-        after: Option<String>,
+        #[graphql(desc = "The `eventId`/cursor of the last change already seen.")] after: Option<
+            String,
+        >,
     ) -> AppResult<Connection<String, Change, EmptyFields, EmptyFields>> {
         let who = caller(ctx)?;
         if who.is_scoped() {

@@ -124,7 +124,10 @@ pub fn render(data: &ReportData) -> String {
             let _ = writeln!(out, "> {}", en.trim().replace('\n', "\n> "));
         }
         let _ = writeln!(out);
-        let _ = writeln!(out, "**策定した再発防止策及び実施状況 / Measures and status**");
+        let _ = writeln!(
+            out,
+            "**策定した再発防止策及び実施状況 / Measures and status**"
+        );
         let _ = writeln!(out);
         if f.measures.is_empty() {
             let _ = writeln!(out, "改善策なし / No measures.");

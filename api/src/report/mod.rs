@@ -5,6 +5,7 @@
 //! number, measure code, evidence SHA-256, evaluator and date) and which holds no database
 //! ids, so the same data gives byte-identical output on SQLite and PostgreSQL. The
 //! renderers (`markdown`, `csv`, `json`, `oscal`) are pure functions of it.
+pub mod cli;
 pub mod csv;
 pub mod json;
 pub mod markdown;
@@ -258,7 +259,11 @@ pub async fn load<C: ConnectionTrait>(
     let regulator = regulator::Entity::find_by_id(order.regulator_id)
         .one(db)
         .await?
-        .ok_or_else(|| AppError::Internal(std::sync::Arc::new(anyhow::anyhow!("order without regulator"))))?;
+        .ok_or_else(|| {
+            AppError::Internal(std::sync::Arc::new(anyhow::anyhow!(
+                "order without regulator"
+            )))
+        })?;
     let info = OrderInfo {
         reference: order.reference.clone(),
         kind: order.kind.as_str().to_string(),
@@ -339,7 +344,10 @@ pub async fn load<C: ConnectionTrait>(
 
     // Evidence that existed on the date: issued (or, undated, submitted) on or before it.
     let evidence_on = |e: &evidence::Model| e.issued_on.unwrap_or(e.submitted_at.date_naive());
-    let current: Vec<&evidence::Model> = evidence.iter().filter(|e| evidence_on(e) <= as_of).collect();
+    let current: Vec<&evidence::Model> = evidence
+        .iter()
+        .filter(|e| evidence_on(e) <= as_of)
+        .collect();
     let sha_of: HashMap<i64, &str> = evidence.iter().map(|e| (e.id, e.sha256.as_str())).collect();
     let superseded: BTreeSet<i64> = current.iter().filter_map(|e| e.supersedes_id).collect();
 
@@ -355,13 +363,20 @@ pub async fn load<C: ConnectionTrait>(
     };
     let sort_evals = |v: &mut Vec<EvaluationRow>| {
         v.sort_by(|a, b| {
-            (a.evaluated_on, &a.report, &a.evaluator, &a.verdict, &a.comment).cmp(&(
-                b.evaluated_on,
-                &b.report,
-                &b.evaluator,
-                &b.verdict,
-                &b.comment,
-            ))
+            (
+                a.evaluated_on,
+                &a.report,
+                &a.evaluator,
+                &a.verdict,
+                &a.comment,
+            )
+                .cmp(&(
+                    b.evaluated_on,
+                    &b.report,
+                    &b.evaluator,
+                    &b.verdict,
+                    &b.comment,
+                ))
         })
     };
 
@@ -425,11 +440,14 @@ pub async fn load<C: ConnectionTrait>(
             started_on: m.started_on.filter(|d| *d <= as_of),
             due_on: m.due_on,
             completed_on: m.completed_on.filter(|d| *d <= as_of),
-            owner: m.owner_id.and_then(|id| owners.get(&id)).map(|o| OwnerInfo {
-                code: o.code.clone(),
-                name: o.name.clone(),
-                name_local: o.name_local.clone(),
-            }),
+            owner: m
+                .owner_id
+                .and_then(|id| owners.get(&id))
+                .map(|o| OwnerInfo {
+                    code: o.code.clone(),
+                    name: o.name.clone(),
+                    name_local: o.name_local.clone(),
+                }),
             findings: findings_of_measure
                 .remove(&m.id)
                 .unwrap_or_default()

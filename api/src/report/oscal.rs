@@ -328,12 +328,17 @@ pub fn document(data: &ReportData) -> Value {
         },
         "poam-items": data.measures.iter().map(|m| poam_item(data, m)).collect::<Vec<_>>(),
     });
+    if data.measures.is_empty() {
+        // The schema requires at least one item: say that nothing was committed yet.
+        poam["poam-items"] = json!([{
+            "uuid": uuid("poam-item", &[&o.reference, "none"]),
+            "title": "改善策なし / No measures",
+            "description": format!("No findings or measures as of {}.", data.as_of),
+            "props": [prop("no-measures", "true")],
+        }]);
+    }
     if !data.findings.is_empty() {
-        poam["observations"] = data
-            .findings
-            .iter()
-            .map(|f| observation(data, f))
-            .collect();
+        poam["observations"] = data.findings.iter().map(|f| observation(data, f)).collect();
         poam["findings"] = data.findings.iter().map(|f| finding(data, f)).collect();
     }
     if !data.measures.is_empty() {
