@@ -323,6 +323,28 @@ async fn report_access_follows_roles_and_order_scope() {
         )
         .await;
     assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
+    let (_, body) = app
+        .graphql_as(
+            Some(&viewer),
+            "{ changes(first: 5) { edges { cursor } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
+    // A REPORTER may, and `since` narrows by time.
+    let reporter = app.token(Role::Reporter, &[]).await;
+    let all = app
+        .query_ok_as(&reporter, "{ changes(first: 3) { edges { cursor } } }")
+        .await;
+    assert_eq!(all["changes"]["edges"].as_array().unwrap().len(), 3);
+    let none = app
+        .query_ok_as(
+            &reporter,
+            "{ changes(since: \"2999-01-01T00:00:00Z\", first: 3) { edges { cursor } pageInfo { hasNextPage } } }",
+        )
+        .await;
+    assert_eq!(none["changes"]["edges"], json!([]));
+    assert_eq!(none["changes"]["pageInfo"]["hasNextPage"], false);
 }
 
 const CHANGES: &str = "query C($first: Int, $after: String) {
