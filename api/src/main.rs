@@ -66,6 +66,8 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Generate the progress report on one order (from the database, or a server with --url).
+    Report(Box<remedy::report::cli::ReportArgs>),
 }
 
 #[derive(Subcommand)]
@@ -130,6 +132,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", graphql::sdl());
             Ok(())
         }
+        Command::Report(args) => remedy::report::cli::run(*args).await,
         Command::Migrate { db, action } => {
             let conn = db::connect(&db).await?;
             match action {

@@ -9,3 +9,4 @@ mod hostile;
 mod mutations;
 mod read;
 mod reliability;
+mod reporting;

@@ -6,6 +6,7 @@ pub mod id;
 pub mod loader;
 pub mod mutation;
 pub mod query;
+pub mod reporting;
 pub mod token;
 pub mod types;
 
@@ -26,7 +27,12 @@ pub struct RequestInfo {
 
 /// Every query root, one object per domain.
 #[derive(MergedObject, Default)]
-pub struct Query(query::PlanQuery, audit::AuditQuery, token::TokenQuery);
+pub struct Query(
+    query::PlanQuery,
+    audit::AuditQuery,
+    token::TokenQuery,
+    reporting::ReportingQuery,
+);
 
 /// Every mutation, one object per domain.
 #[derive(MergedObject, Default)]
@@ -60,7 +66,12 @@ pub fn build_schema(db: DatabaseConnection, cfg: &ServerConfig, keys: Arc<Keys>)
         .limit_depth(cfg.max_depth)
         .limit_complexity(cfg.max_complexity)
         .limit_recursive_depth(32)
-        .limit_directives(16);
+        .limit_directives(16)
+        .extension(
+            async_graphql::extensions::apollo_persisted_queries::ApolloPersistedQueries::new(
+                async_graphql::extensions::apollo_persisted_queries::LruCacheStorage::new(1024),
+            ),
+        );
     if !cfg.introspection {
         builder = builder.disable_introspection();
     }
