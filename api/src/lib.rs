@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod graphql;
+pub mod metrics;
 pub mod seed;
 pub mod server;
 pub mod service;

@@ -21,6 +21,7 @@ pub struct AppState {
     pub config: ServerConfig,
     pub keys: Arc<Keys>,
     pub store: crate::service::plan::EvidenceStore,
+    pub metrics: web::Data<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -36,6 +37,7 @@ impl AppState {
             config,
             keys,
             store,
+            metrics: web::Data::new(crate::metrics::Metrics::new()),
         }
     }
 }
@@ -218,7 +220,8 @@ async fn graphql(
         async_graphql::BatchRequest::Batch(v) => v,
     };
     let mut responses = Vec::with_capacity(requests.len());
-    for request in requests {
+    for mut request in requests {
+        let named = crate::metrics::operation_name(&mut request);
         let operation = request.operation_name.clone();
         let request = request
             .data(caller.clone())
@@ -227,6 +230,7 @@ async fn graphql(
             });
         let mut response = state.schema.execute(request).await;
         label_errors(&mut response, cfg);
+        crate::metrics::note_operation(&http, named.as_deref(), &response);
         if caller.is_scoped() {
             record_access(&state.db, &caller, operation.as_deref()).await;
         }
@@ -466,9 +470,15 @@ async fn graphiql_asset(req: HttpRequest) -> HttpResponse {
 pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
         let limit = state.config.max_body_bytes;
-        cfg.app_data(state)
+        cfg.app_data(state.metrics.clone())
+            .app_data(state)
             .app_data(web::PayloadConfig::new(limit))
-            .route("/graphql", web::post().to(graphql))
+            .service(
+                web::resource("/graphql")
+                    .wrap(actix_web::middleware::from_fn(crate::metrics::middleware))
+                    .route(web::post().to(graphql)),
+            )
+            .route("/metrics", web::get().to(crate::metrics::endpoint))
             .route("/", web::get().to(graphiql))
             .route("/graphiql/{file}", web::get().to(graphiql_asset))
             .route("/evidence/{id}", web::get().to(download_evidence))

@@ -6,4 +6,5 @@ mod helpers;
 mod auth;
 mod foundation;
 mod mutations;
+mod ops;
 mod read;
