@@ -249,6 +249,31 @@ async fn graphql(
     }
 }
 
+/// `POST /graphql` within `REMEDY_REQUEST_TIMEOUT_SECONDS`: past it the work is dropped (an
+/// open transaction rolls back) and the client gets a GraphQL error with code `TIMEOUT`.
+async fn graphql_with_timeout(
+    state: web::Data<AppState>,
+    http: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let secs = state.config.request_timeout_seconds;
+    if secs == 0 {
+        return graphql(state, http, payload).await;
+    }
+    let limit = std::time::Duration::from_secs(secs);
+    match tokio::time::timeout(limit, graphql(state, http, payload)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!(seconds = secs, "GraphQL request timed out");
+            bad_request(
+                actix_web::http::StatusCode::GATEWAY_TIMEOUT,
+                "TIMEOUT",
+                &format!("the request took longer than the {secs}-second limit (REMEDY_REQUEST_TIMEOUT_SECONDS)"),
+            )
+        }
+    }
+}
+
 /// `GET /evidence/{id}`: the stored bytes of an evidence item, to anyone allowed to read it,
 /// checked against their SHA-256 first.
 async fn download_evidence(
@@ -476,7 +501,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .service(
                 web::resource("/graphql")
                     .wrap(actix_web::middleware::from_fn(crate::metrics::middleware))
-                    .route(web::post().to(graphql)),
+                    .route(web::post().to(graphql_with_timeout)),
             )
             .route("/metrics", web::get().to(crate::metrics::endpoint))
             .route("/", web::get().to(graphiql))
@@ -494,13 +519,14 @@ pub fn start(
 ) -> std::io::Result<(actix_web::dev::Server, std::net::SocketAddr)> {
     let addr = listener.local_addr()?;
     let workers = state.config.workers;
+    let grace = state.config.shutdown_grace_seconds;
     let state = web::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("remedy::http"))
             .configure(configure(state.clone()))
     })
-    .shutdown_timeout(30)
+    .shutdown_timeout(grace)
     .listen(listener)?;
     if workers > 0 {
         server = server.workers(workers);

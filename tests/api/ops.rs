@@ -196,3 +196,171 @@ async fn readyz_follows_the_database_going_away_and_coming_back() {
         .await;
     admin.close().await.ok();
 }
+
+/// A transaction from outside the server that blocks its writes until dropped: on SQLite it
+/// holds the database's write lock, on PostgreSQL an exclusive lock on the audit log, which
+/// every mutation appends to.
+pub struct WriteBlocker {
+    txn: sea_orm::DatabaseTransaction,
+    _conn: sea_orm::DatabaseConnection,
+}
+
+impl WriteBlocker {
+    pub async fn hold(db: &TestDb) -> Self {
+        use sea_orm::TransactionTrait;
+        let conn = connect(db).await;
+        let txn = conn.begin().await.unwrap();
+        let sql = if db.url.starts_with("sqlite") {
+            "CREATE TABLE ops_write_blocker (x INTEGER)"
+        } else {
+            "LOCK TABLE audit_event IN EXCLUSIVE MODE"
+        };
+        txn.execute_unprepared(sql).await.unwrap();
+        Self { txn, _conn: conn }
+    }
+
+    pub async fn release(self) {
+        self.txn.rollback().await.unwrap();
+    }
+}
+
+const CREATE_REGULATOR: &str = "mutation OpsCreate($code: String!) { \
+    createRegulator(input: { code: $code, name: \"Ops\", kind: MINISTRY }) { code } }";
+
+#[tokio::test]
+async fn a_request_past_its_timeout_answers_timeout_and_writes_nothing() {
+    let app = spawn_demo_app_configured(|c| c.request_timeout_seconds = 1).await;
+    let blocker = WriteBlocker::hold(&app._test_db).await;
+    let started = std::time::Instant::now();
+    let (status, body) = app
+        .graphql(CREATE_REGULATOR, json!({ "code": "OPS1" }))
+        .await;
+    let took = started.elapsed();
+    blocker.release().await;
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(error_codes(&body), ["TIMEOUT"], "{body}");
+    assert!(
+        took < Duration::from_secs(4),
+        "answered after {took:?}, not at the 1 s limit"
+    );
+    // The timed-out mutation was rolled back; the same one succeeds now.
+    let data = app
+        .query_ok(CREATE_REGULATOR, json!({ "code": "OPS1" }))
+        .await;
+    assert_eq!(data["createRegulator"]["code"], "OPS1");
+    let text = metrics(&app).await;
+    assert_eq!(
+        sample(
+            &text,
+            r#"remedy_graphql_requests_total{operation="unknown",outcome="TIMEOUT"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+}
+
+/// Waits until `url` answers 200 (the binary is up).
+async fn wait_ready(client: &reqwest::Client, base: &str) {
+    for _ in 0..300 {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("remedy serve at {base} did not become ready");
+}
+
+/// The real binary, on a fresh migrated database, with an ADMIN token for it.
+pub struct Served {
+    pub child: tokio::process::Child,
+    pub base: String,
+    pub token: String,
+}
+
+pub async fn serve_binary(test_db: &TestDb, env: &[(&str, &str)]) -> Served {
+    let db = connect(test_db).await;
+    remedy::db::migrate(&db).await.unwrap();
+    let keys =
+        remedy::auth::jwt::Keys::from_config(&remedy::config::AuthConfig::with_secret(TEST_SECRET))
+            .unwrap();
+    let token = issue(&db, &keys, "ops-admin", &[remedy::auth::Role::Admin], &[]).await;
+    db.close().await.ok();
+    let port = free_port();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_remedy"));
+    cmd.arg("serve")
+        .env("REMEDY_DATABASE_URL", &test_db.url)
+        .env("REMEDY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("REMEDY_WORKERS", "1")
+        .env("REMEDY_JWT_SECRET", TEST_SECRET)
+        .env_remove("REMEDY_JWT_JWKS")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("spawn remedy serve");
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&reqwest::Client::new(), &base).await;
+    Served { child, base, token }
+}
+
+/// SIGTERM while a mutation waits on the database: the server stops accepting connections,
+/// the mutation still completes (200, written), and the process exits 0.
+#[tokio::test]
+async fn sigterm_lets_the_in_flight_request_finish_then_exits_zero() {
+    let test_db = test_db().await;
+    let mut served = serve_binary(&test_db, &[("REMEDY_SHUTDOWN_GRACE_SECONDS", "20")]).await;
+    let blocker = WriteBlocker::hold(&test_db).await;
+    let client = reqwest::Client::new();
+    let in_flight = tokio::spawn({
+        let req = client
+            .post(format!("{}/graphql", served.base))
+            .bearer_auth(&served.token)
+            .json(&json!({ "query": CREATE_REGULATOR, "variables": { "code": "SIGTERM" } }));
+        async move {
+            let res = req.send().await.expect("in-flight request answered");
+            let status = res.status().as_u16();
+            (status, res.json::<serde_json::Value>().await.unwrap())
+        }
+    });
+    // Let the mutation reach the database and wait there.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(!in_flight.is_finished(), "the mutation should be waiting");
+    let pid = nix::unistd::Pid::from_raw(served.child.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    // New connections are refused while the in-flight request is still running.
+    let fresh = reqwest::Client::new()
+        .get(format!("{}/healthz", served.base))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await;
+    assert!(fresh.is_err(), "still accepting after SIGTERM: {fresh:?}");
+    assert!(!in_flight.is_finished());
+    assert!(served.child.try_wait().unwrap().is_none(), "exited early");
+    blocker.release().await;
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(body["data"]["createRegulator"]["code"], "SIGTERM");
+    let exit = tokio::time::timeout(Duration::from_secs(15), served.child.wait())
+        .await
+        .expect("the process exits after the request")
+        .unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
+    // The write is there.
+    let db = connect(&test_db).await;
+    let row = db
+        .query_one(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT count(*) AS n FROM regulator WHERE code = 'SIGTERM'",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.try_get::<i64>("", "n").unwrap(), 1);
+}
