@@ -156,19 +156,31 @@ fn pool_sizes(db: &DatabaseConnection) -> Option<(u32, usize)> {
     }
 }
 
-/// The operation a request runs: its `operationName`, else the name of the document's only
-/// operation (None when anonymous or unparsable). The parse is kept for execution.
-pub fn operation_name(request: &mut async_graphql::Request) -> Option<String> {
-    if let Some(name) = &request.operation_name {
-        return Some(name.clone());
-    }
-    match &request.parsed_query().ok()?.operations {
-        async_graphql::parser::types::DocumentOperations::Single(_) => None,
-        async_graphql::parser::types::DocumentOperations::Multiple(ops) if ops.len() == 1 => {
-            ops.keys().next().map(|n| n.to_string())
+/// The operation a request runs: its name (the `operationName`, else the name of the
+/// document's only operation; None when anonymous) and its type (`query`, `mutation`,
+/// `subscription`; None when the document does not parse or names no such operation).
+/// The parse is kept for execution.
+pub fn operation(request: &mut async_graphql::Request) -> (Option<String>, Option<&'static str>) {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let wanted = request.operation_name.clone();
+    let Ok(doc) = request.parsed_query() else {
+        return (wanted, None);
+    };
+    let (name, op) = match (&doc.operations, &wanted) {
+        (DocumentOperations::Single(op), _) => (wanted.clone(), Some(op)),
+        (DocumentOperations::Multiple(ops), Some(w)) => (wanted.clone(), ops.get(w.as_str())),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            let (n, op) = ops.iter().next().expect("one operation");
+            (Some(n.to_string()), Some(op))
         }
-        async_graphql::parser::types::DocumentOperations::Multiple(_) => None,
-    }
+        (DocumentOperations::Multiple(_), None) => (None, None),
+    };
+    let kind = op.map(|op| match op.node.ty {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    });
+    (name, kind)
 }
 
 /// What the GraphQL handler learnt about a request, read back by [`middleware`].

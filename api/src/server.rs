@@ -221,14 +221,16 @@ async fn graphql(
     };
     let mut responses = Vec::with_capacity(requests.len());
     for mut request in requests {
-        let named = crate::metrics::operation_name(&mut request);
+        let (named, kind) = crate::metrics::operation(&mut request);
         let operation = request.operation_name.clone();
         let request = request
             .data(caller.clone())
             .data(crate::graphql::RequestInfo {
                 operation: operation.clone(),
             });
-        let mut response = state.schema.execute(request).await;
+        let span = crate::telemetry::operation_span(named.as_deref(), kind);
+        let mut response =
+            tracing::Instrument::instrument(state.schema.execute(request), span).await;
         label_errors(&mut response, cfg);
         crate::metrics::note_operation(&http, named.as_deref(), &response);
         if caller.is_scoped() {
@@ -524,6 +526,7 @@ pub fn start(
     let mut server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("remedy::http"))
+            .wrap(actix_web::middleware::from_fn(crate::telemetry::http_span))
             .configure(configure(state.clone()))
     })
     .shutdown_timeout(grace)

@@ -364,3 +364,130 @@ async fn sigterm_lets_the_in_flight_request_finish_then_exits_zero() {
         .unwrap();
     assert_eq!(row.try_get::<i64>("", "n").unwrap(), 1);
 }
+
+/// Spans received by the in-process OTLP/HTTP receiver.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>>;
+
+/// A minimal OTLP/HTTP receiver: `POST /v1/traces` with a protobuf `ExportTraceServiceRequest`.
+async fn otlp_receiver() -> (String, Received) {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message;
+    let received: Received = Default::default();
+    let sink = received.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = HttpServer::new(move || {
+        let sink = sink.clone();
+        App::new().route(
+            "/v1/traces",
+            web::post().to(move |body: web::Bytes| {
+                let sink = sink.clone();
+                async move {
+                    let req = ExportTraceServiceRequest::decode(body.as_ref()).unwrap();
+                    let mut spans = sink.lock().unwrap();
+                    for rs in req.resource_spans {
+                        for ss in rs.scope_spans {
+                            spans.extend(ss.spans);
+                        }
+                    }
+                    HttpResponse::Ok()
+                        .content_type("application/x-protobuf")
+                        .body(Vec::<u8>::new())
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    (format!("http://{addr}"), received)
+}
+
+/// One GraphQL request to the real binary, carrying a W3C `traceparent`: its spans reach the
+/// OTLP receiver in that trace: the HTTP span under the caller's span, the operation span
+/// under it, and resolver and database statement spans below.
+#[tokio::test]
+async fn spans_of_a_request_are_exported_over_otlp_under_its_traceparent() {
+    let (endpoint, received) = otlp_receiver().await;
+    let test_db = test_db().await;
+    let served = serve_binary(
+        &test_db,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    )
+    .await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let res = reqwest::Client::new()
+        .post(format!("{}/graphql", served.base))
+        .bearer_auth(&served.token)
+        .header("traceparent", format!("00-{trace_id}-{caller_span}-01"))
+        .json(&json!({ "query": "query OpsTraced { regulators { nodes { code } } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body.get("errors").is_none(), "{body}");
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let spans: Vec<_> = received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| hex::encode(&s.trace_id) == trace_id)
+            .cloned()
+            .collect();
+        let http = spans
+            .iter()
+            .find(|s| s.name == "POST /graphql" && hex::encode(&s.parent_span_id) == caller_span);
+        let op = http.and_then(|h| {
+            spans
+                .iter()
+                .find(|s| s.name == "query OpsTraced" && s.parent_span_id == h.span_id)
+        });
+        let has_db = spans.iter().any(|s| s.name.starts_with("db SELECT"));
+        let has_resolver = op.is_some_and(|op| {
+            // async-graphql's spans sit under the operation span.
+            spans.iter().any(|s| s.parent_span_id == op.span_id)
+        });
+        if let (Some(_), Some(op), true, true) = (http, op, has_db, has_resolver) {
+            let attr = |k: &str| {
+                op.attributes
+                    .iter()
+                    .find(|a| a.key == k)
+                    .and_then(|a| a.value.as_ref())
+                    .map(|v| format!("{:?}", v.value))
+            };
+            assert!(attr("graphql.operation.type")
+                .unwrap()
+                .contains("\"query\""));
+            assert!(attr("graphql.operation.name")
+                .unwrap()
+                .contains("\"OpsTraced\""));
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let names: Vec<_> = spans
+                .iter()
+                .map(|s| {
+                    (
+                        s.name.clone(),
+                        hex::encode(&s.span_id),
+                        hex::encode(&s.parent_span_id),
+                    )
+                })
+                .collect();
+            panic!("spans of trace {trace_id} received: {names:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(served);
+}

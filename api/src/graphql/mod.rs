@@ -56,6 +56,7 @@ pub fn build_schema(db: DatabaseConnection, cfg: &ServerConfig, keys: Arc<Keys>)
         .data(mutation::UploadLimits {
             max_bytes: cfg.max_upload_bytes,
         })
+        .extension(async_graphql::extensions::Tracing)
         .limit_depth(cfg.max_depth)
         .limit_complexity(cfg.max_complexity)
         .limit_recursive_depth(32)
