@@ -51,6 +51,11 @@ pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Caller,
     let value = value
         .to_str()
         .map_err(|_| AppError::Unauthenticated("malformed Authorization header".into()))?;
+    authenticate_value(state, value).await
+}
+
+/// Verifies an `Authorization` value (`Bearer <token>`): signature, claims, then revocation.
+pub async fn authenticate_value(state: &AppState, value: &str) -> Result<Caller, AppError> {
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
@@ -506,6 +511,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .route(web::post().to(graphql_with_timeout)),
             )
             .route("/metrics", web::get().to(crate::metrics::endpoint))
+            .route("/graphql/ws", web::get().to(crate::ws::subscriptions))
             .route("/", web::get().to(graphiql))
             .route("/graphiql/{file}", web::get().to(graphiql_asset))
             .route("/evidence/{id}", web::get().to(download_evidence))

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod foundation;
+mod live;
 mod mutations;
 mod ops;
 mod read;

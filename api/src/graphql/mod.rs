@@ -6,11 +6,12 @@ pub mod id;
 pub mod loader;
 pub mod mutation;
 pub mod query;
+pub mod subscription;
 pub mod token;
 pub mod types;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, MergedSubscription, Schema};
 use sea_orm::DatabaseConnection;
 
 use std::sync::Arc;
@@ -32,35 +33,45 @@ pub struct Query(query::PlanQuery, audit::AuditQuery, token::TokenQuery);
 #[derive(MergedObject, Default)]
 pub struct Mutation(mutation::PlanMutation, token::TokenMutation);
 
-pub type RemedySchema = Schema<Query, Mutation, EmptySubscription>;
+/// Every subscription (WebSocket, `/graphql/ws`).
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(subscription::PlanSubscription);
+
+pub type RemedySchema = Schema<Query, Mutation, Subscription>;
 
 /// Builds the schema with its limits. The database connection and the loaders are shared
 /// by all requests; per-request data (the caller) is added by the HTTP handler.
 pub fn build_schema(db: DatabaseConnection, cfg: &ServerConfig, keys: Arc<Keys>) -> RemedySchema {
     let db_backend = sea_orm::ConnectionTrait::get_database_backend(&db);
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .data(DataLoader::new(
-            loader::Loader::new(db.clone()),
-            tokio::spawn,
-        ))
-        .data(db)
-        .data(keys)
-        .data(connection::Limits {
-            max_page_size: cfg.max_page_size,
-        })
-        .data(crate::service::write::WriteGate::for_backend(db_backend))
-        .data(match &cfg.evidence_dir {
-            Some(dir) => crate::service::plan::EvidenceStore::Directory(dir.clone()),
-            None => crate::service::plan::EvidenceStore::Database,
-        })
-        .data(mutation::UploadLimits {
-            max_bytes: cfg.max_upload_bytes,
-        })
-        .extension(async_graphql::extensions::Tracing)
-        .limit_depth(cfg.max_depth)
-        .limit_complexity(cfg.max_complexity)
-        .limit_recursive_depth(32)
-        .limit_directives(16);
+    let bus = crate::events::Bus::start(&db);
+    let mut builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .data(bus)
+    .data(DataLoader::new(
+        loader::Loader::new(db.clone()),
+        tokio::spawn,
+    ))
+    .data(db)
+    .data(keys)
+    .data(connection::Limits {
+        max_page_size: cfg.max_page_size,
+    })
+    .data(crate::service::write::WriteGate::for_backend(db_backend))
+    .data(match &cfg.evidence_dir {
+        Some(dir) => crate::service::plan::EvidenceStore::Directory(dir.clone()),
+        None => crate::service::plan::EvidenceStore::Database,
+    })
+    .data(mutation::UploadLimits {
+        max_bytes: cfg.max_upload_bytes,
+    })
+    .extension(async_graphql::extensions::Tracing)
+    .limit_depth(cfg.max_depth)
+    .limit_complexity(cfg.max_complexity)
+    .limit_recursive_depth(32)
+    .limit_directives(16);
     if !cfg.introspection {
         builder = builder.disable_introspection();
     }
@@ -70,6 +81,11 @@ pub fn build_schema(db: DatabaseConnection, cfg: &ServerConfig, keys: Arc<Keys>)
 /// The SDL of the schema, as committed in `schema.graphql`.
 pub fn sdl() -> String {
     // Limits do not change the SDL; a lazily failing connection is never used.
-    let schema = Schema::build(Query::default(), Mutation::default(), EmptySubscription).finish();
+    let schema = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .finish();
     schema.sdl()
 }
