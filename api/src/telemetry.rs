@@ -44,6 +44,11 @@ impl Telemetry {
     }
 }
 
+/// Whether spans are exported (OTLP configured at start-up).
+pub fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
+
 fn otlp_configured() -> bool {
     let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.trim().is_empty());
     let disabled = std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true"));

@@ -75,6 +75,10 @@ pub fn build_schema(db: DatabaseConnection, cfg: &ServerConfig, keys: Arc<Keys>)
     if !cfg.introspection {
         builder = builder.disable_introspection();
     }
+    if crate::telemetry::exporting() {
+        // Parse, validation and resolver spans, only when spans are exported.
+        builder = builder.extension(async_graphql::extensions::Tracing);
+    }
     builder.finish()
 }
 
