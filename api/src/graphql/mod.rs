@@ -43,35 +43,30 @@ pub type RemedySchema = Schema<Query, Mutation, Subscription>;
 /// by all requests; per-request data (the caller) is added by the HTTP handler.
 pub fn build_schema(db: DatabaseConnection, cfg: &ServerConfig, keys: Arc<Keys>) -> RemedySchema {
     let db_backend = sea_orm::ConnectionTrait::get_database_backend(&db);
-    let bus = crate::events::Bus::start(&db);
-    let mut builder = Schema::build(
-        Query::default(),
-        Mutation::default(),
-        Subscription::default(),
-    )
-    .data(bus)
-    .data(DataLoader::new(
-        loader::Loader::new(db.clone()),
-        tokio::spawn,
-    ))
-    .data(db)
-    .data(keys)
-    .data(connection::Limits {
-        max_page_size: cfg.max_page_size,
-    })
-    .data(crate::service::write::WriteGate::for_backend(db_backend))
-    .data(match &cfg.evidence_dir {
-        Some(dir) => crate::service::plan::EvidenceStore::Directory(dir.clone()),
-        None => crate::service::plan::EvidenceStore::Database,
-    })
-    .data(mutation::UploadLimits {
-        max_bytes: cfg.max_upload_bytes,
-    })
-    .extension(async_graphql::extensions::Tracing)
-    .limit_depth(cfg.max_depth)
-    .limit_complexity(cfg.max_complexity)
-    .limit_recursive_depth(32)
-    .limit_directives(16);
+    let subscription = Subscription::default();
+    let mut builder = Schema::build(Query::default(), Mutation::default(), subscription)
+        .data(DataLoader::new(
+            loader::Loader::new(db.clone()),
+            tokio::spawn,
+        ))
+        .data(crate::events::Bus::start(&db))
+        .data(db)
+        .data(keys)
+        .data(connection::Limits {
+            max_page_size: cfg.max_page_size,
+        })
+        .data(crate::service::write::WriteGate::for_backend(db_backend))
+        .data(match &cfg.evidence_dir {
+            Some(dir) => crate::service::plan::EvidenceStore::Directory(dir.clone()),
+            None => crate::service::plan::EvidenceStore::Database,
+        })
+        .data(mutation::UploadLimits {
+            max_bytes: cfg.max_upload_bytes,
+        })
+        .limit_depth(cfg.max_depth)
+        .limit_complexity(cfg.max_complexity)
+        .limit_recursive_depth(32)
+        .limit_directives(16);
     if !cfg.introspection {
         builder = builder.disable_introspection();
     }
@@ -85,11 +80,7 @@ pub fn build_schema(db: DatabaseConnection, cfg: &ServerConfig, keys: Arc<Keys>)
 /// The SDL of the schema, as committed in `schema.graphql`.
 pub fn sdl() -> String {
     // Limits do not change the SDL; a lazily failing connection is never used.
-    let schema = Schema::build(
-        Query::default(),
-        Mutation::default(),
-        Subscription::default(),
-    )
-    .finish();
+    let subscription = Subscription::default();
+    let schema = Schema::build(Query::default(), Mutation::default(), subscription).finish();
     schema.sdl()
 }
