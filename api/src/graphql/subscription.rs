@@ -63,7 +63,7 @@ where
                 };
                 if change.kind != kind
                     || order.is_some_and(|o| !change.orders.contains(&o))
-                    || !change.orders.iter().any(|o| who.sees_order(*o))
+                    || (who.is_scoped() && !change.orders.iter().any(|o| who.sees_order(*o)))
                 {
                     continue;
                 }
