@@ -66,6 +66,12 @@ pub struct ServerConfig {
     /// Worker threads (0: one per core).
     #[arg(long, env = "REMEDY_WORKERS", default_value_t = 0)]
     pub workers: usize,
+    /// On SIGTERM: seconds in-flight requests may take to finish before the process exits.
+    #[arg(long, env = "REMEDY_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
+    pub shutdown_grace_seconds: u64,
+    /// Longest a GraphQL request may take before it is answered with `TIMEOUT` (0: no limit).
+    #[arg(long, env = "REMEDY_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub request_timeout_seconds: u64,
 }
 
 impl Default for ServerConfig {
@@ -85,6 +91,8 @@ impl Default for ServerConfig {
             field_suggestions: true,
             loader_delay_ms: 2,
             workers: 0,
+            shutdown_grace_seconds: 30,
+            request_timeout_seconds: 30,
         }
     }
 }

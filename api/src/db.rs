@@ -20,9 +20,10 @@ pub async fn connect(cfg: &DbConfig) -> anyhow::Result<DatabaseConnection> {
     .acquire_timeout(Duration::from_secs(cfg.db_acquire_timeout))
     .connect_timeout(Duration::from_secs(cfg.db_acquire_timeout))
     .sqlx_logging(false);
-    let db = Database::connect(opts)
+    let mut db = Database::connect(opts)
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to the database at {}: {e}", redact(&url)))?;
+    db.set_metric_callback(crate::telemetry::record_statement);
     if is_sqlite {
         use sea_orm::ConnectionTrait;
         // WAL lets readers proceed while one writer writes; foreign keys are on by default in sqlx.

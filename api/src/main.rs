@@ -116,14 +116,19 @@ enum MigrateAction {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    telemetry::init();
-    match run(Cli::parse()).await {
+    let telemetry = telemetry::init();
+    let code = match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("remedy: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // Exports the spans still buffered.
+    tokio::task::spawn_blocking(move || telemetry.shutdown())
+        .await
+        .ok();
+    code
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

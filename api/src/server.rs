@@ -23,6 +23,7 @@ pub struct AppState {
     pub store: crate::service::plan::EvidenceStore,
     /// Requests per minute per token subject (None: unlimited).
     pub limiter: Option<governor::DefaultKeyedRateLimiter<String>>,
+    pub metrics: web::Data<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -41,6 +42,7 @@ impl AppState {
             keys,
             store,
             limiter,
+            metrics: web::Data::new(crate::metrics::Metrics::new()),
         }
     }
 }
@@ -54,6 +56,11 @@ pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Caller,
     let value = value
         .to_str()
         .map_err(|_| AppError::Unauthenticated("malformed Authorization header".into()))?;
+    authenticate_value(state, value).await
+}
+
+/// Verifies an `Authorization` value (`Bearer <token>`): signature, claims, then revocation.
+pub async fn authenticate_value(state: &AppState, value: &str) -> Result<Caller, AppError> {
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
@@ -245,15 +252,19 @@ async fn graphql(
         }
     }
     let mut responses = Vec::with_capacity(requests.len());
-    for request in requests {
+    for mut request in requests {
+        let (named, kind) = crate::metrics::operation(&mut request);
         let operation = request.operation_name.clone();
         let request = request
             .data(caller.clone())
             .data(crate::graphql::RequestInfo {
                 operation: operation.clone(),
             });
-        let mut response = state.schema.execute(request).await;
+        let span = crate::telemetry::operation_span(named.as_deref(), kind);
+        let mut response =
+            tracing::Instrument::instrument(state.schema.execute(request), span).await;
         label_errors(&mut response, cfg);
+        crate::metrics::note_operation(&http, named.as_deref(), &response);
         if caller.is_scoped() {
             record_access(&state.db, &caller, operation.as_deref()).await;
         }
@@ -269,6 +280,31 @@ async fn graphql(
         Err(e) => error_response(AppError::from(anyhow::anyhow!(
             "serialising the response: {e}"
         ))),
+    }
+}
+
+/// `POST /graphql` within `REMEDY_REQUEST_TIMEOUT_SECONDS`: past it the work is dropped (an
+/// open transaction rolls back) and the client gets a GraphQL error with code `TIMEOUT`.
+async fn graphql_with_timeout(
+    state: web::Data<AppState>,
+    http: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let secs = state.config.request_timeout_seconds;
+    if secs == 0 {
+        return graphql(state, http, payload).await;
+    }
+    let limit = std::time::Duration::from_secs(secs);
+    match tokio::time::timeout(limit, graphql(state, http, payload)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!(seconds = secs, "GraphQL request timed out");
+            bad_request(
+                actix_web::http::StatusCode::GATEWAY_TIMEOUT,
+                "TIMEOUT",
+                &format!("the request took longer than the {secs}-second limit (REMEDY_REQUEST_TIMEOUT_SECONDS)"),
+            )
+        }
     }
 }
 
@@ -539,9 +575,16 @@ async fn graphiql_asset(req: HttpRequest) -> HttpResponse {
 pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
         let limit = state.config.max_body_bytes;
-        cfg.app_data(state)
+        cfg.app_data(state.metrics.clone())
+            .app_data(state)
             .app_data(web::PayloadConfig::new(limit))
-            .route("/graphql", web::post().to(graphql))
+            .service(
+                web::resource("/graphql")
+                    .wrap(actix_web::middleware::from_fn(crate::metrics::middleware))
+                    .route(web::post().to(graphql_with_timeout)),
+            )
+            .route("/metrics", web::get().to(crate::metrics::endpoint))
+            .route("/graphql/ws", web::get().to(crate::ws::subscriptions))
             .route("/", web::get().to(graphiql))
             .route("/graphiql/{file}", web::get().to(graphiql_asset))
             .route("/evidence/{id}", web::get().to(download_evidence))
@@ -557,13 +600,15 @@ pub fn start(
 ) -> std::io::Result<(actix_web::dev::Server, std::net::SocketAddr)> {
     let addr = listener.local_addr()?;
     let workers = state.config.workers;
+    let grace = state.config.shutdown_grace_seconds;
     let state = web::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("remedy::http"))
+            .wrap(actix_web::middleware::from_fn(crate::telemetry::http_span))
             .configure(configure(state.clone()))
     })
-    .shutdown_timeout(30)
+    .shutdown_timeout(grace)
     .listen(listener)?;
     if workers > 0 {
         server = server.workers(workers);

@@ -807,7 +807,7 @@ async fn an_evaluator_probing_the_other_order_sees_nothing_of_it() {
 #[tokio::test]
 async fn nested_page_costs_a_constant_number_of_statements() {
     // A batching window wide enough for a debug build to register every key of a page.
-    let app = spawn_demo_app_configured(|c| c.loader_delay_ms = 50).await;
+    let app = spawn_demo_app_configured(|c| c.loader_delay_ms = 300).await;
     let db = &app.db;
     // Grow the plan to well over 100 measures, each with an owner, findings and systems.
     let findings = Finding::find().all(db).await.unwrap();

@@ -7,11 +7,12 @@ pub mod loader;
 pub mod mutation;
 pub mod query;
 pub mod reporting;
+pub mod subscription;
 pub mod token;
 pub mod types;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, MergedSubscription, Schema};
 use sea_orm::DatabaseConnection;
 
 use std::sync::Arc;
@@ -38,18 +39,24 @@ pub struct Query(
 #[derive(MergedObject, Default)]
 pub struct Mutation(mutation::PlanMutation, token::TokenMutation);
 
-pub type RemedySchema = Schema<Query, Mutation, EmptySubscription>;
+/// Every subscription (WebSocket, `/graphql/ws`).
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(subscription::PlanSubscription);
+
+pub type RemedySchema = Schema<Query, Mutation, Subscription>;
 
 /// Builds the schema with its limits. The database connection and the loaders are shared
 /// by all requests; per-request data (the caller) is added by the HTTP handler.
 pub fn build_schema(db: DatabaseConnection, cfg: &ServerConfig, keys: Arc<Keys>) -> RemedySchema {
     let db_backend = sea_orm::ConnectionTrait::get_database_backend(&db);
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+    let subscription = Subscription::default();
+    let mut builder = Schema::build(Query::default(), Mutation::default(), subscription)
         .data(
             DataLoader::new(loader::Loader::new(db.clone()), tokio::spawn)
                 .delay(std::time::Duration::from_millis(cfg.loader_delay_ms))
                 .max_batch_size(5000),
         )
+        .data(crate::events::Bus::start(&db))
         .data(db)
         .data(keys)
         .data(connection::Limits {
@@ -78,12 +85,17 @@ pub fn build_schema(db: DatabaseConnection, cfg: &ServerConfig, keys: Arc<Keys>)
     if !cfg.field_suggestions {
         builder = builder.disable_suggestions();
     }
+    if crate::telemetry::exporting() {
+        // Parse, validation and resolver spans, only when spans are exported.
+        builder = builder.extension(async_graphql::extensions::Tracing);
+    }
     builder.finish()
 }
 
 /// The SDL of the schema, as committed in `schema.graphql`.
 pub fn sdl() -> String {
     // Limits do not change the SDL; a lazily failing connection is never used.
-    let schema = Schema::build(Query::default(), Mutation::default(), EmptySubscription).finish();
+    let subscription = Subscription::default();
+    let schema = Schema::build(Query::default(), Mutation::default(), subscription).finish();
     schema.sdl()
 }

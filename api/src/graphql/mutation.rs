@@ -1122,6 +1122,7 @@ impl PlanMutation {
         w.audit("create", "Measure", row.id, None, Some(after))
             .await?;
         w.commit().await?;
+        crate::events::measure_changed(ctx, row.id).await;
         Ok(Measure(row))
     }
 
@@ -1192,6 +1193,7 @@ impl PlanMutation {
             })
             .await?;
         w.commit().await?;
+        crate::events::measure_changed(ctx, row.id).await;
         Ok(Measure(row))
     }
 
@@ -1273,6 +1275,7 @@ impl PlanMutation {
         )
         .await?;
         w.commit().await?;
+        crate::events::measure_changed(ctx, row.id).await;
         Ok(Measure(row))
     }
 
@@ -1304,6 +1307,7 @@ impl PlanMutation {
         check_measure(&w, who, raw).await?;
         let row = archive::<measure::Entity>(&w, raw, version).await?;
         w.commit().await?;
+        crate::events::measure_changed(ctx, row.id).await;
         Ok(Measure(row))
     }
 
@@ -1360,6 +1364,7 @@ impl PlanMutation {
         w.audit("record_occurrence", "Occurrence", row.id, None, Some(after))
             .await?;
         w.commit().await?;
+        crate::events::measure_changed(ctx, row.measure_id).await;
         Ok(Occurrence(row))
     }
 
@@ -1453,6 +1458,7 @@ impl PlanMutation {
         w.audit("create", "Report", row.id, None, Some(after))
             .await?;
         w.commit().await?;
+        crate::events::report_changed(ctx, row.id, row.order_id).await;
         Ok(Report(row))
     }
 
@@ -1509,6 +1515,7 @@ impl PlanMutation {
         )
         .await?;
         w.commit().await?;
+        crate::events::report_changed(ctx, row.id, row.order_id).await;
         Ok(Report(row))
     }
 
@@ -1543,6 +1550,7 @@ impl PlanMutation {
             })
             .await?;
         w.commit().await?;
+        crate::events::report_changed(ctx, row.id, row.order_id).await;
         Ok(Report(row))
     }
 
@@ -1580,6 +1588,7 @@ impl PlanMutation {
             })
             .await?;
         w.commit().await?;
+        crate::events::report_changed(ctx, row.id, row.order_id).await;
         Ok(Report(row))
     }
 
@@ -1742,5 +1751,6 @@ async fn relink(ctx: &Context<'_>, input: MeasureLinksInput, add: bool) -> AppRe
     )
     .await?;
     w.commit().await?;
+    crate::events::measure_changed(ctx, row.id).await;
     Ok(Measure(row))
 }

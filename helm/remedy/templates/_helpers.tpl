@@ -149,6 +149,8 @@ hook runs before the ConfigMap exists. Empty values are left out.
   (list "REMEDY_DB_MAX_CONNECTIONS" $c.dbMaxConnections)
   (list "REMEDY_DB_ACQUIRE_TIMEOUT" $c.dbAcquireTimeout)
   (list "REMEDY_WORKERS" $c.workers)
+  (list "REMEDY_SHUTDOWN_GRACE_SECONDS" $c.shutdownGraceSeconds)
+  (list "REMEDY_REQUEST_TIMEOUT_SECONDS" $c.requestTimeoutSeconds)
   (list "OTEL_EXPORTER_OTLP_ENDPOINT" $c.otelExporterOtlpEndpoint)
 -}}
 {{- range $pairs }}
