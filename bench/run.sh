@@ -109,7 +109,7 @@ END \$\$;
 ALTER ROLE bench_count SET log_statement = 'all';
 SQL
 psql_db >/dev/null <<SQL
-GRANT USAGE ON SCHEMA public TO bench_count;
+GRANT USAGE, CREATE ON SCHEMA public TO bench_count;  -- remedy serve checks its migrations table
 GRANT ALL ON ALL TABLES IN SCHEMA public TO bench_count;
 GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO bench_count;
 SQL

@@ -70,13 +70,13 @@ const PROGRESS: &str = concat!(
          'orders', (SELECT COALESCE(json_agg(json_build_object('order', json_build_object('reference', o.reference), \
                       'findings', (SELECT coalesce(sum(n), 0) FROM fc WHERE fc.order_id = o.id AND fc.category IS NOT NULL), ", figures!(), ", \
                       'categories', (SELECT COALESCE(json_agg(json_build_object('category', g.category, \
-                                        'findings', (SELECT n FROM fc WHERE fc.order_id = o.id AND fc.category = g.category), ", figures!(), ") ORDER BY g.category), '[]') \
+                                        'findings', (SELECT n FROM fc WHERE fc.order_id = o.id AND fc.category = g.category), ", figures!(), ") ORDER BY array_position(ARRAY['ORGANIZATIONAL','TECHNICAL','PHYSICAL','HUMAN'], g.category::text)), '[]') \
                                      FROM g WHERE g.order_id = o.id AND g.go = 0 AND g.gc = 0)) ORDER BY o.issued_on, o.id), '[]') \
                     FROM o LEFT JOIN g ON g.order_id = o.id AND g.go = 0 AND g.gc = 1), \
          'categories', (SELECT COALESCE(json_agg(json_build_object('category', g.category, \
-                          'findings', (SELECT n FROM fc WHERE fc.go = 1 AND fc.category = g.category), ", figures!(), ") ORDER BY g.category), '[]') \
+                          'findings', (SELECT n FROM fc WHERE fc.go = 1 AND fc.category = g.category), ", figures!(), ") ORDER BY array_position(ARRAY['ORGANIZATIONAL','TECHNICAL','PHYSICAL','HUMAN'], g.category::text)), '[]') \
                         FROM g WHERE g.go = 1 AND g.gr = 1 AND g.gc = 0)) \
-        FROM g WHERE g.gr = 1 AND g.go = 1 AND g.gc = 1))))::text"
+        FROM g WHERE g.gr = 1 AND g.go = 1 AND g.gc = 1)))::text"
 );
 
 const OVERDUE: &str = concat!(
