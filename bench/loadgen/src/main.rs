@@ -167,7 +167,7 @@ async fn worker(
             }
             "mix"
                 if !mine.is_empty()
-                    && (n + idx as u64) % (100 / sh.args.write_percent.max(1)) == 0 =>
+                    && (n + idx as u64).is_multiple_of(100 / sh.args.write_percent.max(1)) =>
             {
                 let i = next_write % mine.len();
                 next_write += 1;
