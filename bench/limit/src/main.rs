@@ -1,0 +1,212 @@
+//! The benchmark's "limit": each workload answered by ONE hand-written SQL statement that
+//! builds the whole JSON answer in PostgreSQL, served by a bare actix-web handler on a
+//! sqlx pool of the same size as remedy's (REMEDY_DB_MAX_CONNECTIONS, default 10).
+//!
+//! `POST /graphql` with `{"operationName": W, "variables": {...}}`, W one of
+//! progress, overdue, order, measures, update. The answer has GraphQL's shape
+//! (`{"data": ...}`) so the same load generator checks it.
+use actix_web::{web, App, HttpResponse, HttpServer};
+use serde_json::Value;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+
+/// `measure` rows overdue today (the rule of api/src/service/measures.rs `is_overdue`).
+macro_rules! overdue {
+    ($m:literal) => {
+        concat!(
+            "((",
+            $m,
+            ".status IN ('PLANNED','IN_PROGRESS') AND ",
+            $m,
+            ".due_on IS NOT NULL AND ",
+            $m,
+            ".due_on < (now() AT TIME ZONE 'UTC')::date) OR (",
+            $m,
+            ".recurrence <> 'NONE' AND ",
+            $m,
+            ".status NOT IN ('CANCELLED','DEFERRED') AND ",
+            $m,
+            ".next_due_on IS NOT NULL AND ",
+            $m,
+            ".next_due_on < (now() AT TIME ZONE 'UTC')::date))"
+        )
+    };
+}
+
+/// Figures (counts by status, overdue, percentages) as JSON members, from a grouped row `g`.
+macro_rules! figures {
+    () => {
+        "'total', g.total, 'planned', g.planned, 'inProgress', g.in_progress, \
+         'implemented', g.implemented, 'verified', g.verified, 'deferred', g.deferred, \
+         'cancelled', g.cancelled, 'overdue', g.overdue, \
+         'percentImplemented', CASE WHEN g.total - g.cancelled = 0 THEN 0 ELSE round((g.implemented + g.verified) * 1000.0 / (g.total - g.cancelled)) / 10 END, \
+         'percentVerified', CASE WHEN g.total - g.cancelled = 0 THEN 0 ELSE round(g.verified * 1000.0 / (g.total - g.cancelled)) / 10 END"
+    };
+}
+
+const PROGRESS: &str = concat!(
+    "WITH o AS (SELECT id, reference, regulator_id, issued_on FROM regulatory_order WHERE archived_at IS NULL), \
+     f AS (SELECT f.id, f.order_id, f.category, o.regulator_id FROM finding f JOIN o ON o.id = f.order_id WHERE f.archived_at IS NULL), \
+     m AS (SELECT m.id, m.status, ", overdue!("m"), " AS overdue FROM measure m WHERE m.archived_at IS NULL), \
+     l AS (SELECT DISTINCT mf.measure_id, f.order_id, f.regulator_id, f.category, m.status, m.overdue \
+           FROM measure_finding mf JOIN f ON f.id = mf.finding_id JOIN m ON m.id = mf.measure_id), \
+     g AS (SELECT GROUPING(regulator_id) AS gr, GROUPING(order_id) AS go, GROUPING(category) AS gc, \
+                  regulator_id, order_id, category, \
+                  count(DISTINCT measure_id) AS total, \
+                  count(DISTINCT measure_id) FILTER (WHERE status = 'PLANNED') AS planned, \
+                  count(DISTINCT measure_id) FILTER (WHERE status = 'IN_PROGRESS') AS in_progress, \
+                  count(DISTINCT measure_id) FILTER (WHERE status = 'IMPLEMENTED') AS implemented, \
+                  count(DISTINCT measure_id) FILTER (WHERE status = 'VERIFIED') AS verified, \
+                  count(DISTINCT measure_id) FILTER (WHERE status = 'DEFERRED') AS deferred, \
+                  count(DISTINCT measure_id) FILTER (WHERE status = 'CANCELLED') AS cancelled, \
+                  count(DISTINCT measure_id) FILTER (WHERE overdue) AS overdue \
+           FROM l GROUP BY GROUPING SETS ((), (regulator_id), (order_id), (category), (order_id, category))), \
+     fc AS (SELECT GROUPING(order_id) AS go, order_id, category, count(*) AS n FROM f \
+            GROUP BY GROUPING SETS ((order_id), (category), (order_id, category))) \
+     SELECT json_build_object('data', json_build_object('progress', \
+       (SELECT json_build_object('asOf', (now() AT TIME ZONE 'UTC')::date, ", figures!(), ", \
+         'regulators', (SELECT COALESCE(json_agg(json_build_object('regulator', json_build_object('code', r.code), ", figures!(), ") ORDER BY r.code), '[]') \
+                        FROM g JOIN regulator r ON r.id = g.regulator_id WHERE g.gr = 0), \
+         'orders', (SELECT COALESCE(json_agg(json_build_object('order', json_build_object('reference', o.reference), \
+                      'findings', (SELECT coalesce(sum(n), 0) FROM fc WHERE fc.order_id = o.id AND fc.category IS NOT NULL), ", figures!(), ", \
+                      'categories', (SELECT COALESCE(json_agg(json_build_object('category', g.category, \
+                                        'findings', (SELECT n FROM fc WHERE fc.order_id = o.id AND fc.category = g.category), ", figures!(), ") ORDER BY array_position(ARRAY['ORGANIZATIONAL','TECHNICAL','PHYSICAL','HUMAN'], g.category::text)), '[]') \
+                                     FROM g WHERE g.order_id = o.id AND g.go = 0 AND g.gc = 0)) ORDER BY o.issued_on, o.id), '[]') \
+                    FROM o LEFT JOIN g ON g.order_id = o.id AND g.go = 0 AND g.gc = 1), \
+         'categories', (SELECT COALESCE(json_agg(json_build_object('category', g.category, \
+                          'findings', (SELECT n FROM fc WHERE fc.go = 1 AND fc.category = g.category), ", figures!(), ") ORDER BY array_position(ARRAY['ORGANIZATIONAL','TECHNICAL','PHYSICAL','HUMAN'], g.category::text)), '[]') \
+                        FROM g WHERE g.go = 1 AND g.gr = 1 AND g.gc = 0)) \
+        FROM g WHERE g.gr = 1 AND g.go = 1 AND g.gc = 1)))::text"
+);
+
+const OVERDUE: &str = concat!(
+    "WITH page AS (SELECT m.id, m.code, m.owner_id FROM measure m WHERE m.archived_at IS NULL AND ",
+    overdue!("m"),
+    " ORDER BY m.code, m.id LIMIT 100) \
+     SELECT json_build_object('data', json_build_object('measures', json_build_object('nodes', \
+       COALESCE(json_agg(json_build_object( \
+         'code', p.code, \
+         'owner', (SELECT json_build_object('name', ow.name) FROM owner ow WHERE ow.id = p.owner_id), \
+         'findings', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('number', f.number) ORDER BY f.order_id, f.number), '[]') \
+                       FROM measure_finding mf JOIN finding f ON f.id = mf.finding_id WHERE mf.measure_id = p.id AND f.archived_at IS NULL)), \
+         'systems', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('code', s.code) ORDER BY s.code), '[]') \
+                       FROM measure_system ms JOIN system s ON s.id = ms.system_id WHERE ms.measure_id = p.id AND s.archived_at IS NULL)), \
+         'evidenceCount', (SELECT count(*) FROM evidence e WHERE e.measure_id = p.id) \
+       ) ORDER BY p.code, p.id), '[]'))))::text FROM page p"
+);
+
+const ORDER: &str = "SELECT json_build_object('data', json_build_object('orderByReference', \
+   (SELECT json_build_object('reference', o.reference, 'title', o.title, \
+     'findings', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('number', f.number, 'title', f.title, \
+        'measures', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('code', m.code, 'status', m.status) ORDER BY m.code, m.id), '[]') \
+            FROM (SELECT m.code, m.id, m.status FROM measure_finding mf JOIN measure m ON m.id = mf.measure_id \
+                  WHERE mf.finding_id = f.id AND m.archived_at IS NULL ORDER BY m.code, m.id LIMIT 100) m)) \
+        ) ORDER BY f.number, f.id), '[]') \
+        FROM (SELECT * FROM finding f WHERE f.order_id = o.id AND f.archived_at IS NULL ORDER BY f.number, f.id LIMIT 100) f)), \
+     'reports', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('code', r.code, 'status', r.status) ORDER BY r.due_on, r.id), '[]') \
+        FROM (SELECT * FROM report r WHERE r.order_id = o.id AND r.archived_at IS NULL ORDER BY r.due_on, r.id LIMIT 100) r))) \
+    FROM regulatory_order o WHERE o.reference = $1 AND o.archived_at IS NULL)))::text";
+
+const MEASURES: &str = "WITH page AS (SELECT m.id, m.code, m.title, m.status, m.due_on FROM measure m \
+     WHERE m.archived_at IS NULL AND ($1::text IS NULL OR m.code > $1) ORDER BY m.code, m.id LIMIT 101), \
+   shown AS (SELECT * FROM page ORDER BY code, id LIMIT 100) \
+   SELECT json_build_object('data', json_build_object('measures', json_build_object( \
+     'nodes', (SELECT COALESCE(json_agg(json_build_object('code', code, 'title', title, 'status', status, 'dueOn', due_on) ORDER BY code, id), '[]') FROM shown), \
+     'pageInfo', json_build_object('hasNextPage', (SELECT count(*) > 100 FROM page), 'endCursor', (SELECT max(code) FROM shown)))))::text";
+
+const UPDATE: &str = "UPDATE measure SET plan = $3, version = version + 1, updated_at = now() \
+   WHERE id = $1 AND version = $2 AND archived_at IS NULL \
+   RETURNING json_build_object('data', json_build_object('updateMeasure', json_build_object('version', version)))::text";
+
+fn var<'a>(body: &'a Value, name: &str) -> Option<&'a Value> {
+    body.get("variables")
+        .and_then(|v| v.get(name))
+        .filter(|v| !v.is_null())
+}
+
+fn error(message: String) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "errors": [{ "message": message }] }))
+}
+
+async fn answer(pool: &PgPool, body: &Value) -> Result<Option<String>, String> {
+    let op = body
+        .get("operationName")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let r = match op {
+        "progress" => sqlx::query_scalar(PROGRESS).fetch_optional(pool).await,
+        "overdue" => sqlx::query_scalar(OVERDUE).fetch_optional(pool).await,
+        "order" => {
+            let reference = var(body, "reference").and_then(Value::as_str).unwrap_or("");
+            sqlx::query_scalar(ORDER)
+                .bind(reference)
+                .fetch_optional(pool)
+                .await
+        }
+        "measures" => {
+            let after = var(body, "after")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            sqlx::query_scalar(MEASURES)
+                .bind(after)
+                .fetch_optional(pool)
+                .await
+        }
+        "update" => {
+            let id = var(body, "id")
+                .and_then(|v| {
+                    v.as_str()
+                        .and_then(|s| s.parse::<i64>().ok())
+                        .or(v.as_i64())
+                })
+                .ok_or("variables.id")?;
+            let version = var(body, "version")
+                .and_then(Value::as_i64)
+                .ok_or("variables.version")?;
+            let plan = format!("bench update of measure {id} at version {version}");
+            sqlx::query_scalar(UPDATE)
+                .bind(id)
+                .bind(version as i32)
+                .bind(plan)
+                .fetch_optional(pool)
+                .await
+        }
+        other => return Err(format!("unknown operation {other:?}")),
+    };
+    r.map_err(|e| e.to_string())
+}
+
+async fn graphql(pool: web::Data<PgPool>, body: web::Json<Value>) -> HttpResponse {
+    match answer(&pool, &body).await {
+        Ok(Some(json)) => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(json),
+        Ok(None) => error("not found or version conflict".into()),
+        Err(e) => error(e),
+    }
+}
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let url = std::env::var("LIMIT_DATABASE_URL")?;
+    let listen = std::env::var("LIMIT_LISTEN").unwrap_or_else(|_| "127.0.0.1:8091".into());
+    let max: u32 = std::env::var("REMEDY_DB_MAX_CONNECTIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let pool = PgPoolOptions::new()
+        .max_connections(max)
+        .connect(&url)
+        .await?;
+    let data = web::Data::new(pool);
+    HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::JsonConfig::default().limit(1024 * 1024))
+            .route("/graphql", web::post().to(graphql))
+    })
+    .bind(listen)?
+    .run()
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# remedy benchmark: one command, from a fresh clone.
+#
+#   bench/run.sh [--scale S] [--duration SECONDS] [--warmup SECONDS] [--concurrency N]
+#                [--count-requests N] [--no-peer] [--skip-build]
+#
+# 1. builds remedy (release, CARGO_TARGET_DIR=$BENCH_WORK/target), the load generator
+#    (bench/loadgen) and the limit server (bench/limit), each in its own target dir;
+#    installs the peer (PostGraphile, bench/peer/package-lock.json) with `npm ci`;
+# 2. recreates the PostgreSQL database `remedy_bench` (127.0.0.1:5432, user postgres, trust
+#    auth), runs `remedy migrate up` and generates the plan deterministically (bench/gen.sql);
+#    default scale 1 = 20 regulators, 400 orders, 8,000 findings, 100,000 measures,
+#    200,000 evidence items, 1,000 owners, 500 reports (and 50 systems);
+# 3. starts remedy (release, rate limit off), the limit and the peer, and drives every
+#    workload against each with the same concurrency and duration; every answer is checked
+#    (a 200 whose body carries `errors` is a failure);
+# 4. counts SQL statements per request in a separate sequential pass: second instances of
+#    the three servers connect as role `bench_count`, which has `log_statement = all` set
+#    (ALTER ROLE, no server restart); the lines that role leaves in the PostgreSQL log
+#    during N requests are counted (BEGIN/COMMIT included);
+# 5. prints the table (also saved as $BENCH_WORK/results.md).
+#
+# Environment: BENCH_WORK (default /var/tmp/remedy-bench), BENCH_PG (default
+# postgres://postgres@127.0.0.1:5432), BENCH_PG_LOG (default
+# /var/log/postgresql/postgresql-15-main.log), BENCH_PORT (default 18090; uses +0..+2 and
+# +100..+102), REMEDY_DB_MAX_CONNECTIONS (pool size of remedy and the limit, default 10).
+set -euo pipefail
+
+SCALE=1
+DURATION=20
+WARMUP=2
+CONCURRENCY=16
+COUNT_REQUESTS=20
+PEER=1
+BUILD=1
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --scale) SCALE="$2"; shift 2 ;;
+    --duration) DURATION="$2"; shift 2 ;;
+    --warmup) WARMUP="$2"; shift 2 ;;
+    --concurrency) CONCURRENCY="$2"; shift 2 ;;
+    --count-requests) COUNT_REQUESTS="$2"; shift 2 ;;
+    --no-peer) PEER=0; shift ;;
+    --skip-build) BUILD=0; shift ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+
+BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(dirname "$BENCH")"
+WORK="${BENCH_WORK:-/var/tmp/remedy-bench}"
+PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
+PG_LOG="${BENCH_PG_LOG:-/var/log/postgresql/postgresql-15-main.log}"
+PORT="${BENCH_PORT:-18090}"
+DB=remedy_bench
+DB_URL="$PG/$DB"
+COUNT_URL="postgres://bench_count@${PG#postgres://*@}/$DB"
+POOL="${REMEDY_DB_MAX_CONNECTIONS:-10}"
+export REMEDY_DB_MAX_CONNECTIONS="$POOL"
+SECRET="remedy-bench-secret-0123456789abcdef0123456789"
+mkdir -p "$WORK/req" "$WORK/out"
+: > "$WORK/out/results.jsonl"
+
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+psql_db() { psql "$DB_URL" -v ON_ERROR_STOP=1 -qAt "$@"; }
+n() { awk -v d="$1" -v s="$SCALE" 'BEGIN { v = int(d * s + 0.5); print (v < 1 ? 1 : v) }'; }
+
+# --- 1. build -------------------------------------------------------------------------
+REMEDY="$WORK/target/release/remedy"
+LOADGEN="$WORK/loadgen-target/release/remedy-loadgen"
+LIMIT="$WORK/limit-target/release/remedy-limit"
+if [[ $BUILD == 1 ]]; then
+  log "building remedy (release), loadgen and limit"
+  (cd "$ROOT" && CARGO_TARGET_DIR="$WORK/target" cargo build --release -q -p remedy)
+  (cd "$BENCH/loadgen" && CARGO_TARGET_DIR="$WORK/loadgen-target" cargo build --release -q)
+  (cd "$BENCH/limit" && CARGO_TARGET_DIR="$WORK/limit-target" cargo build --release -q)
+  if [[ $PEER == 1 && ! -x "$BENCH/peer/node_modules/.bin/postgraphile" ]]; then
+    (cd "$BENCH/peer" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+fi
+
+# --- 2. data ----------------------------------------------------------------------------
+REGS=$(n 20); ORDERS=$(n 400); FINDINGS=$(n 8000); MEASURES=$(n 100000)
+EVIDENCE=$(n 200000); OWNERS=$(n 1000); REPORTS=$(n 500); SYSTEMS=$(n 50)
+log "database $DB: $REGS regulators, $ORDERS orders, $FINDINGS findings, $MEASURES measures, $EVIDENCE evidence, $OWNERS owners, $REPORTS reports, $SYSTEMS systems"
+psql "$PG/postgres" -qAt -v ON_ERROR_STOP=1 \
+  -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '$DB' AND pid <> pg_backend_pid()" \
+  -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null
+REMEDY_DATABASE_URL="$DB_URL" "$REMEDY" migrate up >/dev/null
+t0=$(date +%s)
+psql_db -v regs="$REGS" -v orders="$ORDERS" -v findings="$FINDINGS" -v measures="$MEASURES" \
+  -v evidence="$EVIDENCE" -v owners="$OWNERS" -v reports="$REPORTS" -v systems="$SYSTEMS" \
+  -f "$BENCH/gen.sql"
+log "generated in $(( $(date +%s) - t0 )) s"
+
+# The statement-counting role (log_statement = all applies to its sessions only).
+psql "$PG/postgres" -qAt -v ON_ERROR_STOP=1 >/dev/null <<SQL
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_count') THEN CREATE ROLE bench_count LOGIN; END IF;
+END \$\$;
+ALTER ROLE bench_count SET log_statement = 'all';
+SQL
+psql_db >/dev/null <<SQL
+GRANT USAGE, CREATE ON SCHEMA public TO bench_count;  -- remedy serve checks its migrations table
+GRANT ALL ON ALL TABLES IN SCHEMA public TO bench_count;
+GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO bench_count;
+SQL
+
+# --- 3. requests ------------------------------------------------------------------------
+TOKEN=$(REMEDY_DATABASE_URL="$DB_URL" REMEDY_JWT_SECRET="$SECRET" "$REMEDY" token issue --subject bench --role ADMIN --ttl 8h 2>/dev/null)
+body() { # body FILE OPERATION [VARIABLES-JSON]
+  jq -n --rawfile q "$1" --arg op "$2" --argjson v "${3:-{\}}" '{operationName: $op, query: $q, variables: $v}'
+}
+Q="$BENCH/queries"
+for w in progress order measures update; do body "$Q/remedy-$w.graphql" "$w" > "$WORK/req/remedy-$w.json"; done
+body "$Q/remedy-overdue.graphql" overdue '{"first":100}' > "$WORK/req/remedy-overdue.json"
+body "$Q/remedy-overdue.graphql" overdue '{"first":10}' > "$WORK/req/remedy-overdue10.json"
+for w in order measures; do body "$Q/peer-$w.graphql" "$w" > "$WORK/req/peer-$w.json"; done
+for w in progress overdue order measures update; do jq -n --arg op "$w" '{operationName: $op, variables: {}}' > "$WORK/req/limit-$w.json"; done
+psql_db -c "SELECT reference FROM regulatory_order ORDER BY id" > "$WORK/req/references.txt"
+# Measures updated by the mix: disjoint ranges, so versions learned from answers stay exact.
+K=$(( MEASURES / 4 < 1000 ? MEASURES / 4 : 1000 ))
+gid() { psql_db -c "SELECT translate(rtrim(encode(convert_to('Measure:' || i, 'UTF8'), 'base64'), '='), '+/', '-_') FROM generate_series($1, $2) i"; }
+gid 1 "$K" > "$WORK/req/remedy-ids.txt"
+seq $((K + 1)) $((2 * K)) > "$WORK/req/limit-ids.txt"
+gid $((2 * K + 1)) $((3 * K)) > "$WORK/req/remedy-count-ids.txt"
+seq $((3 * K + 1)) $((4 * K)) > "$WORK/req/limit-count-ids.txt"
+
+# --- servers ----------------------------------------------------------------------------
+wait_up() { # wait_up URL
+  for _ in $(seq 1 120); do
+    if curl -s -o /dev/null -X POST -H 'content-type: application/json' -d '{}' "$1"; then return 0; fi
+    sleep 0.5
+  done
+  echo "server at $1 did not come up" >&2; exit 1
+}
+start_servers() { # start_servers DATABASE-URL BASE-PORT  -> sets RPID LPID PPID_
+  local url="$1" base="$2"
+  REMEDY_DATABASE_URL="$url" REMEDY_JWT_SECRET="$SECRET" REMEDY_RATE_LIMIT_PER_MINUTE=0 \
+    REMEDY_LISTEN="127.0.0.1:$base" REMEDY_LOG=warn "$REMEDY" serve >"$WORK/out/remedy-$base.log" 2>&1 &
+  RPID=$!; PIDS+=("$RPID")
+  LIMIT_DATABASE_URL="$url" LIMIT_LISTEN="127.0.0.1:$((base + 1))" "$LIMIT" >"$WORK/out/limit-$base.log" 2>&1 &
+  LPID=$!; PIDS+=("$LPID")
+  PPID_=""
+  if [[ $PEER == 1 ]]; then
+    (cd "$BENCH/peer" && exec node node_modules/.bin/postgraphile -c "$url" --schema public \
+      --port "$((base + 2))" --host 127.0.0.1 --disable-query-log) >"$WORK/out/peer-$base.log" 2>&1 &
+    PPID_=$!; PIDS+=("$PPID_")
+  fi
+  wait_up "http://127.0.0.1:$base/graphql"
+  wait_up "http://127.0.0.1:$((base + 1))/graphql"
+  [[ $PEER == 1 ]] && wait_up "http://127.0.0.1:$((base + 2))/graphql"
+  return 0
+}
+hwm_mb() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+
+# target -> url, body prefix, extra args
+url_of() { case "$1" in remedy) echo "http://127.0.0.1:$2/graphql" ;; limit) echo "http://127.0.0.1:$(($2 + 1))/graphql" ;; peer) echo "http://127.0.0.1:$(($2 + 2))/graphql" ;; esac; }
+args_of() { # args_of WORKLOAD TARGET COUNTING(0|1)
+  local w="$1" t="$2" c="$3" ids="$WORK/req/$2-ids.txt"
+  [[ $c == 1 ]] && ids="$WORK/req/$2-count-ids.txt"
+  case "$w" in
+    progress) echo "--body $WORK/req/$t-progress.json" ;;
+    overdue) echo "--body $WORK/req/$t-overdue.json" ;;
+    overdue10) echo "--body $WORK/req/$t-overdue10.json" ;;
+    order) echo "--body $WORK/req/$t-order.json --values $WORK/req/references.txt --var reference" ;;
+    mix) echo "--mode mix --body $WORK/req/$t-overdue.json --write-body $WORK/req/$t-update.json --values $ids --write-percent 10" ;;
+    walk)
+      local pi=/data/measures/pageInfo
+      [[ $t == peer ]] && pi=/data/allMeasures/pageInfo
+      echo "--mode walk --body $WORK/req/$t-measures.json --page-info $pi" ;;
+  esac
+}
+targets_of() {
+  case "$1" in
+    overdue10) echo "remedy" ;;
+    order|walk) if [[ $PEER == 1 ]]; then echo "remedy limit peer"; else echo "remedy limit"; fi ;;
+    *) echo "remedy limit" ;;
+  esac
+}
+pid_of() { case "$1" in remedy) echo "$RPID" ;; limit) echo "$LPID" ;; peer) echo "$PPID_" ;; esac; }
+WORKLOADS="progress overdue order mix walk"
+
+# --- 4. load ----------------------------------------------------------------------------
+start_servers "$DB_URL" "$PORT"
+log "servers up: remedy :$PORT, limit :$((PORT + 1))$([[ $PEER == 1 ]] && echo ", peer :$((PORT + 2))"); concurrency $CONCURRENCY, ${WARMUP}s warm-up + ${DURATION}s per run"
+for w in $WORKLOADS; do
+  for t in $(targets_of "$w"); do
+    # shellcheck disable=SC2046
+    r=$("$LOADGEN" --url "$(url_of "$t" "$PORT")" --token "$TOKEN" --concurrency "$CONCURRENCY" \
+          --duration "$DURATION" --warmup "$WARMUP" --label "$w/$t" $(args_of "$w" "$t" 0))
+    r=$(jq -c --arg w "$w" --arg t "$t" --arg rss "$(hwm_mb "$(pid_of "$t")")" \
+          '. + {workload: $w, target: $t, rss_mb: ($rss | tonumber)}' <<<"$r")
+    log "$r"
+    echo "$r" >> "$WORK/out/results.jsonl"
+  done
+done
+cleanup; PIDS=()
+
+# --- 5. statements per request -----------------------------------------------------------
+: > "$WORK/out/statements.jsonl"
+if [[ -r "$PG_LOG" ]]; then
+  start_servers "$COUNT_URL" "$((PORT + 100))"
+  for w in progress overdue overdue10 order mix walk; do
+    for t in $(targets_of "$w"); do
+      u=$(url_of "$t" "$((PORT + 100))")
+      # shellcheck disable=SC2046
+      "$LOADGEN" --url "$u" --token "$TOKEN" --concurrency 1 --requests 2 $(args_of "$w" "$t" 1) >/dev/null
+      sleep 0.3
+      before=$(stat -c %s "$PG_LOG")
+      # shellcheck disable=SC2046
+      r=$("$LOADGEN" --url "$u" --token "$TOKEN" --concurrency 1 --requests "$COUNT_REQUESTS" $(args_of "$w" "$t" 1))
+      sleep 1
+      lines=$(tail -c +"$((before + 1))" "$PG_LOG" | grep -cE 'bench_count@remedy_bench LOG:  (statement|execute)' || true)
+      jq -nc --arg w "$w" --arg t "$t" --argjson l "$lines" --argjson n "$COUNT_REQUESTS" --argjson r "$r" \
+        '{workload: $w, target: $t, statements: ($l / $n), errors: $r.errors}' >> "$WORK/out/statements.jsonl"
+    done
+  done
+  cleanup; PIDS=()
+else
+  log "cannot read $PG_LOG: statements per request not counted"
+fi
+
+# --- 6. table ---------------------------------------------------------------------------
+{
+  echo "scale $SCALE ($MEASURES measures), concurrency $CONCURRENCY, ${DURATION}s per run after ${WARMUP}s warm-up, pool $POOL, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo
+  jq -rs --slurpfile st "$WORK/out/statements.jsonl" '
+    def r1: (. * 10 | round) / 10;
+    def r2: (. * 100 | round) / 100;
+    def stm($w; $t): ([$st[] | select(.workload == $w and .target == $t) | .statements][0] // null);
+    . as $all
+    | ["| workload | server | req/s | p50 ms | p99 ms | errors | statements/req | peak RSS MB | req/s vs limit | p99 vs limit | req/s vs peer |",
+       "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    + [ $all[] | . as $x
+        | ($all[] | select(.workload == $x.workload and .target == "limit")) as $lim
+        | ([$all[] | select(.workload == $x.workload and .target == "peer")][0]) as $peer
+        | "| \($x.workload) | \($x.target) | \($x.rps) | \($x.p50_ms | r2) | \($x.p99_ms | r2) | \($x.errors) | \(stm($x.workload; $x.target) // "n/a" | if type == "number" then r1 else . end) | \($x.rss_mb) | "
+          + (if $x.target == "limit" then "1 | 1 | " else "\(($x.rps / $lim.rps) | r2) | \(($x.p99_ms / $lim.p99_ms) | r2) | " end)
+          + (if $peer == null or $x.target == "peer" then "" else "\(($x.rps / $peer.rps) | r2)" end) + " |" ]
+    | .[]' "$WORK/out/results.jsonl"
+  echo
+  echo "statements/req, overdue page of 10 vs 100 (remedy): $(jq -rs '[.[] | select(.target == "remedy" and (.workload | startswith("overdue"))) | "\(.workload): \(.statements)"] | join(", ")' "$WORK/out/statements.jsonl")"
+} | tee "$WORK/results.md"
