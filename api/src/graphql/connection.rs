@@ -154,7 +154,14 @@ pub fn from_vec<T, N: async_graphql::OutputType>(
     Ok(build(page, start, end, total))
 }
 
+/// Whether the selection of the current connection field asks for `totalCount`.
+fn wants_total(ctx: &Context<'_>) -> bool {
+    ctx.look_ahead().field("totalCount").exists()
+}
+
 /// A connection over a SQL select (already filtered and ordered deterministically).
+/// `COUNT(*)` runs only when the client asks for `totalCount` or pages backwards; a forward
+/// page otherwise fetches one row more than it returns to know whether another page follows.
 pub async fn from_select<E, C, N>(
     ctx: &Context<'_>,
     db: &C,
@@ -168,8 +175,39 @@ where
     C: ConnectionTrait,
     N: async_graphql::OutputType,
 {
+    let max = limits(ctx).max_page_size;
+    if !wants_total(ctx) && args.last.is_none() && args.before.is_none() {
+        let start = match &args.after {
+            Some(after) => decode_cursor(after, "after")?.saturating_add(1),
+            None => 0,
+        };
+        let size = match args.first {
+            Some(n) if n < 0 => return Err(AppError::validation("first", "must not be negative")),
+            Some(n) if n as u64 > max => {
+                return Err(AppError::validation(
+                    "first",
+                    format!("at most {max} items per page"),
+                ))
+            }
+            Some(n) => n as u64,
+            None => DEFAULT_PAGE_SIZE.min(max),
+        };
+        let mut rows = if size > 0 {
+            select.offset(start).limit(size + 1).all(db).await?
+        } else {
+            Vec::new()
+        };
+        let has_next = rows.len() as u64 > size;
+        rows.truncate(size as usize);
+        let end = start + rows.len() as u64;
+        // The total is not asked for: report what is known without counting.
+        let total = if has_next { end + 1 } else { end };
+        let mut conn = build(rows.into_iter().map(wrap).collect(), start, end, total);
+        conn.has_next_page = has_next;
+        return Ok(conn);
+    }
     let total = select.clone().count(db).await?;
-    let (start, end) = window(args, total, limits(ctx).max_page_size)?;
+    let (start, end) = window(args, total, max)?;
     let rows = if end > start {
         select.offset(start).limit(end - start).all(db).await?
     } else {
