@@ -486,8 +486,18 @@ pub fn label_errors(response: &mut async_graphql::Response, cfg: &ServerConfig) 
 
 /// Records which orders a scoped (evaluator) token's request returned data of.
 async fn record_access(db: &DatabaseConnection, caller: &Caller, operation: Option<&str>) {
+    record_orders(db, caller, &caller.touched_orders(), operation).await;
+}
+
+/// Records that a scoped caller received data of these orders.
+pub async fn record_orders(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    orders: &[i64],
+    operation: Option<&str>,
+) {
     let at = Utc::now().trunc_subsecs(6);
-    for order_id in caller.touched_orders() {
+    for &order_id in orders {
         let row = entity::access_log::ActiveModel {
             at: Set(at),
             subject: Set(caller.subject.clone()),

@@ -9,6 +9,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::*;
 use crate::ops::serve_binary;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -307,4 +308,76 @@ async fn a_change_through_one_replica_reaches_subscribers_of_another() {
         }
     }
     panic!("the subscriber on A never heard the changes made through B");
+}
+
+/// A subscription lives no longer than its token: once revoked, the stream ends and later
+/// changes are not delivered; an evaluator's deliveries are in the access log.
+#[tokio::test]
+async fn a_revoked_token_stops_hearing_and_evaluator_deliveries_are_logged() {
+    let app = spawn_demo_app().await;
+    let evaluator = app.token(remedy::auth::Role::Evaluator, &[METI]).await;
+    let meti = order_id(&app, METI).await;
+    let mut ws = ws_connect(&app.address, &evaluator).await;
+    subscribe(&mut ws, "m", MEASURE_CHANGED, json!({ "o": meti })).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let all = measures(&app.address, &app.admin_token).await;
+    let (id, version, _) = all
+        .iter()
+        .find(|m| m.2.contains(&METI.to_string()))
+        .unwrap()
+        .clone();
+    let logged_before = entity::prelude::AccessLog::find()
+        .filter(entity::access_log::Column::Operation.eq("subscription"))
+        .count(&app.db)
+        .await
+        .unwrap();
+    retitle(
+        &app.address,
+        &app.admin_token,
+        &id,
+        version,
+        "heard while valid",
+    )
+    .await;
+    let heard = next(&mut ws, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(
+        heard["payload"]["data"]["measureChanged"]["title"], "heard while valid",
+        "{heard}"
+    );
+    let logged_after = entity::prelude::AccessLog::find()
+        .filter(entity::access_log::Column::Operation.eq("subscription"))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(logged_after, logged_before + 1);
+    // Revoke the evaluator's token: the next change ends its subscription instead of reaching it.
+    let jti = {
+        use base64::Engine;
+        let payload = evaluator.split('.').nth(1).unwrap();
+        let claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        claims["jti"].as_str().unwrap().to_string()
+    };
+    app.query_ok(
+        "mutation($j: String!) { revokeToken(jti: $j) { revoked } }",
+        json!({ "j": jti }),
+    )
+    .await;
+    retitle(
+        &app.address,
+        &app.admin_token,
+        &id,
+        version + 1,
+        "after revocation",
+    )
+    .await;
+    let after = next(&mut ws, Duration::from_secs(5)).await;
+    assert!(
+        after.as_ref().is_none_or(|v| v["type"] == "complete"),
+        "a revoked token still hears: {after:?}"
+    );
 }

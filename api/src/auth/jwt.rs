@@ -207,7 +207,8 @@ impl Keys {
             roles,
             &claims.scope,
             orders,
-        ))
+        )
+        .with_expiry(claims.exp))
     }
 
     /// Signs claims with the configured signing key (HS256 secret, else the private key).

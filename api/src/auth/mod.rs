@@ -158,6 +158,8 @@ pub struct Caller {
     orders: Option<Arc<BTreeSet<i64>>>,
     /// Orders whose data this request returned (for the access log of scoped tokens).
     touched: Arc<Mutex<BTreeSet<i64>>>,
+    /// The token's `exp` (Unix seconds), for long-lived connections (subscriptions).
+    expires_at: Option<i64>,
 }
 
 impl Caller {
@@ -175,7 +177,20 @@ impl Caller {
             scopes: scope.split_whitespace().map(str::to_string).collect(),
             orders: orders.map(Arc::new),
             touched: Arc::default(),
+            expires_at: None,
         }
+    }
+
+    /// The same caller, whose token expires at `exp` (Unix seconds).
+    pub fn with_expiry(mut self, exp: i64) -> Self {
+        self.expires_at = Some(exp);
+        self
+    }
+
+    /// Whether the token behind this caller has expired since it was verified.
+    pub fn expired(&self) -> bool {
+        self.expires_at
+            .is_some_and(|exp| chrono::Utc::now().timestamp() >= exp)
     }
 
     /// Whether the caller holds a right: a role grants it and the token's scope allows it.

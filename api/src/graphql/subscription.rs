@@ -42,6 +42,7 @@ fn changes<T, F, Fut>(
     kind: Kind,
     order: Option<i64>,
     who: Caller,
+    db: DatabaseConnection,
     load: F,
 ) -> impl Stream<Item = T>
 where
@@ -51,6 +52,7 @@ where
 {
     stream::unfold((rx, who), move |(mut rx, who)| {
         let load = load.clone();
+        let db = db.clone();
         async move {
             loop {
                 let change = match rx.recv().await {
@@ -67,7 +69,24 @@ where
                 {
                     continue;
                 }
+                // A subscription lives no longer than its token: expiry or revocation ends it.
+                if who.expired()
+                    || crate::auth::tokens::is_revoked(&db, &who.jti)
+                        .await
+                        .unwrap_or(true)
+                {
+                    return None;
+                }
                 if let Some(item) = load(change.id, who.clone()).await {
+                    if who.is_scoped() {
+                        let seen: Vec<i64> = change
+                            .orders
+                            .iter()
+                            .copied()
+                            .filter(|o| who.sees_order(*o))
+                            .collect();
+                        crate::server::record_orders(&db, &who, &seen, Some("subscription")).await;
+                    }
                     return Some((item, (rx, who)));
                 }
             }
@@ -91,18 +110,25 @@ impl PlanSubscription {
             .await
             .map_err(|e| e.extend())?;
         let rx = ctx.data_unchecked::<Bus>().subscribe();
-        Ok(changes(rx, Kind::Measure, order, who, move |id, who| {
-            let db = db.clone();
-            async move {
-                measure::Entity::find_by_id(id)
-                    .filter(Condition::all().add(scope::measures(&who)))
-                    .one(&db)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(Measure)
-            }
-        }))
+        Ok(changes(
+            rx,
+            Kind::Measure,
+            order,
+            who,
+            db.clone(),
+            move |id, who| {
+                let db = db.clone();
+                async move {
+                    measure::Entity::find_by_id(id)
+                        .filter(Condition::all().add(scope::measures(&who)))
+                        .one(&db)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(Measure)
+                }
+            },
+        ))
     }
 
     /// Reports as they change (created, updated, submitted, acknowledged), optionally those
@@ -119,18 +145,25 @@ impl PlanSubscription {
             .await
             .map_err(|e| e.extend())?;
         let rx = ctx.data_unchecked::<Bus>().subscribe();
-        Ok(changes(rx, Kind::Report, order, who, move |id, who| {
-            let db = db.clone();
-            async move {
-                report::Entity::find_by_id(id)
-                    .filter(scope::reports(&who))
-                    .filter(report::Column::Id.eq(id))
-                    .one(&db)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(Report)
-            }
-        }))
+        Ok(changes(
+            rx,
+            Kind::Report,
+            order,
+            who,
+            db.clone(),
+            move |id, who| {
+                let db = db.clone();
+                async move {
+                    report::Entity::find_by_id(id)
+                        .filter(scope::reports(&who))
+                        .filter(report::Column::Id.eq(id))
+                        .one(&db)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(Report)
+                }
+            },
+        ))
     }
 }
