@@ -29,10 +29,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(db: DatabaseConnection, config: ServerConfig, keys: Arc<Keys>) -> Self {
         let schema = build_schema(db.clone(), &config, keys.clone());
-        let store = match &config.evidence_dir {
-            Some(dir) => crate::service::plan::EvidenceStore::Directory(dir.clone()),
-            None => crate::service::plan::EvidenceStore::Database,
-        };
+        let store = crate::service::plan::EvidenceStore::from_config(&config);
         let limiter = std::num::NonZeroU32::new(config.rate_limit_per_minute)
             .map(|n| governor::RateLimiter::keyed(governor::Quota::per_minute(n)));
         Self {

@@ -63,10 +63,7 @@ pub fn build_schema(db: DatabaseConnection, cfg: &ServerConfig, keys: Arc<Keys>)
             max_page_size: cfg.max_page_size,
         })
         .data(crate::service::write::WriteGate::for_backend(db_backend))
-        .data(match &cfg.evidence_dir {
-            Some(dir) => crate::service::plan::EvidenceStore::Directory(dir.clone()),
-            None => crate::service::plan::EvidenceStore::Database,
-        })
+        .data(crate::service::plan::EvidenceStore::from_config(cfg))
         .data(mutation::UploadLimits {
             max_bytes: cfg.max_upload_bytes,
         })

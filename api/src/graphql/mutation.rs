@@ -43,22 +43,10 @@ fn check_order(who: &Caller, order_id: i64) -> AppResult<()> {
     }
 }
 
-async fn orders_of_measure(w: &Write<'_>, measure_id: i64) -> AppResult<Vec<i64>> {
-    let links = measure_finding::Entity::find()
-        .filter(measure_finding::Column::MeasureId.eq(measure_id))
-        .all(&w.txn)
-        .await?;
-    let findings = finding::Entity::find()
-        .filter(finding::Column::Id.is_in(links.iter().map(|l| l.finding_id)))
-        .all(&w.txn)
-        .await?;
-    Ok(findings.into_iter().map(|f| f.order_id).collect())
-}
-
 async fn check_measure(w: &Write<'_>, who: &Caller, measure_id: i64) -> AppResult<measure::Model> {
     let m = load::<measure::Entity>(w, measure_id).await?;
     if who.is_scoped()
-        && !orders_of_measure(w, measure_id)
+        && !crate::service::scope::orders_of_measure(&w.txn, measure_id)
             .await?
             .iter()
             .any(|o| who.sees_order(*o))

@@ -3,7 +3,7 @@ use async_graphql::{Context, Enum, InputObject, Object, ID};
 use chrono::{Duration, NaiveDate};
 use entity::enums::*;
 use entity::*;
-use sea_orm::sea_query::{NullOrdering, Order as SqlOrder, Query};
+use sea_orm::sea_query::{NullOrdering, Order as SqlOrder};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect,
@@ -17,6 +17,7 @@ use super::types::*;
 use crate::auth::{caller, Permission, Requires};
 use crate::error::{AppError, AppResult};
 use crate::service::measures::{filter_condition, MeasureFilter};
+use crate::service::plan::current_evidence_condition;
 use crate::service::scope;
 
 fn db<'a>(ctx: &Context<'a>) -> &'a DatabaseConnection {
@@ -131,30 +132,6 @@ pub struct SystemFilter {
     pub kind: Option<SystemKind>,
 }
 
-/// Evidence is current when nothing supersedes it and `on` is within its validity.
-fn current_evidence_condition(on: NaiveDate) -> Condition {
-    Condition::all()
-        .add(
-            evidence::Column::Id.not_in_subquery(
-                Query::select()
-                    .column(evidence::Column::SupersedesId)
-                    .from(evidence::Entity)
-                    .and_where(evidence::Column::SupersedesId.is_not_null())
-                    .to_owned(),
-            ),
-        )
-        .add(
-            Condition::any()
-                .add(evidence::Column::ValidFrom.is_null())
-                .add(evidence::Column::ValidFrom.lte(on)),
-        )
-        .add(
-            Condition::any()
-                .add(evidence::Column::ValidUntil.is_null())
-                .add(evidence::Column::ValidUntil.gte(on)),
-        )
-}
-
 fn days_ahead(days: i32) -> AppResult<Duration> {
     if !(0..=3660).contains(&days) {
         return Err(AppError::validation(
@@ -173,13 +150,7 @@ async fn evidence_connection(
     order_by_validity: bool,
 ) -> AppResult<Conn<Evidence>> {
     let db = db(ctx);
-    let base = evidence::Entity::find().filter(condition);
-    let strip_content = |s: sea_orm::Select<evidence::Entity>| {
-        s.select_only().columns(
-            <evidence::Column as sea_orm::Iterable>::iter()
-                .filter(|c| !matches!(c, evidence::Column::Content)),
-        )
-    };
+    let base = evidence_meta_select().filter(condition);
     let total = base.clone().count(db).await?;
     let (start, end) = window(args, total, limits(ctx).max_page_size)?;
     let ordered = if order_by_validity {
@@ -189,7 +160,7 @@ async fn evidence_connection(
         base.order_by_asc(evidence::Column::Id)
     };
     let rows: Vec<EvidenceMeta> = if end > start {
-        strip_content(ordered)
+        ordered
             .offset(start)
             .limit(end - start)
             .into_model::<EvidenceMeta>()

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use entity::enums::{MeasureStatus, Recurrence};
 use entity::*;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::sea_query::Query;
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -32,54 +35,42 @@ pub fn allowed(from: MeasureStatus, to: MeasureStatus) -> bool {
     )
 }
 
-/// (id, supersedes, valid from, valid until) of an evidence row.
-type ValidityRow = (i64, Option<i64>, Option<NaiveDate>, Option<NaiveDate>);
+/// Evidence is current when nothing supersedes it and `on` is within its validity.
+pub fn current_evidence_condition(on: NaiveDate) -> Condition {
+    Condition::all()
+        .add(
+            evidence::Column::Id.not_in_subquery(
+                Query::select()
+                    .column(evidence::Column::SupersedesId)
+                    .from(evidence::Entity)
+                    .and_where(evidence::Column::SupersedesId.is_not_null())
+                    .to_owned(),
+            ),
+        )
+        .add(
+            Condition::any()
+                .add(evidence::Column::ValidFrom.is_null())
+                .add(evidence::Column::ValidFrom.lte(on)),
+        )
+        .add(
+            Condition::any()
+                .add(evidence::Column::ValidUntil.is_null())
+                .add(evidence::Column::ValidUntil.gte(on)),
+        )
+}
 
-/// Whether a measure has at least one current evidence item on `on` (not superseded, valid).
+/// Whether a measure has at least one current evidence item on `on`.
 pub async fn has_current_evidence<C: ConnectionTrait>(
     conn: &C,
     measure_id: i64,
     on: NaiveDate,
 ) -> AppResult<bool> {
-    let rows: Vec<ValidityRow> = evidence::Entity::find()
-        .select_only_columns()
+    Ok(evidence::Entity::find()
         .filter(evidence::Column::MeasureId.eq(measure_id))
-        .into_tuple()
-        .all(conn)
-        .await?;
-    // Superseding revisions may belong to the same measure only.
-    let superseded: HashSet<i64> = evidence::Entity::find()
-        .select_only_superseded()
-        .filter(evidence::Column::SupersedesId.is_not_null())
-        .into_tuple::<Option<i64>>()
-        .all(conn)
+        .filter(current_evidence_condition(on))
+        .count(conn)
         .await?
-        .into_iter()
-        .flatten()
-        .collect();
-    Ok(rows.iter().any(|(id, _, from, until)| {
-        !superseded.contains(id) && from.is_none_or(|d| d <= on) && until.is_none_or(|d| d >= on)
-    }))
-}
-
-trait EvidenceColumns {
-    fn select_only_columns(self) -> Self;
-    fn select_only_superseded(self) -> Self;
-}
-
-impl EvidenceColumns for sea_orm::Select<evidence::Entity> {
-    fn select_only_columns(self) -> Self {
-        use sea_orm::QuerySelect;
-        self.select_only()
-            .column(evidence::Column::Id)
-            .column(evidence::Column::SupersedesId)
-            .column(evidence::Column::ValidFrom)
-            .column(evidence::Column::ValidUntil)
-    }
-    fn select_only_superseded(self) -> Self {
-        use sea_orm::QuerySelect;
-        self.select_only().column(evidence::Column::SupersedesId)
-    }
+        > 0)
 }
 
 /// Checks a period label against a recurrence and returns the last day of the period.
@@ -236,6 +227,14 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl EvidenceStore {
+    /// The store the server is configured with (`REMEDY_EVIDENCE_DIR`, else the database).
+    pub fn from_config(cfg: &crate::config::ServerConfig) -> Self {
+        match &cfg.evidence_dir {
+            Some(dir) => EvidenceStore::Directory(dir.clone()),
+            None => EvidenceStore::Database,
+        }
+    }
+
     /// Stores bytes; returns the storage URI (None when kept in the database) and whether the
     /// bytes go in the row.
     pub async fn put(&self, sha256: &str, bytes: &[u8]) -> AppResult<Option<String>> {
