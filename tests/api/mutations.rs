@@ -30,6 +30,26 @@ async fn finding_gid(app: &TestApp, order_ref: &str, number: &str) -> String {
     encode("Finding", f.id).0
 }
 
+/// What a database administrator could do behind remedy's back: switch a table's append-only
+/// trigger off, change a row, switch it on again (SQLite cannot disable a trigger: it is dropped).
+async fn tamper(app: &TestApp, table: &str, update: String) {
+    let backend = app.db.get_database_backend();
+    let statements = match backend {
+        DatabaseBackend::Postgres => vec![
+            format!("ALTER TABLE {table} DISABLE TRIGGER trg_{table}_append_only"),
+            update,
+            format!("ALTER TABLE {table} ENABLE TRIGGER trg_{table}_append_only"),
+        ],
+        _ => vec![format!("DROP TRIGGER trg_{table}_no_update"), update],
+    };
+    for sql in statements {
+        app.db
+            .execute(Statement::from_string(backend, sql))
+            .await
+            .unwrap();
+    }
+}
+
 async fn audit_count(app: &TestApp) -> u64 {
     AuditEvent::find().count(&app.db).await.unwrap()
 }
@@ -609,38 +629,16 @@ async fn evidence_kept_in_the_database_is_checked_too() {
         ev.content.clone().unwrap()
     );
     // A database administrator bypasses the append-only trigger and alters the bytes.
-    let backend = app.db.get_database_backend();
-    let (disable, enable) = match backend {
-        DatabaseBackend::Postgres => (
-            "ALTER TABLE evidence DISABLE TRIGGER trg_evidence_append_only".to_string(),
-            Some("ALTER TABLE evidence ENABLE TRIGGER trg_evidence_append_only".to_string()),
-        ),
-        _ => ("DROP TRIGGER trg_evidence_no_update".to_string(), None),
+    let zero = match app.db.get_database_backend() {
+        DatabaseBackend::Postgres => "'\\x00'::bytea",
+        _ => "X'00'",
     };
-    app.db
-        .execute(Statement::from_string(backend, disable))
-        .await
-        .unwrap();
-    app.db
-        .execute(Statement::from_string(
-            backend,
-            format!(
-                "UPDATE evidence SET content = {} WHERE id = {}",
-                match backend {
-                    DatabaseBackend::Postgres => "'\\x00'::bytea".to_string(),
-                    _ => "X'00'".to_string(),
-                },
-                ev.id
-            ),
-        ))
-        .await
-        .unwrap();
-    if let Some(e) = enable {
-        app.db
-            .execute(Statement::from_string(backend, e))
-            .await
-            .unwrap();
-    }
+    tamper(
+        &app,
+        "evidence",
+        format!("UPDATE evidence SET content = {zero} WHERE id = {}", ev.id),
+    )
+    .await;
     let res = app
         .client
         .get(&path)
@@ -793,31 +791,15 @@ async fn an_audit_row_edited_in_the_database_is_named_by_verification() {
         .await
         .unwrap()
         .unwrap();
-    let backend = app.db.get_database_backend();
-    let (disable, update) = match backend {
-        DatabaseBackend::Postgres => (
-            "ALTER TABLE audit_event DISABLE TRIGGER trg_audit_event_append_only",
-            format!(
-                "UPDATE audit_event SET actor = 'mallory' WHERE id = {}",
-                victim.id
-            ),
+    tamper(
+        &app,
+        "audit_event",
+        format!(
+            "UPDATE audit_event SET actor = 'mallory' WHERE id = {}",
+            victim.id
         ),
-        _ => (
-            "DROP TRIGGER trg_audit_event_no_update",
-            format!(
-                "UPDATE audit_event SET actor = 'mallory' WHERE id = {}",
-                victim.id
-            ),
-        ),
-    };
-    app.db
-        .execute(Statement::from_string(backend, disable.to_string()))
-        .await
-        .unwrap();
-    app.db
-        .execute(Statement::from_string(backend, update))
-        .await
-        .unwrap();
+    )
+    .await;
     let data = app
         .query_ok("{ verifyAuditLog { intact firstBrokenId } }", json!({}))
         .await;
