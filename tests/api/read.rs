@@ -10,7 +10,7 @@ use entity::*;
 use remedy::auth::Role;
 use remedy::graphql::id::encode;
 use remedy::service::measures::is_overdue;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -914,5 +914,211 @@ async fn depth_and_complexity_limits_name_the_limit() {
             error_codes(&body).iter().all(|c| c == "VALIDATION") && !error_codes(&body).is_empty(),
             "{q}: {body}"
         );
+    }
+}
+
+/// How many measures a filter selects (as ADMIN): the list path, independent of the rollup.
+async fn filtered(app: &TestApp, filter: Value) -> u64 {
+    app.query_ok(
+        "query($f: MeasureFilter) { measures(filter: $f) { totalCount } }",
+        json!({ "f": filter }),
+    )
+    .await["measures"]["totalCount"]
+        .as_u64()
+        .unwrap()
+}
+
+const STATUSES: [&str; 6] = [
+    "PLANNED",
+    "IN_PROGRESS",
+    "IMPLEMENTED",
+    "VERIFIED",
+    "DEFERRED",
+    "CANCELLED",
+];
+
+const FIGURES: &str = "total planned inProgress implemented verified deferred cancelled overdue";
+
+/// Checks one group's figures against the measure filters narrowed by `base`.
+async fn assert_group(app: &TestApp, figures: &Value, base: Value, what: &str) {
+    let with = |extra: Value| {
+        let mut f = base.clone();
+        for (k, v) in extra.as_object().unwrap() {
+            f[k] = v.clone();
+        }
+        f
+    };
+    assert_eq!(
+        figures["total"],
+        filtered(app, base.clone()).await,
+        "{what}: total"
+    );
+    assert_eq!(
+        figures["overdue"],
+        filtered(app, with(json!({"overdue": true}))).await,
+        "{what}: overdue"
+    );
+    let fields = [
+        "planned",
+        "inProgress",
+        "implemented",
+        "verified",
+        "deferred",
+        "cancelled",
+    ];
+    for (status, field) in STATUSES.iter().zip(fields) {
+        assert_eq!(
+            figures[field],
+            filtered(app, with(json!({ "status": [status] }))).await,
+            "{what}: {field}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn todays_rollup_agrees_with_the_measure_filters_at_every_level() {
+    let app = spawn_demo_app().await;
+    // Move measures so that every status and both kinds of lateness occur today.
+    let planned = Measure::find()
+        .filter(measure::Column::Status.is_in([MeasureStatus::Planned, MeasureStatus::InProgress]))
+        .order_by_asc(measure::Column::Code)
+        .all(&app.db)
+        .await
+        .unwrap();
+    for (i, target) in [(0usize, "DEFERRED"), (1, "CANCELLED")] {
+        let x = &planned[i];
+        app.query_ok(
+            "mutation($id: ID!, $v: Int!, $s: MeasureStatus!) { transitionMeasure(input: {id: $id, version: $v, to: $s, reason: \"test\"}) { status } }",
+            json!({"id": encode("Measure", x.id), "v": x.version, "s": target}),
+        )
+        .await;
+    }
+    // And one measure answering every finding of the commission's order, so that it falls
+    // in the order (and its categories) several times over and must be counted once.
+    let ppc = order_id(&app, "PPC-2022-07-13").await;
+    let ppc_findings: Vec<String> = Finding::find()
+        .filter(finding::Column::OrderId.eq(ppc))
+        .all(&app.db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|f| encode("Finding", f.id).to_string())
+        .collect();
+    let x = Measure::find_by_id(planned[2].id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    app.query_ok(
+        "mutation($m: ID!, $v: Int!, $f: [ID!]!) { linkMeasure(input: {measureId: $m, version: $v, findingIds: $f}) { version } }",
+        json!({"m": encode("Measure", x.id), "v": x.version, "f": ppc_findings}),
+    )
+    .await;
+    let q = format!(
+        "{{ progress {{ {FIGURES} \
+           regulators {{ regulator {{ id }} {FIGURES} }} \
+           orders {{ order {{ id reference }} findings {FIGURES} categories {{ category findings {FIGURES} }} }} \
+           categories {{ category findings {FIGURES} }} }} }}"
+    );
+    let p = app.query_ok(&q, json!({})).await["progress"].clone();
+    // Not vacuous: late measures exist today, and some measures answer both orders, so
+    // counting them once per group matters.
+    assert!(p["overdue"].as_u64().unwrap() > 0, "{p}");
+    assert_eq!(p["deferred"], 1);
+    assert_eq!(p["cancelled"], 1);
+    let orders = p["orders"].as_array().unwrap();
+    let sum: u64 = orders.iter().map(|o| o["total"].as_u64().unwrap()).sum();
+    assert!(sum > p["total"].as_u64().unwrap(), "{p}");
+
+    assert_group(&app, &p, json!({}), "all").await;
+    for r in p["regulators"].as_array().unwrap() {
+        let id = r["regulator"]["id"].clone();
+        assert_group(&app, r, json!({ "regulatorId": id }), "regulator").await;
+    }
+    for o in orders {
+        let id = o["order"]["id"].clone();
+        assert_group(&app, o, json!({ "orderId": id }), "order").await;
+        // The filters combine orderId and category with AND over different findings, so a
+        // category of one order is counted here from the rows themselves.
+        let raw = order_id(&app, o["order"]["reference"].as_str().unwrap()).await;
+        for c in o["categories"].as_array().unwrap() {
+            let category: FindingCategory = c["category"].as_str().unwrap().parse().unwrap();
+            let findings: BTreeSet<i64> = Finding::find()
+                .filter(finding::Column::OrderId.eq(raw))
+                .filter(finding::Column::Category.eq(category))
+                .all(&app.db)
+                .await
+                .unwrap()
+                .iter()
+                .map(|f| f.id)
+                .collect();
+            let linked: BTreeSet<i64> = MeasureFinding::find()
+                .filter(measure_finding::Column::FindingId.is_in(findings))
+                .all(&app.db)
+                .await
+                .unwrap()
+                .iter()
+                .map(|l| l.measure_id)
+                .collect();
+            let rows = Measure::find()
+                .filter(measure::Column::Id.is_in(linked))
+                .all(&app.db)
+                .await
+                .unwrap();
+            let today = Utc::now().date_naive();
+            assert_eq!(c["total"], rows.len() as u64, "{category}: total");
+            assert_eq!(
+                c["overdue"],
+                rows.iter().filter(|m| is_overdue(m, today)).count() as u64,
+                "{category}: overdue"
+            );
+            for (status, field) in STATUSES.iter().zip([
+                "planned",
+                "inProgress",
+                "implemented",
+                "verified",
+                "deferred",
+                "cancelled",
+            ]) {
+                let n = rows.iter().filter(|m| m.status.as_str() == *status).count() as u64;
+                assert_eq!(c[field], n, "{category}: {field}");
+            }
+        }
+        // An order's own progress field gives the same figures.
+        let one = app
+            .query_ok(
+                &format!("query($id: ID!) {{ node(id: $id) {{ ... on Order {{ progress {{ {FIGURES} }} }} }} }}"),
+                json!({ "id": id }),
+            )
+            .await["node"]["progress"]
+            .clone();
+        for f in FIGURES.split(' ') {
+            assert_eq!(one[f], o[f], "Order.progress {f}");
+        }
+    }
+    for c in p["categories"].as_array().unwrap() {
+        assert_group(&app, c, json!({ "category": c["category"] }), "category").await;
+    }
+
+    // An evaluator granted one order sees that order's figures as its whole dashboard.
+    let meti_id = json!(encode("Order", order_id(&app, "METI-2022-06-30").await));
+    let meti = p["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["order"]["id"] == meti_id)
+        .unwrap()
+        .clone();
+    let evaluator = app.token(Role::Evaluator, &["METI-2022-06-30"]).await;
+    let seen = app
+        .query_ok_as(
+            &evaluator,
+            &format!("{{ progress {{ {FIGURES} orders {{ order {{ id }} }} }} }}"),
+        )
+        .await["progress"]
+        .clone();
+    assert_eq!(seen["orders"].as_array().unwrap().len(), 1);
+    for f in FIGURES.split(' ') {
+        assert_eq!(seen[f], meti[f], "evaluator's {f}");
     }
 }

@@ -10,7 +10,13 @@ use async_graphql::{Enum, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::enums::*;
 use entity::*;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::sea_query::{
+    Alias, CommonTableExpression, Expr, Query, UnionType, WithClause, WithQuery,
+};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect,
+};
 
 use super::id;
 use super::loader::{evidence_meta_select, EvidenceMeta};
@@ -18,7 +24,7 @@ use super::types::{today, Order, Regulator};
 use crate::auth::Caller;
 use crate::error::AppResult;
 use crate::seed::next_period_end;
-use crate::service::measures::{is_overdue, status_as_of, OPEN_STATUSES};
+use crate::service::measures::{overdue_condition, status_as_of, OPEN_STATUSES};
 use crate::service::scope;
 
 /// Counts by status and the derived percentages.
@@ -46,19 +52,20 @@ pub struct Figures {
     pub percent_verified: f64,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Tally {
-    by_status: HashMap<MeasureStatus, u64>,
+    by_status: BTreeMap<MeasureStatus, u64>,
     overdue: u64,
     total: u64,
 }
 
 impl Tally {
-    fn add(&mut self, status: MeasureStatus, overdue: bool) {
-        *self.by_status.entry(status).or_default() += 1;
-        self.total += 1;
+    /// Counts `n` measures in `status`, late or not.
+    fn add(&mut self, status: MeasureStatus, overdue: bool, n: u64) {
+        *self.by_status.entry(status).or_default() += n;
+        self.total += n;
         if overdue {
-            self.overdue += 1;
+            self.overdue += n;
         }
     }
 
@@ -139,12 +146,6 @@ pub struct Progress {
     pub categories: Vec<CategoryProgress>,
 }
 
-/// What a measure looked like on a date.
-struct MeasureState {
-    status: MeasureStatus,
-    overdue: bool,
-}
-
 /// Whether a measure was overdue on `on`, from its recorded dates and executions.
 pub fn overdue_as_of(m: &measure::Model, on: NaiveDate, occurrences: &[occurrence::Model]) -> bool {
     let status = status_as_of(m, on);
@@ -162,7 +163,7 @@ pub fn overdue_as_of(m: &measure::Model, on: NaiveDate, occurrences: &[occurrenc
     next_period_end(m.recurrence, start, last_done).is_some_and(|next| next < on)
 }
 
-/// Everything the rollups need, loaded in a fixed number of statements.
+/// Everything the historical rollups need, loaded in a fixed number of statements.
 struct Plan {
     regulators: Vec<regulator::Model>,
     orders: Vec<regulatory_order::Model>,
@@ -172,25 +173,39 @@ struct Plan {
     occurrences: Vec<occurrence::Model>,
 }
 
-async fn load_plan(
+/// The orders the caller sees (not archived), oldest first, and their regulators by code.
+async fn visible_orders(
     db: &DatabaseConnection,
     who: &Caller,
-    with_occurrences: bool,
-) -> AppResult<Plan> {
-    let orders = regulatory_order::Entity::find()
+    only: Option<i64>,
+) -> AppResult<(Vec<regulatory_order::Model>, Vec<regulator::Model>)> {
+    let mut select = regulatory_order::Entity::find()
         .filter(scope::orders(who))
-        .filter(regulatory_order::Column::ArchivedAt.is_null())
+        .filter(regulatory_order::Column::ArchivedAt.is_null());
+    if let Some(id) = only {
+        select = select.filter(regulatory_order::Column::Id.eq(id));
+    }
+    let orders = select
         .order_by_asc(regulatory_order::Column::IssuedOn)
         .order_by_asc(regulatory_order::Column::Id)
         .all(db)
         .await?;
-    let order_ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
     let regulator_ids: BTreeSet<i64> = orders.iter().map(|o| o.regulator_id).collect();
     let regulators = regulator::Entity::find()
         .filter(regulator::Column::Id.is_in(regulator_ids))
         .order_by_asc(regulator::Column::Code)
         .all(db)
         .await?;
+    Ok((orders, regulators))
+}
+
+async fn load_plan(
+    db: &DatabaseConnection,
+    who: &Caller,
+    with_occurrences: bool,
+) -> AppResult<Plan> {
+    let (orders, regulators) = visible_orders(db, who, None).await?;
+    let order_ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
     let findings = finding::Entity::find()
         .filter(finding::Column::OrderId.is_in(order_ids.clone()))
         .filter(finding::Column::ArchivedAt.is_null())
@@ -234,137 +249,352 @@ const CATEGORIES: [FindingCategory; 4] = [
     FindingCategory::Human,
 ];
 
-/// The progress dashboard for what the caller sees.
+/// The groups the dashboard reports on. A measure is counted once per group it falls in,
+/// however many of the group's findings it answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Group {
+    /// One finding category of one order.
+    OrderCategory(i64, FindingCategory),
+    /// One order.
+    Order(i64),
+    /// Every order of one regulator.
+    Regulator(i64),
+    /// One finding category across orders.
+    Category(FindingCategory),
+    /// Everything.
+    All,
+}
+
+/// The tallies of every group and the number of findings per order and category.
+#[derive(Default)]
+struct Rollup {
+    tallies: BTreeMap<Group, Tally>,
+    findings: BTreeMap<(i64, FindingCategory), u64>,
+}
+
+impl Rollup {
+    fn figures(&self, g: Group) -> Figures {
+        self.tallies
+            .get(&g)
+            .map(Tally::figures)
+            .unwrap_or_else(|| Tally::default().figures())
+    }
+
+    fn findings(&self, order: Option<i64>, category: Option<FindingCategory>) -> u64 {
+        self.findings
+            .iter()
+            .filter(|((o, c), _)| order.is_none_or(|x| x == *o) && category.is_none_or(|x| x == *c))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// The dashboard of `orders` (and their `regulators`) from these tallies.
+    fn assemble(
+        &self,
+        day: NaiveDate,
+        orders: &[regulatory_order::Model],
+        regulators: &[regulator::Model],
+    ) -> Progress {
+        let category_rows = |order: Option<i64>| -> Vec<CategoryProgress> {
+            CATEGORIES
+                .iter()
+                .filter_map(|c| {
+                    let n = self.findings(order, Some(*c));
+                    let g = match order {
+                        Some(o) => Group::OrderCategory(o, *c),
+                        None => Group::Category(*c),
+                    };
+                    (n > 0 || self.tallies.contains_key(&g)).then(|| CategoryProgress {
+                        category: *c,
+                        findings: n,
+                        figures: self.figures(g),
+                    })
+                })
+                .collect()
+        };
+        Progress {
+            as_of: day,
+            figures: self.figures(Group::All),
+            regulators: regulators
+                .iter()
+                .filter(|r| orders.iter().any(|o| o.regulator_id == r.id))
+                .map(|r| RegulatorProgress {
+                    regulator: Regulator(r.clone()),
+                    figures: self.figures(Group::Regulator(r.id)),
+                })
+                .collect(),
+            orders: orders
+                .iter()
+                .map(|o| OrderProgress {
+                    order: Order(o.clone()),
+                    findings: self.findings(Some(o.id), None),
+                    figures: self.figures(Group::Order(o.id)),
+                    categories: category_rows(Some(o.id)),
+                })
+                .collect(),
+            categories: category_rows(None),
+        }
+    }
+}
+
+/// The progress dashboard for what the caller sees: today's figures are rolled up in SQL
+/// from the recorded statuses; figures as of a date are derived from the recorded dates.
 pub async fn progress(
     db: &DatabaseConnection,
     who: &Caller,
     as_of: Option<NaiveDate>,
 ) -> AppResult<Progress> {
-    let plan = load_plan(db, who, as_of.is_some()).await?;
-    let day = as_of.unwrap_or_else(today);
+    match as_of {
+        None => progress_now(db, who, None).await,
+        Some(day) => progress_as_of(db, who, day).await,
+    }
+}
+
+/// One order's figures (today's, or as of a date).
+pub async fn order_progress(
+    db: &DatabaseConnection,
+    who: &Caller,
+    order_id: i64,
+    as_of: Option<NaiveDate>,
+) -> AppResult<Option<OrderProgress>> {
+    let p = match as_of {
+        None => progress_now(db, who, Some(order_id)).await?,
+        Some(day) => progress_as_of(db, who, day).await?,
+    };
+    Ok(p.orders.into_iter().find(|o| o.order.0.id == order_id))
+}
+
+/// One line of the SQL rollup: how many measures of a group are in a status, late or not.
+#[derive(FromQueryResult)]
+struct RollupRow {
+    lvl: i64,
+    k: Option<i64>,
+    cat: Option<FindingCategory>,
+    status: MeasureStatus,
+    late: i64,
+    n: i64,
+}
+
+#[derive(FromQueryResult)]
+struct FindingCount {
+    order_id: i64,
+    category: FindingCategory,
+    n: i64,
+}
+
+/// Today's figures in two statements (after the orders): the findings per order and
+/// category, and one `WITH … UNION ALL` statement that counts measures per group, status
+/// and lateness, so only the figures leave the database, whatever the plan's size.
+async fn progress_now(
+    db: &DatabaseConnection,
+    who: &Caller,
+    only: Option<i64>,
+) -> AppResult<Progress> {
+    let day = today();
+    let (orders, regulators) = visible_orders(db, who, only).await?;
+    for o in &orders {
+        who.touch(o.id);
+    }
+    let order_ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
+    let mut rollup = Rollup::default();
+    if order_ids.is_empty() {
+        return Ok(rollup.assemble(day, &orders, &regulators));
+    }
+    let counts: Vec<FindingCount> = finding::Entity::find()
+        .select_only()
+        .column(finding::Column::OrderId)
+        .column(finding::Column::Category)
+        .column_as(Expr::cust("COUNT(*)"), "n")
+        .filter(finding::Column::OrderId.is_in(order_ids.clone()))
+        .filter(finding::Column::ArchivedAt.is_null())
+        .group_by(finding::Column::OrderId)
+        .group_by(finding::Column::Category)
+        .into_model()
+        .all(db)
+        .await?;
+    for c in counts {
+        rollup
+            .findings
+            .insert((c.order_id, c.category), c.n.max(0) as u64);
+    }
+    let stmt = db
+        .get_database_backend()
+        .build(&rollup_statement(&order_ids, day));
+    for r in RollupRow::find_by_statement(stmt).all(db).await? {
+        let g = match (r.lvl, r.k, r.cat) {
+            (0, Some(o), Some(c)) => Group::OrderCategory(o, c),
+            (1, Some(o), _) => Group::Order(o),
+            (2, Some(reg), _) => Group::Regulator(reg),
+            (3, _, Some(c)) => Group::Category(c),
+            (4, _, _) => Group::All,
+            _ => continue,
+        };
+        rollup
+            .tallies
+            .entry(g)
+            .or_default()
+            .add(r.status, r.late != 0, r.n.max(0) as u64);
+    }
+    Ok(rollup.assemble(day, &orders, &regulators))
+}
+
+/// The rollup statement: `x` holds each (regulator, order, category, measure) once with the
+/// measure's status and whether it is late ([`overdue_condition`], the rule the `overdue`
+/// filter uses); each branch of the union counts one level of the dashboard.
+fn rollup_statement(order_ids: &[i64], day: NaiveDate) -> WithQuery {
+    let x = Alias::new("x");
+    let col = |t: &str| Expr::col(Alias::new(t));
+    let late = Expr::case(overdue_condition(day), 1).finally(0);
+    let base = Query::select()
+        .distinct()
+        .expr_as(
+            Expr::col((
+                regulatory_order::Entity,
+                regulatory_order::Column::RegulatorId,
+            )),
+            Alias::new("regulator_id"),
+        )
+        .expr_as(
+            Expr::col((finding::Entity, finding::Column::OrderId)),
+            Alias::new("order_id"),
+        )
+        .expr_as(
+            Expr::col((finding::Entity, finding::Column::Category)),
+            Alias::new("category"),
+        )
+        .expr_as(
+            Expr::col((measure::Entity, measure::Column::Id)),
+            Alias::new("measure_id"),
+        )
+        .expr_as(
+            Expr::col((measure::Entity, measure::Column::Status)),
+            Alias::new("status"),
+        )
+        .expr_as(late, Alias::new("late"))
+        .from(measure_finding::Entity)
+        .inner_join(
+            finding::Entity,
+            Expr::col((finding::Entity, finding::Column::Id))
+                .equals((measure_finding::Entity, measure_finding::Column::FindingId)),
+        )
+        .inner_join(
+            regulatory_order::Entity,
+            Expr::col((regulatory_order::Entity, regulatory_order::Column::Id))
+                .equals((finding::Entity, finding::Column::OrderId)),
+        )
+        .inner_join(
+            measure::Entity,
+            Expr::col((measure::Entity, measure::Column::Id))
+                .equals((measure_finding::Entity, measure_finding::Column::MeasureId)),
+        )
+        .and_where(finding::Column::OrderId.is_in(order_ids.iter().copied()))
+        .and_where(finding::Column::ArchivedAt.is_null())
+        .and_where(measure::Column::ArchivedAt.is_null())
+        .to_owned();
+    // (level, key column, category?, count distinct measures?)
+    let branch = |lvl: i64, key: Option<&str>, by_category: bool, distinct: bool| {
+        let mut s = Query::select();
+        s.expr_as(
+            Expr::cust(format!("CAST({lvl} AS BIGINT)")),
+            Alias::new("lvl"),
+        );
+        match key {
+            Some(k) => s.expr_as(col(k), Alias::new("k")),
+            None => s.expr_as(Expr::cust("CAST(NULL AS BIGINT)"), Alias::new("k")),
+        };
+        if by_category {
+            s.expr_as(col("category"), Alias::new("cat"));
+        } else {
+            s.expr_as(Expr::cust("CAST(NULL AS TEXT)"), Alias::new("cat"));
+        }
+        s.column(Alias::new("status"))
+            .expr_as(Expr::cust("CAST(late AS BIGINT)"), Alias::new("late"))
+            .expr_as(
+                Expr::cust(if distinct {
+                    "COUNT(DISTINCT measure_id)"
+                } else {
+                    "COUNT(*)"
+                }),
+                Alias::new("n"),
+            )
+            .from(x.clone());
+        if let Some(k) = key {
+            s.group_by_col(Alias::new(k));
+        }
+        if by_category {
+            s.group_by_col(Alias::new("category"));
+        }
+        s.group_by_col(Alias::new("status"))
+            .group_by_col(Alias::new("late"));
+        s
+    };
+    let mut union = branch(0, Some("order_id"), true, false);
+    union
+        .union(UnionType::All, branch(1, Some("order_id"), false, true))
+        .union(UnionType::All, branch(2, Some("regulator_id"), false, true))
+        .union(UnionType::All, branch(3, None, true, true))
+        .union(UnionType::All, branch(4, None, false, true));
+    let cte = CommonTableExpression::new()
+        .query(base)
+        .table_name(x)
+        .to_owned();
+    union.with(WithClause::new().cte(cte).to_owned())
+}
+
+/// The dashboard as it stood on `day`, from the recorded dates (see the module docs).
+async fn progress_as_of(
+    db: &DatabaseConnection,
+    who: &Caller,
+    day: NaiveDate,
+) -> AppResult<Progress> {
+    let plan = load_plan(db, who, true).await?;
     for o in &plan.orders {
         who.touch(o.id);
     }
     // Orders that existed on the day.
-    let orders: Vec<&regulatory_order::Model> = plan
+    let orders: Vec<regulatory_order::Model> = plan
         .orders
         .iter()
-        .filter(|o| as_of.is_none_or(|d| o.issued_on <= d))
+        .filter(|o| o.issued_on <= day)
+        .cloned()
         .collect();
-    let order_ids: BTreeSet<i64> = orders.iter().map(|o| o.id).collect();
-    let findings: Vec<&finding::Model> = plan
+    let regulator_of: HashMap<i64, i64> = orders.iter().map(|o| (o.id, o.regulator_id)).collect();
+    let mut rollup = Rollup::default();
+    let findings: HashMap<i64, &finding::Model> = plan
         .findings
         .iter()
-        .filter(|f| order_ids.contains(&f.order_id))
+        .filter(|f| regulator_of.contains_key(&f.order_id))
+        .map(|f| (f.id, f))
         .collect();
-    let finding_by_id: HashMap<i64, &finding::Model> =
-        findings.iter().map(|f| (f.id, *f)).collect();
-
-    let state: HashMap<i64, MeasureState> = plan
-        .measures
-        .values()
-        .map(|m| {
-            let s = match as_of {
-                Some(d) => MeasureState {
-                    status: status_as_of(m, d),
-                    overdue: overdue_as_of(m, d, &plan.occurrences),
-                },
-                None => MeasureState {
-                    status: m.status,
-                    overdue: is_overdue(m, day),
-                },
-            };
-            (m.id, s)
-        })
-        .collect();
-
-    // measure -> (orders, categories per order) through its findings on the day.
-    let mut measures_of_order: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
-    let mut measures_of_order_cat: BTreeMap<(i64, FindingCategory), BTreeSet<i64>> =
-        BTreeMap::new();
-    let mut measures_of_cat: BTreeMap<FindingCategory, BTreeSet<i64>> = BTreeMap::new();
+    for f in findings.values() {
+        *rollup.findings.entry((f.order_id, f.category)).or_default() += 1;
+    }
+    // The groups each measure falls in, through its findings of the day's orders.
+    let mut groups: HashMap<i64, BTreeSet<Group>> = HashMap::new();
     for l in &plan.links {
         let (Some(f), true) = (
-            finding_by_id.get(&l.finding_id),
-            state.contains_key(&l.measure_id),
+            findings.get(&l.finding_id),
+            plan.measures.contains_key(&l.measure_id),
         ) else {
             continue;
         };
-        measures_of_order
-            .entry(f.order_id)
-            .or_default()
-            .insert(l.measure_id);
-        measures_of_order_cat
-            .entry((f.order_id, f.category))
-            .or_default()
-            .insert(l.measure_id);
-        measures_of_cat
-            .entry(f.category)
-            .or_default()
-            .insert(l.measure_id);
+        groups.entry(l.measure_id).or_default().extend([
+            Group::OrderCategory(f.order_id, f.category),
+            Group::Order(f.order_id),
+            Group::Regulator(regulator_of[&f.order_id]),
+            Group::Category(f.category),
+            Group::All,
+        ]);
     }
-    let tally = |ids: &BTreeSet<i64>| {
-        let mut t = Tally::default();
-        for m in ids {
-            let s = &state[m];
-            t.add(s.status, s.overdue);
+    for (id, gs) in groups {
+        let m = &plan.measures[&id];
+        let status = status_as_of(m, day);
+        let late = overdue_as_of(m, day, &plan.occurrences);
+        for g in gs {
+            rollup.tallies.entry(g).or_default().add(status, late, 1);
         }
-        t.figures()
-    };
-    let empty = BTreeSet::new();
-    let all: BTreeSet<i64> = measures_of_order.values().flatten().copied().collect();
-    let category_rows = |order: Option<i64>| -> Vec<CategoryProgress> {
-        CATEGORIES
-            .iter()
-            .filter_map(|c| {
-                let n = findings
-                    .iter()
-                    .filter(|f| f.category == *c && order.is_none_or(|o| f.order_id == o))
-                    .count() as u64;
-                let ids = match order {
-                    Some(o) => measures_of_order_cat.get(&(o, *c)).unwrap_or(&empty),
-                    None => measures_of_cat.get(c).unwrap_or(&empty),
-                };
-                (n > 0 || !ids.is_empty()).then(|| CategoryProgress {
-                    category: *c,
-                    findings: n,
-                    figures: tally(ids),
-                })
-            })
-            .collect()
-    };
-    let regulators = plan
-        .regulators
-        .iter()
-        .filter(|r| orders.iter().any(|o| o.regulator_id == r.id))
-        .map(|r| {
-            let ids: BTreeSet<i64> = orders
-                .iter()
-                .filter(|o| o.regulator_id == r.id)
-                .flat_map(|o| measures_of_order.get(&o.id).into_iter().flatten().copied())
-                .collect();
-            RegulatorProgress {
-                regulator: Regulator(r.clone()),
-                figures: tally(&ids),
-            }
-        })
-        .collect();
-    let order_rows = orders
-        .iter()
-        .map(|o| OrderProgress {
-            order: Order((*o).clone()),
-            findings: findings.iter().filter(|f| f.order_id == o.id).count() as u64,
-            figures: tally(measures_of_order.get(&o.id).unwrap_or(&empty)),
-            categories: category_rows(Some(o.id)),
-        })
-        .collect();
-    Ok(Progress {
-        as_of: day,
-        figures: tally(&all),
-        regulators,
-        orders: order_rows,
-        categories: category_rows(None),
-    })
+    }
+    Ok(rollup.assemble(day, &orders, &plan.regulators))
 }
 
 /// Measures overdue on a day (today by default), earliest due first, then by code.
@@ -373,11 +603,23 @@ pub async fn overdue(
     who: &Caller,
     as_of: Option<NaiveDate>,
 ) -> AppResult<Vec<measure::Model>> {
-    let plan = load_plan(db, who, as_of.is_some()).await?;
-    let day = as_of.unwrap_or_else(today);
-    let existing: BTreeSet<i64> = match as_of {
-        None => plan.measures.keys().copied().collect(),
+    let mut rows = match as_of {
+        // Today: the late measures of the visible orders, selected in SQL.
+        None => {
+            let (orders, _) = visible_orders(db, who, None).await?;
+            measure::Entity::find()
+                .filter(
+                    measure::Column::Id
+                        .in_subquery(scope::measures_of_orders(orders.iter().map(|o| o.id))),
+                )
+                .filter(measure::Column::ArchivedAt.is_null())
+                .filter(overdue_condition(today()))
+                .all(db)
+                .await?
+        }
+        // A past day: measures of the orders issued by then, late by their recorded dates.
         Some(d) => {
+            let plan = load_plan(db, who, true).await?;
             let orders: BTreeSet<i64> = plan
                 .orders
                 .iter()
@@ -390,22 +632,19 @@ pub async fn overdue(
                 .filter(|f| orders.contains(&f.order_id))
                 .map(|f| f.id)
                 .collect();
-            plan.links
+            let existing: BTreeSet<i64> = plan
+                .links
                 .iter()
                 .filter(|l| findings.contains(&l.finding_id))
                 .map(|l| l.measure_id)
+                .collect();
+            plan.measures
+                .into_values()
+                .filter(|m| existing.contains(&m.id))
+                .filter(|m| overdue_as_of(m, d, &plan.occurrences))
                 .collect()
         }
     };
-    let mut rows: Vec<measure::Model> = plan
-        .measures
-        .into_values()
-        .filter(|m| existing.contains(&m.id))
-        .filter(|m| match as_of {
-            Some(d) => overdue_as_of(m, d, &plan.occurrences),
-            None => is_overdue(m, day),
-        })
-        .collect();
     rows.sort_by(|a, b| {
         let due = |m: &measure::Model| m.due_on.or(m.next_due_on);
         (due(a).is_none(), due(a), &a.code, a.id).cmp(&(due(b).is_none(), due(b), &b.code, b.id))

@@ -311,8 +311,7 @@ impl Order {
         as_of: Option<NaiveDate>,
     ) -> AppResult<Option<super::dashboard::OrderProgress>> {
         let db = ctx.data_unchecked::<sea_orm::DatabaseConnection>();
-        let p = super::dashboard::progress(db, caller(ctx)?, as_of).await?;
-        Ok(p.orders.into_iter().find(|o| o.order.0.id == self.0.id))
+        super::dashboard::order_progress(db, caller(ctx)?, self.0.id, as_of).await
     }
     /// Everything that happened on it, in date order: issue, measures started and completed,
     /// changes, evidence, reports due and filed, evaluations.
