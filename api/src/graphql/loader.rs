@@ -1,17 +1,20 @@
-//! Batched loading of every relation: one loader call is one or two SQL statements,
+//! Batched loading of every relation: one loader call is one SQL statement,
 //! whatever the number of parents in the page. Loaders return unscoped rows; the
 //! resolvers apply the caller's scope (see `crate::service::scope`).
 use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader as DlLoader;
 use entity::*;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Alias, Expr, Order, Query};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, Iterable, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, Iterable,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use crate::error::AppError;
+
+/// The column alias carrying a link's parent in [`via_link!`] statements.
+const LINK_PARENT: &str = "remedy_link_parent";
 
 #[derive(Clone)]
 pub struct Loader {
@@ -105,9 +108,10 @@ macro_rules! has_many {
     };
 }
 
-/// Many-to-many through a link table: the links, then the targets (two statements).
+/// Many-to-many through a link table, in one statement: the targets joined to the links,
+/// each row carrying the parent it was reached from.
 macro_rules! via_link {
-    ($key:ident, $link:ident, $from_col:ident, $from:ident, $to:ident, $target:ident, [$($order:ident),*]) => {
+    ($key:ident, $link:ident, $from_col:ident, $to_col:ident, $target:ident, [$($order:ident),*]) => {
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub struct $key(pub i64);
 
@@ -117,24 +121,25 @@ macro_rules! via_link {
 
             async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, AppError> {
                 let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
-                let links = $link::Entity::find()
-                    .filter($link::Column::$from_col.is_in(ids))
-                    .all(&self.db)
-                    .await?;
-                let mut target_ids: Vec<i64> = links.iter().map(|l| l.$to).collect();
-                target_ids.sort_unstable();
-                target_ids.dedup();
-                let query = $target::Entity::find().filter($target::Column::Id.is_in(target_ids));
-                $(let query = query.order_by_asc($target::Column::$order);)*
-                let targets = query.all(&self.db).await?;
-                let position: HashMap<i64, usize> = targets.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
-                let mut pairs: Vec<($key, usize)> = links
-                    .iter()
-                    .filter_map(|l| position.get(&l.$to).map(|p| ($key(l.$from), *p)))
-                    .collect();
-                // Keep the target ordering within each parent.
-                pairs.sort_by_key(|(k, p)| (k.0, *p));
-                Ok(group(keys, pairs.into_iter().map(|(k, p)| (k, targets[p].clone()))))
+                let mut stmt = Query::select();
+                stmt.columns($target::Column::iter().map(|c| ($target::Entity, c)))
+                    .expr_as(Expr::col(($link::Entity, $link::Column::$from_col)), Alias::new(LINK_PARENT))
+                    .from($target::Entity)
+                    .inner_join(
+                        $link::Entity,
+                        Expr::col(($link::Entity, $link::Column::$to_col))
+                            .equals(($target::Entity, $target::Column::Id)),
+                    )
+                    .and_where(Expr::col(($link::Entity, $link::Column::$from_col)).is_in(ids));
+                $(stmt.order_by(($target::Entity, $target::Column::$order), Order::Asc);)*
+                let rows = self.db.query_all(self.db.get_database_backend().build(&stmt)).await?;
+                let mut pairs = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let parent: i64 = row.try_get("", LINK_PARENT)?;
+                    pairs.push(($key(parent), $target::Model::from_query_result(&row, "")?));
+                }
+                // The statement's order is the target ordering within each parent.
+                Ok(group(keys, pairs))
             }
         }
     };
@@ -170,8 +175,7 @@ via_link!(
     MeasuresOfFinding,
     measure_finding,
     FindingId,
-    finding_id,
-    measure_id,
+    MeasureId,
     measure,
     [Code, Id]
 );
@@ -179,8 +183,7 @@ via_link!(
     FindingsOfMeasure,
     measure_finding,
     MeasureId,
-    measure_id,
-    finding_id,
+    FindingId,
     finding,
     [OrderId, Id]
 );
@@ -188,8 +191,7 @@ via_link!(
     SystemsOfMeasure,
     measure_system,
     MeasureId,
-    measure_id,
-    system_id,
+    SystemId,
     system,
     [Code, Id]
 );
@@ -197,8 +199,7 @@ via_link!(
     MeasuresOfSystem,
     measure_system,
     SystemId,
-    system_id,
-    measure_id,
+    MeasureId,
     measure,
     [Code, Id]
 );
@@ -206,8 +207,7 @@ via_link!(
     MeasuresOfReport,
     report_measure,
     ReportId,
-    report_id,
-    measure_id,
+    MeasureId,
     measure,
     [Code, Id]
 );
