@@ -114,6 +114,12 @@ enum MigrateAction {
     Status,
 }
 
+/// mimalloc instead of the system allocator: a GraphQL response allocates many small
+/// objects, and glibc's malloc/free took about a quarter of the server's CPU in profiles
+/// (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let telemetry = telemetry::init();
