@@ -275,6 +275,400 @@ async fn pagination_walks_every_measure_once_in_both_directions() {
     assert_eq!(error_codes(&body), ["VALIDATION"]);
 }
 
+const MEASURE_PAGE: &str = "query($o: MeasureOrder, $f: Int, $a: String, $l: Int, $b: String) { \
+    measures(orderBy: $o, first: $f, after: $a, last: $l, before: $b) { \
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor } \
+    edges { cursor node { id code dueOn } } } }";
+
+/// One page of measures: the edges' `(id, code, dueOn)`, and the page info.
+async fn measure_page(
+    app: &TestApp,
+    order: &Value,
+    forward: bool,
+    n: i32,
+    cursor: Option<&str>,
+) -> (Vec<(String, String, Value)>, Value) {
+    let vars = if forward {
+        json!({"o": order, "f": n, "a": cursor})
+    } else {
+        json!({"o": order, "l": n, "b": cursor})
+    };
+    let data = app.query_ok(MEASURE_PAGE, vars).await;
+    let conn = &data["measures"];
+    let edges = conn["edges"].as_array().unwrap();
+    assert!(edges.len() <= n as usize);
+    let info = conn["pageInfo"].clone();
+    if let (Some(first), Some(last)) = (edges.first(), edges.last()) {
+        assert_eq!(info["startCursor"], first["cursor"]);
+        assert_eq!(info["endCursor"], last["cursor"]);
+    }
+    // Asked for, the far side of the cursor is probed: rows lie there whenever a cursor of a
+    // row still in the list was given.
+    let far = if forward {
+        &info["hasPreviousPage"]
+    } else {
+        &info["hasNextPage"]
+    };
+    assert_eq!(far.as_bool(), Some(cursor.is_some()), "{info}");
+    let rows = edges
+        .iter()
+        .map(|e| {
+            let n = &e["node"];
+            (
+                n["id"].as_str().unwrap().to_string(),
+                n["code"].as_str().unwrap().to_string(),
+                n["dueOn"].clone(),
+            )
+        })
+        .collect();
+    (rows, info)
+}
+
+/// The measures' IDs, page by page, in the list's order (also when walking backward).
+async fn walk_measures(app: &TestApp, order: &Value, forward: bool, n: i32) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let (rows, info) = measure_page(app, order, forward, n, cursor.as_deref()).await;
+        let mut ids: Vec<String> = rows.into_iter().map(|r| r.0).collect();
+        let more = if forward {
+            seen.extend(ids);
+            cursor = info["endCursor"].as_str().map(str::to_string);
+            info["hasNextPage"].as_bool().unwrap()
+        } else {
+            ids.extend(seen);
+            seen = ids;
+            cursor = info["startCursor"].as_str().map(str::to_string);
+            info["hasPreviousPage"].as_bool().unwrap()
+        };
+        if !more {
+            break;
+        }
+        assert!(seen.len() <= 1000, "runaway pagination");
+    }
+    seen
+}
+
+/// A finding to hang new measures on.
+async fn any_finding(app: &TestApp) -> String {
+    let data = app
+        .query_ok("{ findings(first: 1) { nodes { id } } }", json!({}))
+        .await;
+    data["findings"]["nodes"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn create_measure(app: &TestApp, finding: &str, code: &str, due_on: Option<&str>) -> String {
+    let data = app
+        .query_ok(
+            "mutation($i: CreateMeasureInput!) { createMeasure(input: $i) { id } }",
+            json!({"i": {"code": code, "title": format!("Measure {code}"), "findingIds": [finding], "dueOn": due_on}}),
+        )
+        .await;
+    data["createMeasure"]["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn keyset_walks_agree_with_one_big_page_for_every_order() {
+    let app = spawn_demo_app().await;
+    // The demo's due dates are one date and many NULLs: add distinct dates, and one more NULL.
+    let finding = any_finding(&app).await;
+    for (code, due) in [
+        ("K-1", Some("2023-06-30")),
+        ("K-2", Some("2021-01-01")),
+        ("K-3", None),
+        ("K-4", Some("2022-12-31")),
+        ("A-0", Some("2030-01-01")),
+    ] {
+        create_measure(&app, &finding, code, due).await;
+    }
+    let total = Measure::find().all(&app.db).await.unwrap().len();
+    assert!(total < 100);
+    for field in ["CODE", "DUE_ON", "STATUS", "TITLE", "UPDATED_AT"] {
+        for direction in ["ASC", "DESC"] {
+            let order = json!({"field": field, "direction": direction});
+            let (rows, info) = measure_page(&app, &order, true, 100, None).await;
+            assert_eq!(rows.len(), total);
+            assert_eq!(info["hasNextPage"], false);
+            let all: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+            let unique: BTreeSet<&String> = all.iter().collect();
+            assert_eq!(unique.len(), total);
+            if field == "DUE_ON" {
+                // NULLs last in both directions, the dates in the direction asked.
+                let dates: Vec<NaiveDate> =
+                    rows.iter().map_while(|r| r.2.as_str().map(date)).collect();
+                assert_eq!(dates.len(), 7, "{rows:?}");
+                assert!(rows[dates.len()..].iter().all(|r| r.2.is_null()));
+                let mut sorted = dates.clone();
+                sorted.sort();
+                if direction == "DESC" {
+                    sorted.reverse();
+                }
+                assert_eq!(dates, sorted);
+            }
+            for (forward, n) in [(true, 4), (false, 3), (true, 1), (false, 7)] {
+                let walked = walk_measures(&app, &order, forward, n).await;
+                assert_eq!(
+                    walked,
+                    all,
+                    "{field} {direction}, {} by {n}",
+                    if forward { "forward" } else { "backward" }
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn rows_inserted_between_pages_neither_repeat_nor_skip_a_row() {
+    let app = spawn_demo_app().await;
+    let finding = any_finding(&app).await;
+    for (walk, (order, forward)) in [
+        (json!({"field": "CODE", "direction": "ASC"}), true),
+        (json!({"field": "CODE", "direction": "DESC"}), false),
+        (json!({"field": "DUE_ON", "direction": "DESC"}), true),
+        (json!({"field": "DUE_ON", "direction": "ASC"}), false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let before: Vec<String> = measure_page(&app, &order, true, 100, None)
+            .await
+            .0
+            .into_iter()
+            .map(|r| r.0)
+            .collect();
+        let mut seen: Vec<String> = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let (rows, info) = measure_page(&app, &order, forward, 5, cursor.as_deref()).await;
+            let mut ids: Vec<String> = rows.into_iter().map(|r| r.0).collect();
+            let more = if forward {
+                seen.extend(ids);
+                cursor = info["endCursor"].as_str().map(str::to_string);
+                info["hasNextPage"].as_bool().unwrap()
+            } else {
+                ids.extend(seen);
+                seen = ids;
+                cursor = info["startCursor"].as_str().map(str::to_string);
+                info["hasPreviousPage"].as_bool().unwrap()
+            };
+            if !more {
+                break;
+            }
+            pages += 1;
+            assert!(pages < 100, "runaway pagination");
+            if pages > 2 {
+                continue;
+            }
+            // Between pages, new measures land everywhere in the order: before and after
+            // the walk's position, among the dated ones and among those without a date.
+            let tag = format!("{walk}{pages}");
+            for (code, due) in [
+                (format!("A-{tag}"), Some("2000-01-01")),
+                (format!("M-00-{tag}"), None),
+                (format!("M-16-{tag}"), Some("2022-12-31")),
+                (format!("Z-{tag}"), Some("2099-01-01")),
+                (format!("M-99-{tag}"), None),
+            ] {
+                create_measure(&app, &finding, &code, due).await;
+            }
+        }
+        // Every row that existed when the walk began is visited once, in its order.
+        let visited: Vec<&String> = seen.iter().filter(|id| before.contains(id)).collect();
+        assert_eq!(visited, before.iter().collect::<Vec<_>>(), "{order}");
+        let unique: BTreeSet<&String> = seen.iter().collect();
+        assert_eq!(unique.len(), seen.len(), "a row repeats: {order}");
+        // Rows inserted ahead of the walk were picked up (in order).
+        assert!(seen.len() > before.len(), "{order}");
+        let now: Vec<String> = measure_page(&app, &order, true, 100, None)
+            .await
+            .0
+            .into_iter()
+            .map(|r| r.0)
+            .filter(|id| seen.contains(id))
+            .collect();
+        assert_eq!(now, seen, "{order}");
+    }
+}
+
+/// base64url JSON of a cursor, edited.
+fn edit_cursor(cursor: &str, edit: impl FnOnce(&mut Value)) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut v: Value = serde_json::from_slice(&b64.decode(cursor).unwrap()).unwrap();
+    edit(&mut v);
+    b64.encode(v.to_string())
+}
+
+#[tokio::test]
+async fn tampered_and_foreign_cursors_are_validation_errors() {
+    let app = spawn_demo_app().await;
+    let cursor_of = |data: &Value, path: &[&str]| -> String {
+        let mut v = data;
+        for p in path {
+            v = &v[*p];
+        }
+        v["edges"][1]["cursor"].as_str().unwrap().to_string()
+    };
+    let data = app
+        .query_ok(
+            "{ measures(first: 2) { edges { cursor } } \
+               byTitle: measures(first: 2, orderBy: {field: TITLE}) { edges { cursor } } \
+               regulators(first: 2) { edges { cursor } } \
+               evidence(first: 2) { edges { cursor } } \
+               orders(first: 1) { nodes { findings(first: 2) { edges { cursor } } } } }",
+            json!({}),
+        )
+        .await;
+    let by_code = cursor_of(&data, &["measures"]);
+    let by_title = cursor_of(&data, &["byTitle"]);
+    let regulator = cursor_of(&data, &["regulators"]);
+    let evidence = cursor_of(&data, &["evidence"]);
+    let nested = cursor_of(&data["orders"]["nodes"][0], &["findings"]);
+    // The cursors themselves work.
+    for (query, cursor) in [
+        ("query($c: String) { measures(first: 2, after: $c) { totalCount } }", &by_code),
+        ("query($c: String) { measures(last: 2, before: $c, orderBy: {field: TITLE}) { totalCount } }", &by_title),
+        ("query($c: String) { evidence(first: 2, after: $c) { totalCount } }", &evidence),
+        ("query($c: String) { orders(first: 1) { nodes { findings(first: 2, after: $c) { totalCount } } } }", &nested),
+    ] {
+        app.query_ok(query, json!({"c": cursor})).await;
+    }
+    let mut bad: Vec<(&str, String)> = vec![
+        // Another order of the same list, another list, a nested list's offset cursor.
+        (
+            "measures(first: 2, orderBy: {field: TITLE}, after: $c)",
+            by_code.clone(),
+        ),
+        (
+            "measures(first: 2, orderBy: {field: CODE, direction: DESC}, after: $c)",
+            by_code.clone(),
+        ),
+        ("measures(last: 2, before: $c)", by_title.clone()),
+        ("measures(first: 2, after: $c)", regulator.clone()),
+        ("measures(first: 2, after: $c)", evidence.clone()),
+        ("expiringEvidence(first: 2, after: $c)", evidence.clone()),
+        ("findings(first: 2, after: $c)", nested.clone()),
+        ("auditLog(first: 2, before: $c)", nested.clone()),
+        // A root cursor given to a nested list.
+        (
+            "orders(first: 1) { nodes { findings(first: 2, after: $c) { totalCount } } }",
+            by_code.clone(),
+        ),
+        // Garbage and truncation.
+        ("measures(first: 2, after: $c)", "!!".to_string()),
+        (
+            "measures(first: 2, after: $c)",
+            by_code[..by_code.len() / 2].to_string(),
+        ),
+    ];
+    // Tampered contents: each is a VALIDATION error, never a SQL error or a panic.
+    let edits: [fn(&mut Value); 9] = [
+        |v| v["k"][1] = json!("1; DROP TABLE measure"),
+        |v| v["k"][1] = json!(null),
+        |v| v["k"][1] = json!(1.5),
+        |v| v["k"][0] = json!(42),
+        |v| v["k"] = json!([v["k"][1].clone()]),
+        |v| v["k"].as_array_mut().unwrap().push(json!(1)),
+        |v| v["o"] = json!("measure:title,id"),
+        |v| v["v"] = json!(99),
+        |v| *v = json!([1, 2]),
+    ];
+    for edit in edits {
+        bad.push(("measures(first: 2, after: $c)", edit_cursor(&by_code, edit)));
+    }
+    for (field, cursor) in bad {
+        let selection = if field.ends_with(')') {
+            " { totalCount }"
+        } else {
+            ""
+        };
+        let query = format!("query($c: String) {{ {field}{selection} }}");
+        let (status, body) = app.graphql(&query, json!({"c": cursor})).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        assert_eq!(
+            error_codes(&body),
+            ["VALIDATION"],
+            "{query} {cursor}: {body}"
+        );
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        let arg = if field.contains("before") {
+            "before"
+        } else {
+            "after"
+        };
+        assert!(message.starts_with(&format!("{arg}: ")), "{message}");
+    }
+    // Values of the right shape are positions, even if no row has them.
+    let elsewhere = edit_cursor(&by_code, |v| v["k"] = json!(["M-10½", 1_000_000]));
+    let data = app
+        .query_ok(
+            "query($c: String) { measures(first: 3, after: $c) { nodes { code } } }",
+            json!({"c": elsewhere}),
+        )
+        .await;
+    assert_eq!(codes(&data["measures"]), ["M-11", "M-12", "M-13"]);
+}
+
+#[tokio::test]
+async fn keyset_pages_cost_a_constant_number_of_statements() {
+    let app = spawn_demo_app().await;
+    let first = app
+        .query_ok(
+            "{ measures(first: 3) { pageInfo { endCursor } } last: measures(last: 3) { pageInfo { startCursor } } }",
+            json!({}),
+        )
+        .await;
+    let after = first["measures"]["pageInfo"]["endCursor"].clone();
+    let before = first["last"]["pageInfo"]["startCursor"].clone();
+    let query = "query($n: Int, $a: String, $b: String) { \
+        fwd: measures(first: $n, after: $a) { totalCount pageInfo { hasNextPage hasPreviousPage } nodes { code } } \
+        bwd: measures(last: $n, before: $b) { totalCount pageInfo { hasNextPage hasPreviousPage } nodes { code } } }";
+    let mut counts = Vec::new();
+    for n in [2, 25] {
+        let before_count = app.statements.load(Ordering::SeqCst);
+        let data = app
+            .query_ok(query, json!({"n": n, "a": after, "b": before}))
+            .await;
+        counts.push(app.statements.load(Ordering::SeqCst) - before_count);
+        for side in ["fwd", "bwd"] {
+            let conn = &data[side];
+            assert_eq!(conn["totalCount"], 33);
+            assert_eq!(conn["nodes"].as_array().unwrap().len(), n as usize);
+            assert_eq!(conn["pageInfo"]["hasNextPage"], true, "{side} {n}");
+            assert_eq!(conn["pageInfo"]["hasPreviousPage"], true, "{side} {n}");
+        }
+        assert_eq!(codes(&data["fwd"])[0], "M-04");
+        assert_eq!(codes(&data["bwd"]).last().unwrap(), "M-30");
+    }
+    assert_eq!(
+        counts[0], counts[1],
+        "statements for pages of 2 vs 25: {counts:?}"
+    );
+    // Without totalCount and the far side's flag: one statement per list.
+    let lean = "query($a: String) { measures(first: 5, after: $a) { pageInfo { hasNextPage } nodes { code } } }";
+    let before_count = app.statements.load(Ordering::SeqCst);
+    app.query_ok(lean, json!({"a": after})).await;
+    let lean_count = app.statements.load(Ordering::SeqCst) - before_count;
+    assert!(lean_count + 4 <= counts[0], "{lean_count} vs {counts:?}");
+    // The first and last pages know they are.
+    let data = app
+        .query_ok(
+            "{ a: measures(first: 40) { pageInfo { hasNextPage hasPreviousPage } } \
+               b: measures(last: 40) { pageInfo { hasNextPage hasPreviousPage } } }",
+            json!({}),
+        )
+        .await;
+    for side in ["a", "b"] {
+        assert_eq!(data[side]["pageInfo"]["hasNextPage"], false);
+        assert_eq!(data[side]["pageInfo"]["hasPreviousPage"], false);
+    }
+}
+
 #[tokio::test]
 async fn every_measure_filter_narrows_correctly() {
     let app = spawn_demo_app().await;

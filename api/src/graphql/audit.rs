@@ -2,9 +2,9 @@
 use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use entity::{access_log, audit_event};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
-use super::connection::{cost, from_select, Conn, PageArgs};
+use super::connection::{cost, from_select, Conn, Keyset, PageArgs};
 use super::id;
 use super::mutation::AuditVerification;
 use crate::audit;
@@ -126,12 +126,12 @@ impl AuditQuery {
         if let Some(v) = f.since {
             select = select.filter(audit_event::Column::At.gte(v));
         }
-        let select = select.order_by_asc(audit_event::Column::Id);
         from_select(
             ctx,
             db,
             &PageArgs::new(first, after, last, before),
             select,
+            &Keyset::asc(audit_event::Column::Id),
             AuditEvent,
         )
         .await
@@ -168,13 +168,13 @@ impl AuditQuery {
         if let Some(s) = subject {
             select = select.filter(access_log::Column::Subject.eq(s));
         }
-        let select = select.order_by_desc(access_log::Column::Id);
         from_select(
             ctx,
             db,
             &PageArgs::new(first, after, last, before),
             select,
-            |r| AccessRecord {
+            &Keyset::desc(access_log::Column::Id),
+            |r: access_log::Model| AccessRecord {
                 at: r.at,
                 subject: r.subject,
                 jti: r.jti,

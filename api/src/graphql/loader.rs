@@ -49,6 +49,33 @@ pub struct EvidenceMeta {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
+impl super::connection::KeyRow<evidence::Column> for EvidenceMeta {
+    fn key(&self, column: evidence::Column) -> sea_orm::Value {
+        use evidence::Column as C;
+        match column {
+            C::Id => self.id.into(),
+            C::MeasureId => self.measure_id.into(),
+            C::SystemId => self.system_id.into(),
+            C::Kind => self.kind.into(),
+            C::Title => self.title.clone().into(),
+            C::IssuedBy => self.issued_by.clone().into(),
+            C::IssuedOn => self.issued_on.into(),
+            C::ValidFrom => self.valid_from.into(),
+            C::ValidUntil => self.valid_until.into(),
+            C::Sha256 => self.sha256.clone().into(),
+            C::MediaType => self.media_type.clone().into(),
+            C::SizeBytes => self.size_bytes.into(),
+            C::StorageUri => self.storage_uri.clone().into(),
+            // Not selected (the bytes); never a sort key.
+            C::Content => sea_orm::Value::Bytes(None),
+            C::SupersedesId => self.supersedes_id.into(),
+            C::SubmittedBy => self.submitted_by.clone().into(),
+            C::SubmittedAt => self.submitted_at.into(),
+            C::CreatedAt => self.created_at.into(),
+        }
+    }
+}
+
 /// A select of evidence without the `content` column (turn it into [`EvidenceMeta`] rows).
 pub fn evidence_meta_select() -> sea_orm::Select<evidence::Entity> {
     evidence::Entity::find()

@@ -3,13 +3,10 @@ use async_graphql::{Context, Enum, InputObject, Object, ID};
 use chrono::{Duration, NaiveDate};
 use entity::enums::*;
 use entity::*;
-use sea_orm::sea_query::{NullOrdering, Order as SqlOrder};
-use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
-};
+use sea_orm::sea_query::Order as SqlOrder;
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
 
-use super::connection::{cost, from_select, from_vec, limits, window, Conn, PageArgs};
+use super::connection::{cost, from_select, from_vec, limits, Conn, Keyset, PageArgs};
 use super::dashboard::{self, Progress};
 use super::id;
 use super::loader::{evidence_meta_select, EvidenceMeta};
@@ -142,47 +139,28 @@ fn days_ahead(days: i32) -> AppResult<Duration> {
     Ok(Duration::days(days as i64))
 }
 
-/// Evidence rows (without their bytes) as a connection.
+/// Evidence rows (without their bytes) as a connection: by validity end (those without
+/// one last) then ID, or by ID.
 async fn evidence_connection(
     ctx: &Context<'_>,
     args: &PageArgs,
     condition: Condition,
     order_by_validity: bool,
 ) -> AppResult<Conn<Evidence>> {
-    let db = db(ctx);
-    let base = evidence_meta_select().filter(condition);
-    let total = base.clone().count(db).await?;
-    let (start, end) = window(args, total, limits(ctx).max_page_size)?;
-    let ordered = if order_by_validity {
-        base.order_by_asc(evidence::Column::ValidUntil)
-            .order_by_asc(evidence::Column::Id)
+    let order = if order_by_validity {
+        Keyset::asc(evidence::Column::ValidUntil).then_asc(evidence::Column::Id)
     } else {
-        base.order_by_asc(evidence::Column::Id)
+        Keyset::asc(evidence::Column::Id)
     };
-    let rows: Vec<EvidenceMeta> = if end > start {
-        ordered
-            .offset(start)
-            .limit(end - start)
-            .into_model::<EvidenceMeta>()
-            .all(db)
-            .await?
-    } else {
-        Vec::new()
-    };
-    // Re-number the window's cursors from `start`.
-    let mut conn = from_vec(
+    from_select(
         ctx,
-        &PageArgs::new(Some(rows.len() as i32), None, None, None),
-        rows,
+        db(ctx),
+        args,
+        evidence_meta_select().filter(condition),
+        &order,
         Evidence,
-    )?;
-    for (i, edge) in conn.edges.iter_mut().enumerate() {
-        edge.cursor = super::connection::encode_cursor(start + i as u64);
-    }
-    conn.has_previous_page = start > 0;
-    conn.has_next_page = end < total;
-    conn.additional_fields.total_count = total;
-    Ok(conn)
+    )
+    .await
 }
 
 async fn find_node(ctx: &Context<'_>, gid: &ID) -> AppResult<Node> {
@@ -317,14 +295,14 @@ impl PlanQuery {
         let who = caller(ctx)?;
         let select = regulator::Entity::find()
             .filter(scope::regulators(who))
-            .filter(regulator::Column::ArchivedAt.is_null())
-            .order_by_asc(regulator::Column::Code)
-            .order_by_asc(regulator::Column::Id);
+            .filter(regulator::Column::ArchivedAt.is_null());
+        let order = Keyset::asc(regulator::Column::Code).then_asc(regulator::Column::Id);
         from_select(
             ctx,
             db(ctx),
             &PageArgs::new(first, after, last, before),
             select,
+            &order,
             Regulator,
         )
         .await
@@ -360,14 +338,14 @@ impl PlanQuery {
         if let Some(k) = f.kind {
             select = select.filter(regulatory_order::Column::Kind.eq(k));
         }
-        let select = select
-            .order_by_asc(regulatory_order::Column::IssuedOn)
-            .order_by_asc(regulatory_order::Column::Id);
+        let order =
+            Keyset::asc(regulatory_order::Column::IssuedOn).then_asc(regulatory_order::Column::Id);
         let conn = from_select(
             ctx,
             db(ctx),
             &PageArgs::new(first, after, last, before),
             select,
+            &order,
             Order,
         )
         .await?;
@@ -416,14 +394,13 @@ impl PlanQuery {
         if let Some(c) = f.category {
             select = select.filter(finding::Column::Category.eq(c));
         }
-        let select = select
-            .order_by_asc(finding::Column::OrderId)
-            .order_by_asc(finding::Column::Id);
+        let order = Keyset::asc(finding::Column::OrderId).then_asc(finding::Column::Id);
         from_select(
             ctx,
             db(ctx),
             &PageArgs::new(first, after, last, before),
             select,
+            &order,
             Finding,
         )
         .await
@@ -447,28 +424,26 @@ impl PlanQuery {
     ) -> AppResult<Conn<Measure>> {
         let who = caller(ctx)?;
         let f = filter.unwrap_or_default();
-        let order = order_by.unwrap_or_default();
-        let mut select = measure::Entity::find()
+        let sort = order_by.unwrap_or_default();
+        let select = measure::Entity::find()
             .filter(scope::measures(who))
             .filter(filter_condition(&f, today(), who.order_scope())?);
-        let dir: SqlOrder = order.direction.into();
-        select = match order.field {
-            MeasureOrderField::Code => select.order_by(measure::Column::Code, dir.clone()),
-            MeasureOrderField::DueOn => {
-                select.order_by_with_nulls(measure::Column::DueOn, dir.clone(), NullOrdering::Last)
-            }
-            MeasureOrderField::Status => select.order_by(measure::Column::Status, dir.clone()),
-            MeasureOrderField::Title => select.order_by(measure::Column::Title, dir.clone()),
-            MeasureOrderField::UpdatedAt => {
-                select.order_by(measure::Column::UpdatedAt, dir.clone())
-            }
+        let dir: SqlOrder = sort.direction.into();
+        let column = match sort.field {
+            MeasureOrderField::Code => measure::Column::Code,
+            // Nullable: measures without a due date sort last in both directions.
+            MeasureOrderField::DueOn => measure::Column::DueOn,
+            MeasureOrderField::Status => measure::Column::Status,
+            MeasureOrderField::Title => measure::Column::Title,
+            MeasureOrderField::UpdatedAt => measure::Column::UpdatedAt,
         };
-        let select = select.order_by(measure::Column::Id, dir);
+        let order = Keyset::by(column, dir.clone()).then(measure::Column::Id, dir);
         let conn = from_select(
             ctx,
             db(ctx),
             &PageArgs::new(first, after, last, before),
             select,
+            &order,
             Measure,
         )
         .await?;
@@ -500,14 +475,13 @@ impl PlanQuery {
         if let Some(k) = filter.and_then(|f| f.kind) {
             select = select.filter(owner::Column::Kind.eq(k));
         }
-        let select = select
-            .order_by_asc(owner::Column::Code)
-            .order_by_asc(owner::Column::Id);
+        let order = Keyset::asc(owner::Column::Code).then_asc(owner::Column::Id);
         from_select(
             ctx,
             db(ctx),
             &PageArgs::new(first, after, last, before),
             select,
+            &order,
             Owner,
         )
         .await
@@ -534,14 +508,13 @@ impl PlanQuery {
         if let Some(k) = filter.and_then(|f| f.kind) {
             select = select.filter(system::Column::Kind.eq(k));
         }
-        let select = select
-            .order_by_asc(system::Column::Code)
-            .order_by_asc(system::Column::Id);
+        let order = Keyset::asc(system::Column::Code).then_asc(system::Column::Id);
         from_select(
             ctx,
             db(ctx),
             &PageArgs::new(first, after, last, before),
             select,
+            &order,
             System,
         )
         .await
@@ -612,14 +585,13 @@ impl PlanQuery {
         if let Some(d) = f.due_before {
             select = select.filter(report::Column::DueOn.lt(d));
         }
-        let select = select
-            .order_by_asc(report::Column::DueOn)
-            .order_by_asc(report::Column::Id);
+        let order = Keyset::asc(report::Column::DueOn).then_asc(report::Column::Id);
         from_select(
             ctx,
             db(ctx),
             &PageArgs::new(first, after, last, before),
             select,
+            &order,
             Report,
         )
         .await
@@ -638,15 +610,14 @@ impl PlanQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> AppResult<Conn<Evaluator>> {
-        let select = evaluator::Entity::find()
-            .filter(evaluator::Column::ArchivedAt.is_null())
-            .order_by_asc(evaluator::Column::Code)
-            .order_by_asc(evaluator::Column::Id);
+        let select = evaluator::Entity::find().filter(evaluator::Column::ArchivedAt.is_null());
+        let order = Keyset::asc(evaluator::Column::Code).then_asc(evaluator::Column::Id);
         from_select(
             ctx,
             db(ctx),
             &PageArgs::new(first, after, last, before),
             select,
+            &order,
             Evaluator,
         )
         .await
@@ -698,14 +669,14 @@ impl PlanQuery {
             .filter(scope::reports(who))
             .filter(report::Column::ArchivedAt.is_null())
             .filter(report::Column::Status.eq(ReportStatus::Draft))
-            .filter(report::Column::DueOn.lte(until))
-            .order_by_asc(report::Column::DueOn)
-            .order_by_asc(report::Column::Id);
+            .filter(report::Column::DueOn.lte(until));
+        let order = Keyset::asc(report::Column::DueOn).then_asc(report::Column::Id);
         from_select(
             ctx,
             db(ctx),
             &PageArgs::new(first, after, last, before),
             select,
+            &order,
             Report,
         )
         .await
