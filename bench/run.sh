@@ -20,7 +20,9 @@
 #    during N requests are counted (BEGIN/COMMIT included);
 # 5. prints the table (also saved as $BENCH_WORK/results.md).
 #
-# Environment: BENCH_WORK (default /var/tmp/remedy-bench), BENCH_PG (default
+# Environment: BENCH_WORK (default /var/tmp/remedy-bench), BENCH_REMEDY_BIN (a remedy binary
+# to measure instead of the one built, e.g. an older build for a before/after comparison;
+# use with --skip-build), BENCH_PG (default
 # postgres://postgres@127.0.0.1:5432), BENCH_PG_LOG (default
 # /var/log/postgresql/postgresql-15-main.log), BENCH_PORT (default 18090; uses +0..+2 and
 # +100..+102), REMEDY_DB_MAX_CONNECTIONS (pool size of remedy and the limit, default 10).
@@ -74,17 +76,26 @@ psql_db() { psql "$DB_URL" -v ON_ERROR_STOP=1 -qAt "$@"; }
 n() { awk -v d="$1" -v s="$SCALE" 'BEGIN { v = int(d * s + 0.5); print (v < 1 ? 1 : v) }'; }
 
 # --- 1. build -------------------------------------------------------------------------
-REMEDY="$WORK/target/release/remedy"
+REMEDY="${BENCH_REMEDY_BIN:-$WORK/target/release/remedy}"
 LOADGEN="$WORK/loadgen-target/release/remedy-loadgen"
 LIMIT="$WORK/limit-target/release/remedy-limit"
 if [[ $BUILD == 1 ]]; then
   log "building remedy (release), loadgen and limit"
-  (cd "$ROOT" && CARGO_TARGET_DIR="$WORK/target" cargo build --release -q -p remedy)
-  (cd "$BENCH/loadgen" && CARGO_TARGET_DIR="$WORK/loadgen-target" cargo build --release -q)
-  (cd "$BENCH/limit" && CARGO_TARGET_DIR="$WORK/limit-target" cargo build --release -q)
-  if [[ $PEER == 1 && ! -x "$BENCH/peer/node_modules/.bin/postgraphile" ]]; then
-    (cd "$BENCH/peer" && npm ci --no-audit --no-fund --loglevel=error)
-  fi
+  t0=$(date +%s)
+  # In parallel: remedy's last crates build on one core, the small tools fill the other.
+  (cd "$ROOT" && CARGO_TARGET_DIR="$WORK/target" cargo build --release -q -p remedy) &
+  build_remedy=$!
+  (
+    cd "$BENCH/loadgen" && CARGO_TARGET_DIR="$WORK/loadgen-target" cargo build --release -q
+    cd "$BENCH/limit" && CARGO_TARGET_DIR="$WORK/limit-target" cargo build --release -q
+    if [[ $PEER == 1 && ! -x "$BENCH/peer/node_modules/.bin/postgraphile" ]]; then
+      cd "$BENCH/peer" && npm ci --no-audit --no-fund --loglevel=error
+    fi
+  ) &
+  build_tools=$!
+  wait "$build_remedy"
+  wait "$build_tools"
+  log "built in $(( $(date +%s) - t0 )) s"
 fi
 
 # --- 2. data ----------------------------------------------------------------------------

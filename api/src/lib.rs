@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod document;
 pub mod error;
 pub mod events;
 pub mod graphql;

@@ -24,6 +24,8 @@ pub struct AppState {
     /// Requests per minute per token subject (None: unlimited).
     pub limiter: Option<governor::DefaultKeyedRateLimiter<String>>,
     pub metrics: web::Data<crate::metrics::Metrics>,
+    /// Parsed persisted queries.
+    pub documents: crate::document::Documents,
 }
 
 impl AppState {
@@ -40,6 +42,7 @@ impl AppState {
             store,
             limiter,
             metrics: web::Data::new(crate::metrics::Metrics::new()),
+            documents: crate::document::Documents::new(1024),
         }
     }
 }
@@ -239,13 +242,17 @@ async fn graphql(
         }
         async_graphql::BatchRequest::Batch(v) => v,
     };
-    for request in &requests {
-        if let Err(message) = check_document(&request.query, cfg) {
-            return bad_request(
-                actix_web::http::StatusCode::BAD_REQUEST,
-                "VALIDATION",
-                &message,
-            );
+    let mut requests = requests;
+    for request in &mut requests {
+        if let Err(refusal) = state.documents.prepare(request, cfg).await {
+            // A persisted query not (or no longer) known is the protocol's normal answer
+            // (the client resends the query): 200. Limits and bad hashes: 400.
+            let status = if refusal.code == "PERSISTED_QUERY_NOT_FOUND" {
+                actix_web::http::StatusCode::OK
+            } else {
+                actix_web::http::StatusCode::BAD_REQUEST
+            };
+            return bad_request(status, refusal.code, &refusal.message);
         }
     }
     let mut responses = Vec::with_capacity(requests.len());
@@ -398,52 +405,6 @@ async fn download_evidence(
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::CACHE_CONTROL, "private, no-store"))
         .body(bytes)
-}
-
-/// Refuses documents with too many field selections or aliases before execution: the
-/// complexity limit counts what a query may return, this counts what the client wrote
-/// (alias overloading, field duplication). Unparsable documents are left to the executor,
-/// which reports them as VALIDATION errors.
-pub fn check_document(query: &str, cfg: &ServerConfig) -> Result<(), String> {
-    use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-    fn walk(set: &SelectionSet, fields: &mut usize, aliases: &mut usize) {
-        for item in &set.items {
-            match &item.node {
-                Selection::Field(f) => {
-                    *fields += 1;
-                    if f.node.alias.is_some() {
-                        *aliases += 1;
-                    }
-                    walk(&f.node.selection_set.node, fields, aliases);
-                }
-                Selection::InlineFragment(fr) => walk(&fr.node.selection_set.node, fields, aliases),
-                Selection::FragmentSpread(_) => {}
-            }
-        }
-    }
-    let Ok(doc): Result<ExecutableDocument, _> = async_graphql::parser::parse_query(query) else {
-        return Ok(());
-    };
-    let (mut fields, mut aliases) = (0usize, 0usize);
-    for (_, op) in doc.operations.iter() {
-        walk(&op.node.selection_set.node, &mut fields, &mut aliases);
-    }
-    for fragment in doc.fragments.values() {
-        walk(&fragment.node.selection_set.node, &mut fields, &mut aliases);
-    }
-    if aliases > cfg.max_aliases {
-        return Err(format!(
-            "too many aliases: {aliases} (the limit is {}, REMEDY_MAX_ALIASES)",
-            cfg.max_aliases
-        ));
-    }
-    if fields > cfg.max_fields {
-        return Err(format!(
-            "too many field selections: {fields} (the limit is {}, REMEDY_MAX_FIELDS)",
-            cfg.max_fields
-        ));
-    }
-    Ok(())
 }
 
 /// Gives every error a stable `extensions.code`: resolver errors carry theirs already;

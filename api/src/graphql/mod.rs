@@ -70,12 +70,10 @@ pub fn build_schema(db: DatabaseConnection, cfg: &ServerConfig, keys: Arc<Keys>)
         .limit_depth(cfg.max_depth)
         .limit_complexity(cfg.max_complexity)
         .limit_recursive_depth(32)
-        .limit_directives(16)
-        .extension(
-            async_graphql::extensions::apollo_persisted_queries::ApolloPersistedQueries::new(
-                async_graphql::extensions::apollo_persisted_queries::LruCacheStorage::new(1024),
-            ),
-        );
+        .limit_directives(16);
+    // No extension unless spans are exported: with any extension registered every field
+    // resolution goes through the extension chain. Persisted queries are resolved by the
+    // HTTP layer (`crate::document`).
     if !cfg.introspection {
         builder = builder.disable_introspection();
     }
