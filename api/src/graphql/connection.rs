@@ -48,7 +48,47 @@ pub struct Counted {
     pub total_count: u64,
 }
 
-pub type Conn<T> = Connection<String, T, Counted, EmptyFields>;
+pub type Conn<T> = Connection<Cursor, T, Counted, EmptyFields>;
+
+/// An edge's cursor, encoded only when the client selects it (`cursor`, `startCursor`,
+/// `endCursor`): a page of 100 edges whose client asks only for `endCursor` encodes one.
+#[derive(Debug, Clone)]
+pub enum Cursor {
+    /// A position in an in-memory list.
+    Offset(u64),
+    /// A row's sort-key values in a root list ([`Keyset`]), with the list's tag.
+    Keys(std::sync::Arc<str>, Vec<Json>),
+}
+
+impl async_graphql::connection::CursorType for Cursor {
+    type Error = &'static str;
+
+    /// Arguments are decoded by the fields themselves (they know the list's order).
+    fn decode_cursor(_: &str) -> Result<Self, Self::Error> {
+        Err("cursors are decoded by their connection field")
+    }
+
+    fn encode_cursor(&self) -> String {
+        match self {
+            Cursor::Offset(n) => encode_offset(*n),
+            Cursor::Keys(tag, k) => {
+                #[derive(Serialize)]
+                struct Encoded<'a> {
+                    v: u32,
+                    o: &'a str,
+                    k: &'a [Json],
+                }
+                let text = serde_json::to_string(&Encoded {
+                    v: KEYSET_VERSION,
+                    o: tag,
+                    k,
+                })
+                .unwrap_or_default();
+                URL_SAFE_NO_PAD.encode(text)
+            }
+        }
+    }
+}
 
 /// Paging limits, shared by the schema.
 #[derive(Debug, Clone, Copy)]
@@ -181,7 +221,7 @@ pub fn from_vec<T, N: async_graphql::OutputType>(
             .skip(start as usize)
             .take((end - start) as usize)
             .enumerate()
-            .map(|(i, node)| Edge::new(encode_offset(start + i as u64), wrap(node))),
+            .map(|(i, node)| Edge::new(Cursor::Offset(start + i as u64), wrap(node))),
     );
     Ok(conn)
 }
@@ -512,8 +552,12 @@ impl<E: EntityTrait> Keyset<E> {
         seek(&self.keys, values, forward, inclusive)
     }
 
-    /// The cursor of a row.
-    fn encode<M: KeyRow<E::Column>>(&self, row: &M) -> AppResult<String> {
+    /// The cursor of a row (`tag` is [`Keyset::tag`], computed once per page).
+    fn cursor<M: KeyRow<E::Column>>(
+        &self,
+        tag: &std::sync::Arc<str>,
+        row: &M,
+    ) -> AppResult<Cursor> {
         let mut k = Vec::with_capacity(self.keys.len());
         for key in &self.keys {
             let json = key
@@ -521,20 +565,20 @@ impl<E: EntityTrait> Keyset<E> {
                 .and_then(|kind| kind.cursor_value(row.key(key.column)))
                 .ok_or_else(|| {
                     AppError::from(anyhow::anyhow!(
-                        "keyset {}: unexpected value of {}",
-                        self.tag(),
+                        "keyset {tag}: unexpected value of {}",
                         key.column.as_str()
                     ))
                 })?;
             k.push(json);
         }
-        let cursor = KeyCursor {
-            v: KEYSET_VERSION,
-            o: self.tag(),
-            k,
-        };
-        let text = serde_json::to_string(&cursor).map_err(anyhow::Error::from)?;
-        Ok(URL_SAFE_NO_PAD.encode(text))
+        Ok(Cursor::Keys(tag.clone(), k))
+    }
+
+    /// A row's cursor as the client sees it.
+    #[cfg(test)]
+    fn encode<M: KeyRow<E::Column>>(&self, row: &M) -> AppResult<String> {
+        use async_graphql::connection::CursorType;
+        Ok(self.cursor(&self.tag().into(), row)?.encode_cursor())
     }
 
     /// A cursor's key values (`None` for NULL), checked against this order.
@@ -665,8 +709,9 @@ where
 
     let mut conn =
         Connection::with_additional_fields(has_previous, has_next, Counted { total_count: total });
+    let tag: std::sync::Arc<str> = order.tag().into();
     for row in rows {
-        let cursor = order.encode(&row)?;
+        let cursor = order.cursor(&tag, &row)?;
         conn.edges.push(Edge::new(cursor, wrap(row)));
     }
     Ok(conn)
