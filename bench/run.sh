@@ -88,14 +88,15 @@ if [[ $BUILD == 1 ]]; then
   (
     cd "$BENCH/loadgen" && CARGO_TARGET_DIR="$WORK/loadgen-target" cargo build --release -q
     cd "$BENCH/limit" && CARGO_TARGET_DIR="$WORK/limit-target" cargo build --release -q
-    if [[ $PEER == 1 && ! -x "$BENCH/peer/node_modules/.bin/postgraphile" ]]; then
-      cd "$BENCH/peer" && npm ci --no-audit --no-fund --loglevel=error
-    fi
   ) &
   build_tools=$!
   wait "$build_remedy"
   wait "$build_tools"
   log "built in $(( $(date +%s) - t0 )) s"
+fi
+# The peer is installed even with --skip-build (a few seconds, from package-lock.json).
+if [[ $PEER == 1 && ! -x "$BENCH/peer/node_modules/.bin/postgraphile" ]]; then
+  (cd "$BENCH/peer" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 # --- 2. data ----------------------------------------------------------------------------

@@ -14,8 +14,8 @@ use sea_orm::sea_query::{
     Alias, CommonTableExpression, Expr, Query, UnionType, WithClause, WithQuery,
 };
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::id;
@@ -400,12 +400,15 @@ async fn progress_now(
     if order_ids.is_empty() {
         return Ok(rollup.assemble(day, &orders, &regulators));
     }
+    // A scoped caller's (or one order's) ids are listed; everyone else's orders are every
+    // order not archived, a subquery rather than a list of every id.
+    let listed = (who.is_scoped() || only.is_some()).then_some(order_ids.as_slice());
     let counts: Vec<FindingCount> = finding::Entity::find()
         .select_only()
         .column(finding::Column::OrderId)
         .column(finding::Column::Category)
         .column_as(Expr::cust("COUNT(*)"), "n")
-        .filter(finding::Column::OrderId.is_in(order_ids.clone()))
+        .filter(of_orders(listed))
         .filter(finding::Column::ArchivedAt.is_null())
         .group_by(finding::Column::OrderId)
         .group_by(finding::Column::Category)
@@ -419,7 +422,7 @@ async fn progress_now(
     }
     let stmt = db
         .get_database_backend()
-        .build(&rollup_statement(&order_ids, day));
+        .build(&rollup_statement(listed, day));
     for r in RollupRow::find_by_statement(stmt).all(db).await? {
         let g = match (r.lvl, r.k, r.cat) {
             (0, Some(o), Some(c)) => Group::OrderCategory(o, c),
@@ -438,10 +441,24 @@ async fn progress_now(
     Ok(rollup.assemble(day, &orders, &regulators))
 }
 
+/// Findings of these orders, or of every order not archived.
+fn of_orders(orders: Option<&[i64]>) -> Condition {
+    Condition::all().add(match orders {
+        Some(ids) => finding::Column::OrderId.is_in(ids.iter().copied()),
+        None => finding::Column::OrderId.in_subquery(
+            Query::select()
+                .column(regulatory_order::Column::Id)
+                .from(regulatory_order::Entity)
+                .and_where(regulatory_order::Column::ArchivedAt.is_null())
+                .to_owned(),
+        ),
+    })
+}
+
 /// The rollup statement: `x` holds each (regulator, order, category, measure) once with the
 /// measure's status and whether it is late ([`overdue_condition`], the rule the `overdue`
 /// filter uses); each branch of the union counts one level of the dashboard.
-fn rollup_statement(order_ids: &[i64], day: NaiveDate) -> WithQuery {
+fn rollup_statement(orders: Option<&[i64]>, day: NaiveDate) -> WithQuery {
     let x = Alias::new("x");
     let col = |t: &str| Expr::col(Alias::new(t));
     let late = Expr::case(overdue_condition(day), 1).finally(0);
@@ -487,7 +504,7 @@ fn rollup_statement(order_ids: &[i64], day: NaiveDate) -> WithQuery {
             Expr::col((measure::Entity, measure::Column::Id))
                 .equals((measure_finding::Entity, measure_finding::Column::MeasureId)),
         )
-        .and_where(finding::Column::OrderId.is_in(order_ids.iter().copied()))
+        .cond_where(of_orders(orders))
         .and_where(finding::Column::ArchivedAt.is_null())
         .and_where(measure::Column::ArchivedAt.is_null())
         .to_owned();

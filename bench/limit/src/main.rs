@@ -108,7 +108,7 @@ const ORDER: &str = "SELECT json_build_object('data', json_build_object('orderBy
     FROM regulatory_order o WHERE o.reference = $1 AND o.archived_at IS NULL)))::text";
 
 const MEASURES: &str = "WITH page AS (SELECT m.id, m.code, m.title, m.status, m.due_on FROM measure m \
-     WHERE m.archived_at IS NULL AND ($1::text IS NULL OR m.code > $1) ORDER BY m.code, m.id LIMIT 101), \
+     WHERE m.archived_at IS NULL AND m.code > COALESCE($1, '') ORDER BY m.code, m.id LIMIT 101), \
    shown AS (SELECT * FROM page ORDER BY code, id LIMIT 100) \
    SELECT json_build_object('data', json_build_object('measures', json_build_object( \
      'nodes', (SELECT COALESCE(json_agg(json_build_object('code', code, 'title', title, 'status', status, 'dueOn', due_on) ORDER BY code, id), '[]') FROM shown), \
