@@ -462,7 +462,7 @@ fn rollup_statement(orders: Option<&[i64]>, day: NaiveDate) -> WithQuery {
     let x = Alias::new("x");
     let col = |t: &str| Expr::col(Alias::new(t));
     let late = Expr::case(overdue_condition(day), 1).finally(0);
-    let base = Query::select()
+    let base = scope::links_with_orders()
         .distinct()
         .expr_as(
             Expr::col((
@@ -488,17 +488,6 @@ fn rollup_statement(orders: Option<&[i64]>, day: NaiveDate) -> WithQuery {
             Alias::new("status"),
         )
         .expr_as(late, Alias::new("late"))
-        .from(measure_finding::Entity)
-        .inner_join(
-            finding::Entity,
-            Expr::col((finding::Entity, finding::Column::Id))
-                .equals((measure_finding::Entity, measure_finding::Column::FindingId)),
-        )
-        .inner_join(
-            regulatory_order::Entity,
-            Expr::col((regulatory_order::Entity, regulatory_order::Column::Id))
-                .equals((finding::Entity, finding::Column::OrderId)),
-        )
         .inner_join(
             measure::Entity,
             Expr::col((measure::Entity, measure::Column::Id))

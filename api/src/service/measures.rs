@@ -9,7 +9,7 @@ use sea_orm::sea_query::{Expr, Func, Query};
 use sea_orm::{ColumnTrait, Condition};
 
 use crate::error::AppResult;
-use crate::service::scope::measures_of_orders;
+use crate::service::scope::{links_with_orders, measures_of_orders};
 
 /// Statuses in which a one-off measure's due date still binds.
 pub const OPEN_STATUSES: [MeasureStatus; 2] = [MeasureStatus::Planned, MeasureStatus::InProgress];
@@ -136,19 +136,8 @@ pub fn filter_condition(
     }
     if let Some(id) = &f.regulator_id {
         let reg = decode(id, "Regulator")?;
-        let mut stmt = Query::select()
+        let mut stmt = links_with_orders()
             .column((measure_finding::Entity, measure_finding::Column::MeasureId))
-            .from(measure_finding::Entity)
-            .inner_join(
-                finding::Entity,
-                Expr::col((finding::Entity, finding::Column::Id))
-                    .equals((measure_finding::Entity, measure_finding::Column::FindingId)),
-            )
-            .inner_join(
-                regulatory_order::Entity,
-                Expr::col((regulatory_order::Entity, regulatory_order::Column::Id))
-                    .equals((finding::Entity, finding::Column::OrderId)),
-            )
             .and_where(
                 Expr::col((
                     regulatory_order::Entity,

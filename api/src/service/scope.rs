@@ -12,6 +12,24 @@ use sea_orm::{ColumnTrait, Condition};
 
 use crate::auth::Caller;
 
+/// `FROM measure_finding JOIN finding JOIN regulatory_order`: each link with its finding and
+/// the finding's order (no columns selected yet).
+pub fn links_with_orders() -> SelectStatement {
+    Query::select()
+        .from(measure_finding::Entity)
+        .inner_join(
+            finding::Entity,
+            Expr::col((finding::Entity, finding::Column::Id))
+                .equals((measure_finding::Entity, measure_finding::Column::FindingId)),
+        )
+        .inner_join(
+            regulatory_order::Entity,
+            Expr::col((regulatory_order::Entity, regulatory_order::Column::Id))
+                .equals((finding::Entity, finding::Column::OrderId)),
+        )
+        .to_owned()
+}
+
 /// `SELECT measure_id FROM measure_finding JOIN finding … WHERE finding.order_id IN (orders)`.
 pub fn measures_of_orders(orders: impl IntoIterator<Item = i64>) -> SelectStatement {
     Query::select()
