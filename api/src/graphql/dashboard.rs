@@ -455,15 +455,17 @@ fn of_orders(orders: Option<&[i64]>) -> Condition {
     })
 }
 
-/// The rollup statement: `x` holds each (regulator, order, category, measure) once with the
-/// measure's status and whether it is late ([`overdue_condition`], the rule the `overdue`
-/// filter uses); each branch of the union counts one level of the dashboard.
+/// The rollup statement: `x` holds each link of a measure to a finding with the finding's
+/// order, category and regulator, the measure's status and whether it is late
+/// ([`overdue_condition`], the rule the `overdue` filter uses); each branch of the union
+/// counts one level of the dashboard, a measure once per group (`COUNT(DISTINCT)`). `x` is
+/// deliberately not `DISTINCT` itself: that made PostgreSQL plan a parallel aggregate, which
+/// took as long alone and twice the CPU under concurrent dashboards (BENCHMARKS.md).
 fn rollup_statement(orders: Option<&[i64]>, day: NaiveDate) -> WithQuery {
     let x = Alias::new("x");
     let col = |t: &str| Expr::col(Alias::new(t));
     let late = Expr::case(overdue_condition(day), 1).finally(0);
     let base = scope::links_with_orders()
-        .distinct()
         .expr_as(
             Expr::col((
                 regulatory_order::Entity,
@@ -534,7 +536,7 @@ fn rollup_statement(orders: Option<&[i64]>, day: NaiveDate) -> WithQuery {
             .group_by_col(Alias::new("late"));
         s
     };
-    let mut union = branch(0, Some("order_id"), true, false);
+    let mut union = branch(0, Some("order_id"), true, true);
     union
         .union(UnionType::All, branch(1, Some("order_id"), false, true))
         .union(UnionType::All, branch(2, Some("regulator_id"), false, true))
