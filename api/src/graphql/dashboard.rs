@@ -52,7 +52,7 @@ pub struct Figures {
     pub percent_verified: f64,
 }
 
-#[derive(Default, Clone)]
+#[derive(Default)]
 struct Tally {
     by_status: BTreeMap<MeasureStatus, u64>,
     overdue: u64,
@@ -280,14 +280,6 @@ impl Rollup {
             .unwrap_or_else(|| Tally::default().figures())
     }
 
-    fn findings(&self, order: Option<i64>, category: Option<FindingCategory>) -> u64 {
-        self.findings
-            .iter()
-            .filter(|((o, c), _)| order.is_none_or(|x| x == *o) && category.is_none_or(|x| x == *c))
-            .map(|(_, n)| n)
-            .sum()
-    }
-
     /// The dashboard of `orders` (and their `regulators`) from these tallies.
     fn assemble(
         &self,
@@ -295,11 +287,21 @@ impl Rollup {
         orders: &[regulatory_order::Model],
         regulators: &[regulator::Model],
     ) -> Progress {
+        // Findings per order and per category, summed once (not per row of the dashboard).
+        let mut of_order: HashMap<i64, u64> = HashMap::new();
+        let mut of_category: HashMap<FindingCategory, u64> = HashMap::new();
+        for ((o, c), n) in &self.findings {
+            *of_order.entry(*o).or_default() += n;
+            *of_category.entry(*c).or_default() += n;
+        }
         let category_rows = |order: Option<i64>| -> Vec<CategoryProgress> {
             CATEGORIES
                 .iter()
                 .filter_map(|c| {
-                    let n = self.findings(order, Some(*c));
+                    let n = match order {
+                        Some(o) => self.findings.get(&(o, *c)).copied().unwrap_or(0),
+                        None => of_category.get(c).copied().unwrap_or(0),
+                    };
                     let g = match order {
                         Some(o) => Group::OrderCategory(o, *c),
                         None => Group::Category(*c),
@@ -327,7 +329,7 @@ impl Rollup {
                 .iter()
                 .map(|o| OrderProgress {
                     order: Order(o.clone()),
-                    findings: self.findings(Some(o.id), None),
+                    findings: of_order.get(&o.id).copied().unwrap_or(0),
                     figures: self.figures(Group::Order(o.id)),
                     categories: category_rows(Some(o.id)),
                 })
@@ -499,8 +501,8 @@ fn rollup_statement(orders: Option<&[i64]>, day: NaiveDate) -> WithQuery {
         .and_where(finding::Column::ArchivedAt.is_null())
         .and_where(measure::Column::ArchivedAt.is_null())
         .to_owned();
-    // (level, key column, category?, count distinct measures?)
-    let branch = |lvl: i64, key: Option<&str>, by_category: bool, distinct: bool| {
+    // (level, key column, by category?)
+    let branch = |lvl: i64, key: Option<&str>, by_category: bool| {
         let mut s = Query::select();
         s.expr_as(
             Expr::cust(format!("CAST({lvl} AS BIGINT)")),
@@ -517,14 +519,7 @@ fn rollup_statement(orders: Option<&[i64]>, day: NaiveDate) -> WithQuery {
         }
         s.column(Alias::new("status"))
             .expr_as(Expr::cust("CAST(late AS BIGINT)"), Alias::new("late"))
-            .expr_as(
-                Expr::cust(if distinct {
-                    "COUNT(DISTINCT measure_id)"
-                } else {
-                    "COUNT(*)"
-                }),
-                Alias::new("n"),
-            )
+            .expr_as(Expr::cust("COUNT(DISTINCT measure_id)"), Alias::new("n"))
             .from(x.clone());
         if let Some(k) = key {
             s.group_by_col(Alias::new(k));
@@ -536,12 +531,12 @@ fn rollup_statement(orders: Option<&[i64]>, day: NaiveDate) -> WithQuery {
             .group_by_col(Alias::new("late"));
         s
     };
-    let mut union = branch(0, Some("order_id"), true, true);
+    let mut union = branch(0, Some("order_id"), true);
     union
-        .union(UnionType::All, branch(1, Some("order_id"), false, true))
-        .union(UnionType::All, branch(2, Some("regulator_id"), false, true))
-        .union(UnionType::All, branch(3, None, true, true))
-        .union(UnionType::All, branch(4, None, false, true));
+        .union(UnionType::All, branch(1, Some("order_id"), false))
+        .union(UnionType::All, branch(2, Some("regulator_id"), false))
+        .union(UnionType::All, branch(3, None, true))
+        .union(UnionType::All, branch(4, None, false));
     let cte = CommonTableExpression::new()
         .query(base)
         .table_name(x)
