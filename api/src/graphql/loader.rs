@@ -297,9 +297,13 @@ impl DlLoader<MeasuresOfOrder> for Loader {
             .order_by_asc(measure::Column::Id)
             .all(&self.db)
             .await?;
+        let mut orders_of: HashMap<i64, Vec<i64>> = HashMap::new();
+        for (order, measure) in pairs {
+            orders_of.entry(measure).or_default().push(order);
+        }
         let mut out = group(keys, std::iter::empty());
         for m in measures {
-            for (order, _) in pairs.iter().filter(|p| p.1 == m.id) {
+            for order in orders_of.get(&m.id).into_iter().flatten() {
                 out.entry(MeasuresOfOrder(*order))
                     .or_default()
                     .push(m.clone());
