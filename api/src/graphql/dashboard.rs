@@ -170,7 +170,13 @@ struct Plan {
     findings: Vec<finding::Model>,
     links: Vec<measure_finding::Model>,
     measures: HashMap<i64, measure::Model>,
-    occurrences: Vec<occurrence::Model>,
+    /// Recorded executions, by measure.
+    occurrences: HashMap<i64, Vec<occurrence::Model>>,
+}
+
+/// The recorded executions of one measure, from executions grouped by measure.
+fn executions(by_measure: &HashMap<i64, Vec<occurrence::Model>>, id: i64) -> &[occurrence::Model] {
+    by_measure.get(&id).map(Vec::as_slice).unwrap_or(&[])
 }
 
 /// The orders the caller sees (not archived), oldest first, and their regulators by code.
@@ -199,11 +205,7 @@ async fn visible_orders(
     Ok((orders, regulators))
 }
 
-async fn load_plan(
-    db: &DatabaseConnection,
-    who: &Caller,
-    with_occurrences: bool,
-) -> AppResult<Plan> {
+async fn load_plan(db: &DatabaseConnection, who: &Caller) -> AppResult<Plan> {
     let (orders, regulators) = visible_orders(db, who, None).await?;
     let order_ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
     let findings = finding::Entity::find()
@@ -224,14 +226,14 @@ async fn load_plan(
         .into_iter()
         .map(|m| (m.id, m))
         .collect();
-    let occurrences = if with_occurrences {
-        occurrence::Entity::find()
-            .filter(occurrence::Column::MeasureId.is_in(measures.keys().copied()))
-            .all(db)
-            .await?
-    } else {
-        Vec::new()
-    };
+    let mut occurrences: HashMap<i64, Vec<occurrence::Model>> = HashMap::new();
+    for o in occurrence::Entity::find()
+        .filter(occurrence::Column::MeasureId.is_in(measures.keys().copied()))
+        .all(db)
+        .await?
+    {
+        occurrences.entry(o.measure_id).or_default().push(o);
+    }
     Ok(Plan {
         regulators,
         orders,
@@ -550,7 +552,7 @@ async fn progress_as_of(
     who: &Caller,
     day: NaiveDate,
 ) -> AppResult<Progress> {
-    let plan = load_plan(db, who, true).await?;
+    let plan = load_plan(db, who).await?;
     for o in &plan.orders {
         who.touch(o.id);
     }
@@ -592,7 +594,7 @@ async fn progress_as_of(
     for (id, gs) in groups {
         let m = &plan.measures[&id];
         let status = status_as_of(m, day);
-        let late = overdue_as_of(m, day, &plan.occurrences);
+        let late = overdue_as_of(m, day, executions(&plan.occurrences, id));
         for g in gs {
             rollup.tallies.entry(g).or_default().add(status, late, 1);
         }
@@ -622,7 +624,7 @@ pub async fn overdue(
         }
         // A past day: measures of the orders issued by then, late by their recorded dates.
         Some(d) => {
-            let plan = load_plan(db, who, true).await?;
+            let plan = load_plan(db, who).await?;
             let orders: BTreeSet<i64> = plan
                 .orders
                 .iter()
@@ -644,7 +646,7 @@ pub async fn overdue(
             plan.measures
                 .into_values()
                 .filter(|m| existing.contains(&m.id))
-                .filter(|m| overdue_as_of(m, d, &plan.occurrences))
+                .filter(|m| overdue_as_of(m, d, executions(&plan.occurrences, m.id)))
                 .collect()
         }
     };
