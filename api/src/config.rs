@@ -63,6 +63,10 @@ pub struct ServerConfig {
     /// How long a DataLoader waits to gather keys into one batch, in milliseconds.
     #[arg(long, env = "REMEDY_LOADER_DELAY_MS", default_value_t = 2)]
     pub loader_delay_ms: u64,
+    /// Whether lists of measures are rendered in bulk when their selection allows it (see
+    /// `api/src/graphql/fast.rs`); `false` resolves every field through the generic executor.
+    #[arg(long, env = "REMEDY_BULK_RENDER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub bulk_render: bool,
     /// Worker threads (0: one per core).
     #[arg(long, env = "REMEDY_WORKERS", default_value_t = 0)]
     pub workers: usize,
@@ -90,6 +94,7 @@ impl Default for ServerConfig {
             max_aliases: 50,
             field_suggestions: true,
             loader_delay_ms: 2,
+            bulk_render: true,
             workers: 0,
             shutdown_grace_seconds: 30,
             request_timeout_seconds: 30,

@@ -1,6 +1,7 @@
 //! Prometheus metrics, served at `GET /metrics` (text format, no token): GraphQL requests and
-//! their latency by operation name and outcome, GraphQL errors by `extensions.code`, the
-//! database pool (in use / idle) and build information.
+//! their latency by operation name and outcome, GraphQL errors by `extensions.code`, lists of
+//! measures by how they were rendered (bulk or generic, see `graphql::fast`), the database
+//! pool (in use / idle) and build information.
 //!
 //! Operation names come from clients, so only well-formed names are used as label values and
 //! at most [`MAX_OPERATION_NAMES`] distinct ones are kept; the rest are counted as `other`.
@@ -26,6 +27,8 @@ pub struct Metrics {
     latency: HistogramVec,
     errors: IntCounterVec,
     pool: IntGaugeVec,
+    /// Lists of measures by rendering path (`bulk`, `generic`), counted by `graphql::fast`.
+    pub measure_lists: IntCounterVec,
     names: Mutex<HashSet<String>>,
 }
 
@@ -73,6 +76,14 @@ impl Metrics {
             &["state"],
         )
         .expect("valid metric");
+        let measure_lists = IntCounterVec::new(
+            Opts::new(
+                "remedy_measure_lists_total",
+                "Lists of measures rendered, by path: bulk (one plan per list) or generic (field by field)",
+            ),
+            &["path"],
+        )
+        .expect("valid metric");
         let build = IntGaugeVec::new(
             Opts::new(
                 "remedy_build_info",
@@ -87,6 +98,7 @@ impl Metrics {
             Box::new(latency.clone()),
             Box::new(errors.clone()),
             Box::new(pool.clone()),
+            Box::new(measure_lists.clone()),
             Box::new(build),
         ] {
             registry.register(c).expect("metric registered once");
@@ -97,6 +109,7 @@ impl Metrics {
             latency,
             errors,
             pool,
+            measure_lists,
             names: Mutex::new(HashSet::new()),
         }
     }

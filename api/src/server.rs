@@ -30,7 +30,13 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: DatabaseConnection, config: ServerConfig, keys: Arc<Keys>) -> Self {
-        let schema = build_schema(db.clone(), &config, keys.clone());
+        let metrics = crate::metrics::Metrics::new();
+        let schema = build_schema(
+            db.clone(),
+            &config,
+            keys.clone(),
+            metrics.measure_lists.clone(),
+        );
         let store = crate::service::plan::EvidenceStore::from_config(&config);
         let limiter = std::num::NonZeroU32::new(config.rate_limit_per_minute)
             .map(|n| governor::RateLimiter::keyed(governor::Quota::per_minute(n)));
@@ -41,7 +47,7 @@ impl AppState {
             keys,
             store,
             limiter,
-            metrics: web::Data::new(crate::metrics::Metrics::new()),
+            metrics: web::Data::new(metrics),
             documents: crate::document::Documents::new(1024),
         }
     }

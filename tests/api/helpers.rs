@@ -211,9 +211,21 @@ impl TestApp {
         query: &str,
         variables: Value,
     ) -> (u16, Value) {
+        self.graphql_at(&self.address, token, query, variables)
+            .await
+    }
+
+    /// Posts a GraphQL request to the server at `address` (this app's, or a [`Self::twin`]'s).
+    pub async fn graphql_at(
+        &self,
+        address: &str,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> (u16, Value) {
         let mut req = self
             .client
-            .post(format!("{}/graphql", self.address))
+            .post(format!("{address}/graphql"))
             .json(&json!({ "query": query, "variables": variables }));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -255,6 +267,33 @@ impl TestApp {
             .expect("request");
         let status = res.status().as_u16();
         (status, res.json::<Value>().await.unwrap_or(Value::Null))
+    }
+
+    /// A second server on the same database, with the same keys and its settings adjusted,
+    /// to compare two configurations answer by answer. Returns its address.
+    pub async fn twin(&self, adjust: impl FnOnce(&mut ServerConfig)) -> String {
+        let mut config = ServerConfig {
+            workers: 1,
+            ..ServerConfig::default()
+        };
+        adjust(&mut config);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
+        let state = AppState::new(self.db.clone(), config, self.keys.clone());
+        let (running, addr) = server::start(state, listener).expect("start the twin server");
+        tokio::spawn(running);
+        format!("http://{addr}")
+    }
+
+    /// The `/metrics` exposition of the server at `address`.
+    pub async fn metrics_at(&self, address: &str) -> String {
+        let res = self
+            .client
+            .get(format!("{address}/metrics"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), 200);
+        res.text().await.expect("metrics text")
     }
 
     /// A query with a token that must succeed.

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod bulk;
 mod foundation;
 mod hostile;
 mod live;

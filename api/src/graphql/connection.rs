@@ -198,7 +198,7 @@ pub fn window(args: &PageArgs, total: u64, max: u64) -> AppResult<(u64, u64)> {
     Ok((start, end))
 }
 
-pub fn limits(ctx: &Context<'_>) -> Limits {
+pub fn limits<T>(ctx: &async_graphql::ContextBase<'_, T>) -> Limits {
     ctx.data_opt::<Limits>()
         .copied()
         .unwrap_or(Limits { max_page_size: 100 })

@@ -2,6 +2,7 @@
 pub mod audit;
 pub mod connection;
 pub mod dashboard;
+pub mod fast;
 pub mod id;
 pub mod loader;
 pub mod mutation;
@@ -47,7 +48,12 @@ pub type RemedySchema = Schema<Query, Mutation, Subscription>;
 
 /// Builds the schema with its limits. The database connection and the loaders are shared
 /// by all requests; per-request data (the caller) is added by the HTTP handler.
-pub fn build_schema(db: DatabaseConnection, cfg: &ServerConfig, keys: Arc<Keys>) -> RemedySchema {
+pub fn build_schema(
+    db: DatabaseConnection,
+    cfg: &ServerConfig,
+    keys: Arc<Keys>,
+    measure_lists: prometheus::IntCounterVec,
+) -> RemedySchema {
     let db_backend = sea_orm::ConnectionTrait::get_database_backend(&db);
     let subscription = Subscription::default();
     let mut builder = Schema::build(Query::default(), Mutation::default(), subscription)
@@ -59,6 +65,10 @@ pub fn build_schema(db: DatabaseConnection, cfg: &ServerConfig, keys: Arc<Keys>)
         .data(crate::events::Bus::start(&db))
         .data(db)
         .data(keys)
+        .data(fast::BulkRender {
+            enabled: cfg.bulk_render && !crate::telemetry::exporting(),
+            lists: measure_lists,
+        })
         .data(connection::Limits {
             max_page_size: cfg.max_page_size,
         })

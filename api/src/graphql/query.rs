@@ -8,6 +8,7 @@ use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilt
 
 use super::connection::{cost, from_select, from_vec, limits, Conn, Keyset, PageArgs};
 use super::dashboard::{self, Progress};
+use super::fast::{listed, ListedMeasure};
 use super::id;
 use super::loader::{evidence_meta_select, EvidenceMeta};
 use super::types::*;
@@ -421,7 +422,7 @@ impl PlanQuery {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> AppResult<Conn<Measure>> {
+    ) -> AppResult<Conn<ListedMeasure>> {
         let who = caller(ctx)?;
         let f = filter.unwrap_or_default();
         let sort = order_by.unwrap_or_default();
@@ -451,7 +452,7 @@ impl PlanQuery {
             let rows: Vec<measure::Model> = conn.edges.iter().map(|e| e.node.0.clone()).collect();
             visible_measures(ctx, who, rows).await?;
         }
-        Ok(conn)
+        Ok(listed(conn))
     }
 
     /// Owners, by code (an order-scoped caller sees the owners of its measures).
@@ -637,7 +638,7 @@ impl PlanQuery {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> AppResult<Conn<Measure>> {
+    ) -> AppResult<Conn<ListedMeasure>> {
         let who = caller(ctx)?;
         let rows = dashboard::overdue(db(ctx), who, as_of).await?;
         let rows = visible_measures(ctx, who, rows).await?;
@@ -647,6 +648,7 @@ impl PlanQuery {
             rows,
             Measure,
         )
+        .map(listed)
     }
 
     /// Draft reports due within `withinDays` (default 30) of today, including those already late.

@@ -7,13 +7,14 @@ use entity::enums::*;
 use entity::*;
 
 use super::connection::{cost, from_vec, Conn, PageArgs};
+use super::fast::{listed, ListedMeasure};
 use super::id;
 use super::loader::*;
 use crate::auth::{caller, Caller, Permission, Requires};
 use crate::error::{AppError, AppResult};
 use crate::service::measures::is_overdue;
 
-pub fn loader<'a>(ctx: &Context<'a>) -> &'a DataLoader<Loader> {
+pub fn loader<'a, T>(ctx: &async_graphql::ContextBase<'a, T>) -> &'a DataLoader<Loader> {
     ctx.data_unchecked::<DataLoader<Loader>>()
 }
 
@@ -279,13 +280,13 @@ impl Order {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> AppResult<Conn<Measure>> {
+    ) -> AppResult<Conn<ListedMeasure>> {
         let rows: Vec<measure::Model> = load(ctx, MeasuresOfOrder(self.0.id)).await?;
         let rows = rows
             .into_iter()
             .filter(|m| m.archived_at.is_none())
             .collect();
-        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure)
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure).map(listed)
     }
     /// Reports filed or due under it, by due date.
     #[graphql(complexity = "cost(first, last, child_complexity)")]
@@ -392,13 +393,13 @@ impl Finding {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> AppResult<Conn<Measure>> {
+    ) -> AppResult<Conn<ListedMeasure>> {
         let rows: Vec<measure::Model> = load(ctx, MeasuresOfFinding(self.0.id)).await?;
         let rows = rows
             .into_iter()
             .filter(|m| m.archived_at.is_none())
             .collect();
-        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure)
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure).map(listed)
     }
     /// What the caller may do with it.
     async fn permissions(&self, ctx: &Context<'_>) -> AppResult<Permissions> {
@@ -676,7 +677,7 @@ impl Owner {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> AppResult<Conn<Measure>> {
+    ) -> AppResult<Conn<ListedMeasure>> {
         let who = caller(ctx)?;
         let rows: Vec<measure::Model> = load(ctx, MeasuresOfOwner(self.0.id)).await?;
         let rows = rows
@@ -684,7 +685,7 @@ impl Owner {
             .filter(|m| m.archived_at.is_none())
             .collect();
         let rows = visible_measures(ctx, who, rows).await?;
-        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure)
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure).map(listed)
     }
     /// Its open workload today.
     async fn workload(&self, ctx: &Context<'_>) -> AppResult<Workload> {
@@ -758,7 +759,7 @@ impl System {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> AppResult<Conn<Measure>> {
+    ) -> AppResult<Conn<ListedMeasure>> {
         let who = caller(ctx)?;
         let rows: Vec<measure::Model> = load(ctx, MeasuresOfSystem(self.0.id)).await?;
         let rows = rows
@@ -766,7 +767,7 @@ impl System {
             .filter(|m| m.archived_at.is_none())
             .collect();
         let rows = visible_measures(ctx, who, rows).await?;
-        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure)
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure).map(listed)
     }
     /// Evidence about it (e.g. its PCI DSS attestations), oldest first.
     #[graphql(complexity = "cost(first, last, child_complexity)")]
@@ -982,11 +983,11 @@ impl Report {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> AppResult<Conn<Measure>> {
+    ) -> AppResult<Conn<ListedMeasure>> {
         let who = caller(ctx)?;
         let rows: Vec<measure::Model> = load(ctx, MeasuresOfReport(self.0.id)).await?;
         let rows = visible_measures(ctx, who, rows).await?;
-        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure)
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure).map(listed)
     }
     /// Evaluations attached to it, oldest first.
     #[graphql(complexity = "cost(first, last, child_complexity)")]

@@ -1,0 +1,246 @@
+//! Bulk rendering of measure lists (`api/src/graphql/fast.rs`): every answer equals the one
+//! the generic executor gives (a twin server on the same database with
+//! `REMEDY_BULK_RENDER=false`), and the path each list took is the one the rules say, read
+//! from `remedy_measure_lists_total{path}`.
+use remedy::auth::Role;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// The value of `remedy_measure_lists_total{path="<path>"}` (0 when not yet exposed).
+fn lists(metrics: &str, path: &str) -> u64 {
+    let prefix = format!("remedy_measure_lists_total{{path=\"{path}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0, |v| v.trim().parse().expect("a counter value"))
+}
+
+/// A body with its errors in a stable order (the executor resolves siblings concurrently, so
+/// errors of several list items may come in any order).
+fn normalised(mut body: Value) -> Value {
+    if let Some(errors) = body.get_mut("errors").and_then(Value::as_array_mut) {
+        errors.sort_by_key(|e| e.to_string());
+    }
+    body
+}
+
+/// How many measures (objects with a `code` starting `M-`) a body holds.
+fn measures_in(v: &Value) -> usize {
+    match v {
+        Value::Object(map) => {
+            let own = map
+                .get("code")
+                .or_else(|| map.get("c"))
+                .and_then(Value::as_str)
+                .is_some_and(|c| c.starts_with("M-")) as usize;
+            own + map.values().map(measures_in).sum::<usize>()
+        }
+        Value::Array(items) => items.iter().map(measures_in).sum(),
+        _ => 0,
+    }
+}
+
+struct Case {
+    name: &'static str,
+    query: &'static str,
+    variables: Value,
+    /// The path the lists of measures must take.
+    bulk: bool,
+}
+
+const EVERY_PLAIN_FIELD: &str = "{ measures(first: 50) { totalCount pageInfo { endCursor }
+    nodes { id code title titleLocal plan status statusReason startedOn dueOn completedOn
+            recurrence nextDueOn overdue note version createdAt updatedAt archivedAt __typename } } }";
+
+const NESTED_PAGING: &str = "query ($f: Int, $after: String) {
+  measures(first: 40, orderBy: {field: DUE_ON, direction: DESC}) { edges { cursor node { ...M } } }
+}
+fragment M on Measure {
+  c: code
+  who: owner { id code name nameLocal kind roleTitle version __typename }
+  findings(first: $f, after: $after) {
+    __typename totalCount
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor __typename }
+    edges { cursor __typename node { id category number title facts factsEn directive directiveEn version __typename } }
+    nodes { number }
+  }
+  systems(last: 1) {
+    nodes { id code name nameLocal kind scopeNote holdsCardData version }
+    totalCount pageInfo { hasPreviousPage hasNextPage startCursor endCursor }
+  }
+  ... on Measure { evidenceCount }
+  ... { status }
+}";
+
+const OTHER_PARENTS: &str = "{
+  orderByReference(reference: \"METI-2022-06-30\") {
+    findings(first: 20) { nodes { number measures(first: 5) { nodes { code status overdue } pageInfo { hasNextPage endCursor } } } }
+    measures(first: 10) { nodes { code owner { name } } }
+  }
+  owners(first: 10) { nodes { code measures(first: 3) { nodes { code dueOn } } } }
+  systems(first: 10) { nodes { code measures(first: 3) { nodes { code } } } }
+  reports(first: 5) { nodes { code measures(first: 5) { nodes { code status } } } }
+  overdueMeasures(first: 10) { nodes { code dueOn systems { nodes { code } } } }
+}";
+
+const OVERDUE_PAGE: &str = "query ($first: Int) { measures(filter: {overdue: true}, first: $first) {
+    nodes { code owner { name } findings { nodes { number } } systems { nodes { code } } evidenceCount } } }";
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "the benchmark's overdue page",
+            query: OVERDUE_PAGE,
+            variables: json!({"first": 100}),
+            bulk: true,
+        },
+        Case {
+            name: "every plain field",
+            query: EVERY_PLAIN_FIELD,
+            variables: json!({}),
+            bulk: true,
+        },
+        Case {
+            name: "nested paging, edges, fragments, aliases, variables",
+            query: NESTED_PAGING,
+            // The second finding of each measure: `cursor:0` is the first one's cursor.
+            variables: json!({"f": 1, "after": "Y3Vyc29yOjA"}),
+            bulk: true,
+        },
+        Case {
+            name: "nested first page",
+            query: NESTED_PAGING,
+            variables: json!({"f": 1, "after": null}),
+            bulk: true,
+        },
+        Case {
+            name: "lists under orders, findings, owners, systems, reports and overdueMeasures",
+            query: OTHER_PARENTS,
+            variables: json!({}),
+            bulk: true,
+        },
+        Case {
+            name: "@include and @skip",
+            query: "query ($yes: Boolean!) { measures(first: 10) {
+                nodes { code owner @include(if: $yes) { name } evidenceCount @skip(if: $yes) } } }",
+            variables: json!({"yes": true}),
+            bulk: true,
+        },
+        Case {
+            name: "a field that reads the request context",
+            query: "{ measures(first: 10) { nodes { code permissions { canEdit canEvaluate } } } }",
+            variables: json!({}),
+            bulk: false,
+        },
+        Case {
+            name: "a guarded field",
+            query: "{ measures(first: 10) { nodes { code owner { name contact } } } }",
+            variables: json!({}),
+            bulk: false,
+        },
+        Case {
+            name: "a key selected twice",
+            query: "{ measures(first: 10) { nodes { code owner { name } owner { code } } } }",
+            variables: json!({}),
+            bulk: false,
+        },
+        Case {
+            name: "a fragment on an interface",
+            query: "{ measures(first: 5) { nodes { code ... on Node { id } } } }",
+            variables: json!({}),
+            bulk: false,
+        },
+        Case {
+            name: "a nested page the connection refuses",
+            query: "{ measures(first: 5) { nodes { code findings(first: 1000) { nodes { number } } } } }",
+            variables: json!({}),
+            bulk: false,
+        },
+        Case {
+            name: "a malformed nested cursor",
+            query: "{ measures(first: 5) { nodes { code systems(after: \"nope\") { nodes { code } } } } }",
+            variables: json!({}),
+            bulk: false,
+        },
+    ]
+}
+
+#[tokio::test]
+async fn measure_lists_render_in_bulk_exactly_as_the_executor_resolves_them() {
+    let app = spawn_demo_app().await;
+    let generic = app.twin(|c| c.bulk_render = false).await;
+    let admin = app.admin_token.clone();
+    let viewer = app.token(Role::Viewer, &[]).await;
+    for case in cases() {
+        for (who, token) in [("admin", &admin), ("viewer", &viewer)] {
+            let before = app.metrics_at(&app.address).await;
+            let (status, bulk) = app
+                .graphql_at(
+                    &app.address,
+                    Some(token),
+                    case.query,
+                    case.variables.clone(),
+                )
+                .await;
+            let after = app.metrics_at(&app.address).await;
+            let (generic_status, expected) = app
+                .graphql_at(&generic, Some(token), case.query, case.variables.clone())
+                .await;
+            let label = format!("{} ({who})", case.name);
+            assert_eq!(status, 200, "{label}: {bulk}");
+            assert_eq!(generic_status, 200, "{label}: {expected}");
+            assert!(
+                measures_in(&expected) > 0 || expected.get("errors").is_some(),
+                "{label}: the case must return measures or errors: {expected}"
+            );
+            assert_eq!(normalised(bulk), normalised(expected.clone()), "{label}");
+            let bulk_lists = lists(&after, "bulk") - lists(&before, "bulk");
+            let generic_lists = lists(&after, "generic") - lists(&before, "generic");
+            if case.bulk {
+                assert!(bulk_lists > 0, "{label}: no list was rendered in bulk");
+                assert_eq!(generic_lists, 0, "{label}: a list took the generic path");
+            } else {
+                assert_eq!(bulk_lists, 0, "{label}: a list was rendered in bulk");
+                assert!(generic_lists > 0, "{label}: no list was counted");
+            }
+        }
+    }
+    // The twin never renders in bulk.
+    let twin = app.metrics_at(&generic).await;
+    assert_eq!(lists(&twin, "bulk"), 0, "{twin}");
+    assert!(lists(&twin, "generic") > 0, "{twin}");
+}
+
+#[tokio::test]
+async fn scoped_callers_always_take_the_generic_path_and_see_only_their_orders() {
+    let app = spawn_demo_app().await;
+    let generic = app.twin(|c| c.bulk_render = false).await;
+    let evaluator = app.token(Role::Evaluator, &["METI-2022-06-30"]).await;
+    let before = app.metrics_at(&app.address).await;
+    let (_, scoped) = app
+        .graphql_at(
+            &app.address,
+            Some(&evaluator),
+            OVERDUE_PAGE,
+            json!({"first": 100}),
+        )
+        .await;
+    let after = app.metrics_at(&app.address).await;
+    let (_, expected) = app
+        .graphql_at(
+            &generic,
+            Some(&evaluator),
+            OVERDUE_PAGE,
+            json!({"first": 100}),
+        )
+        .await;
+    assert_eq!(scoped, expected);
+    assert!(scoped.get("errors").is_none(), "{scoped}");
+    assert_eq!(lists(&after, "bulk"), lists(&before, "bulk"));
+    assert!(lists(&after, "generic") > lists(&before, "generic"));
+    // The same page for the admin is rendered in bulk and holds more measures (the PPC's
+    // order is outside the evaluator's grant).
+    let admin = app.query_ok(OVERDUE_PAGE, json!({"first": 100})).await;
+    assert!(measures_in(&admin) > measures_in(&scoped["data"]));
+}
