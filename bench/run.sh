@@ -156,7 +156,10 @@ wait_up() { # wait_up URL
 }
 start_servers() { # start_servers DATABASE-URL BASE-PORT  -> sets RPID LPID PPID_
   local url="$1" base="$2"
-  REMEDY_DATABASE_URL="$url" REMEDY_JWT_SECRET="$SECRET" REMEDY_RATE_LIMIT_PER_MINUTE=0 \
+  # The same transport for all three: plain TCP over loopback. The limit's sqlx is built
+  # without TLS and node-postgres uses none unless asked, while remedy's sqlx (rustls) would
+  # negotiate TLS with a server that offers it (sslmode=prefer).
+  REMEDY_DATABASE_URL="$url?sslmode=disable" REMEDY_JWT_SECRET="$SECRET" REMEDY_RATE_LIMIT_PER_MINUTE=0 \
     REMEDY_LISTEN="127.0.0.1:$base" REMEDY_LOG=warn "$REMEDY" serve >"$WORK/out/remedy-$base.log" 2>&1 &
   RPID=$!; PIDS+=("$RPID")
   LIMIT_DATABASE_URL="$url" LIMIT_LISTEN="127.0.0.1:$((base + 1))" "$LIMIT" >"$WORK/out/limit-$base.log" 2>&1 &

@@ -18,6 +18,13 @@ pub struct DbConfig {
     /// Seconds to wait for a connection from the pool before failing.
     #[arg(long, env = "REMEDY_DB_ACQUIRE_TIMEOUT", default_value_t = 5)]
     pub db_acquire_timeout: u64,
+    /// Ping a pooled connection before handing it out. Off by default: sqlx already pings
+    /// every connection when it is returned to the pool and drops the broken ones, so the
+    /// ping before use only catches a connection that broke while idle (the server restarted),
+    /// whose first statement then fails with SERVICE_UNAVAILABLE; on, it costs a round trip
+    /// per statement.
+    #[arg(long, env = "REMEDY_DB_TEST_BEFORE_ACQUIRE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub db_test_before_acquire: bool,
 }
 
 /// Settings of the HTTP/GraphQL server.
@@ -108,6 +115,7 @@ impl DbConfig {
             database_url: database_url.into(),
             db_max_connections: 10,
             db_acquire_timeout: 5,
+            db_test_before_acquire: false,
         }
     }
 }

@@ -19,6 +19,7 @@ pub async fn connect(cfg: &DbConfig) -> anyhow::Result<DatabaseConnection> {
     .min_connections(if is_sqlite { 1 } else { 0 })
     .acquire_timeout(Duration::from_secs(cfg.db_acquire_timeout))
     .connect_timeout(Duration::from_secs(cfg.db_acquire_timeout))
+    .test_before_acquire(cfg.db_test_before_acquire)
     .sqlx_logging(false);
     let mut db = Database::connect(opts)
         .await
