@@ -126,21 +126,27 @@ async fn spawn_full(demo: bool, auth: AuthConfig, config: ServerConfig) -> TestA
     if demo {
         remedy::seed::load_demo(&db).await.expect("seed");
     }
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
     let keys = Arc::new(Keys::from_config(&auth).unwrap());
-    let (running, addr) = server::start(AppState::new(db.clone(), config, keys.clone()), listener)
-        .expect("start server");
-    tokio::spawn(running);
+    let address = serve(&db, config, &keys);
     let admin_token = issue(&db, &keys, "test-admin", &[Role::Admin], &[]).await;
     TestApp {
         statements,
-        address: format!("http://{addr}"),
+        address,
         db,
         client: reqwest::Client::new(),
         keys,
         admin_token,
         _test_db: test_db,
     }
+}
+
+/// Starts a server on a random port over the database; returns its base URL.
+fn serve(db: &DatabaseConnection, config: ServerConfig, keys: &Arc<Keys>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
+    let state = AppState::new(db.clone(), config, keys.clone());
+    let (running, addr) = server::start(state, listener).expect("start server");
+    tokio::spawn(running);
+    format!("http://{addr}")
 }
 
 /// Issues a real token through remedy's token service (recorded, revocable).
@@ -277,11 +283,7 @@ impl TestApp {
             ..ServerConfig::default()
         };
         adjust(&mut config);
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
-        let state = AppState::new(self.db.clone(), config, self.keys.clone());
-        let (running, addr) = server::start(state, listener).expect("start the twin server");
-        tokio::spawn(running);
-        format!("http://{addr}")
+        serve(&self.db, config, &self.keys)
     }
 
     /// The `/metrics` exposition of the server at `address`.

@@ -531,23 +531,6 @@ impl NodeRow for System {
 
 impl<N: OutputType + NodeRow> ConnPlan<N> {
     fn compile(ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> Option<Self> {
-        let arg = |name: &str| -> Option<Option<async_graphql::Value>> {
-            match field.node.get_argument(name) {
-                None => Some(None),
-                Some(v) => v
-                    .node
-                    .clone()
-                    .into_const_with(|var| ctx.query_env.variables.get(&var).cloned().ok_or(()))
-                    .ok()
-                    .map(Some),
-            }
-        };
-        let int = |name: &str| -> Option<Option<i32>> {
-            <Option<i32> as InputType>::parse(arg(name)?).ok()
-        };
-        let string = |name: &str| -> Option<Option<String>> {
-            <Option<String> as InputType>::parse(arg(name)?).ok()
-        };
         if field
             .node
             .arguments
@@ -556,11 +539,15 @@ impl<N: OutputType + NodeRow> ConnPlan<N> {
         {
             return None;
         }
+        // The arguments as the field's own resolver reads them (variables substituted).
+        let ctx_field = ctx.with_field(field);
+        let int = |name: &str| ctx_field.param_value::<Option<i32>>(name, None).ok();
+        let string = |name: &str| ctx_field.param_value::<Option<String>>(name, None).ok();
         let args = PageArgs::new(
-            int("first")?,
-            string("after")?,
-            int("last")?,
-            string("before")?,
+            int("first")?.1,
+            string("after")?.1,
+            int("last")?.1,
+            string("before")?.1,
         );
         let max_page_size = limits(ctx).max_page_size;
         // Arguments the connection would refuse: the executor reports the error.
