@@ -33,6 +33,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::connection::{CursorType, Edge, EmptyFields, PageInfo};
+use async_graphql::dataloader::{DataLoader, Loader as DlLoader};
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
@@ -44,9 +45,12 @@ use tokio::sync::OnceCell;
 
 use super::connection::{limits, window, Conn, Cursor, PageArgs};
 use super::id;
-use super::loader::{EvidenceCountOfMeasure, FindingsOfMeasure, OwnerById, SystemsOfMeasure};
+use super::loader::{
+    EvidenceCountOfMeasure, FindingsOfMeasure, Loader, OwnerById, SystemsOfMeasure,
+};
 use super::types::{loader, today, Finding, Measure, System};
 use crate::auth::Caller;
+use crate::error::AppError;
 use crate::service::measures::is_overdue;
 
 /// Whether lists of measures may be rendered in bulk: `REMEDY_BULK_RENDER` (on by default), and
@@ -159,48 +163,22 @@ impl ListedMeasure {
     async fn render(&self, ctx: &ContextSelectionSet<'_>, plan: &Plan) -> Option<Value> {
         let page = &*self.page;
         let dl = loader(ctx);
-        let owners = async {
-            if !plan.needs.owner {
-                return Ok(None);
-            }
-            let keys = page.rows.iter().filter_map(|r| r.1.map(OwnerById));
-            page.owners
-                .get_or_try_init(|| dl.load_many(keys))
-                .await
-                .map(Some)
-        };
-        let findings = async {
-            if !plan.needs.findings {
-                return Ok(None);
-            }
-            let keys = page.rows.iter().map(|r| FindingsOfMeasure(r.0));
-            page.findings
-                .get_or_try_init(|| dl.load_many(keys))
-                .await
-                .map(Some)
-        };
-        let systems = async {
-            if !plan.needs.systems {
-                return Ok(None);
-            }
-            let keys = page.rows.iter().map(|r| SystemsOfMeasure(r.0));
-            page.systems
-                .get_or_try_init(|| dl.load_many(keys))
-                .await
-                .map(Some)
-        };
-        let counts = async {
-            if !plan.needs.evidence_count {
-                return Ok(None);
-            }
-            let keys = page.rows.iter().map(|r| EvidenceCountOfMeasure(r.0));
-            page.evidence_counts
-                .get_or_try_init(|| dl.load_many(keys))
-                .await
-                .map(Some)
-        };
-        let (owners, findings, systems, counts) =
-            futures_util::try_join!(owners, findings, systems, counts).ok()?;
+        let rows = &page.rows;
+        let (owners, findings, systems, counts) = futures_util::try_join!(
+            load_page(dl, &page.owners, plan.needs.owner, || {
+                rows.iter().filter_map(|r| r.1.map(OwnerById))
+            }),
+            load_page(dl, &page.findings, plan.needs.findings, || {
+                rows.iter().map(|r| FindingsOfMeasure(r.0))
+            }),
+            load_page(dl, &page.systems, plan.needs.systems, || {
+                rows.iter().map(|r| SystemsOfMeasure(r.0))
+            }),
+            load_page(dl, &page.evidence_counts, plan.needs.evidence_count, || {
+                rows.iter().map(|r| EvidenceCountOfMeasure(r.0))
+            }),
+        )
+        .ok()?;
         let who = ctx.data_opt::<Caller>()?;
         let m = &self.measure.0;
         let mut out = IndexMap::with_capacity(plan.fields.len());
@@ -239,6 +217,28 @@ impl ListedMeasure {
         }
         Some(Value::Object(out))
     }
+}
+
+/// A relation of the whole page, loaded once (by whichever measure renders first) through
+/// the DataLoader; `None` when the plan does not need it.
+async fn load_page<'a, K, V, I>(
+    dl: &DataLoader<Loader>,
+    cell: &'a OnceCell<HashMap<K, V>>,
+    needed: bool,
+    keys: impl FnOnce() -> I,
+) -> Result<Option<&'a HashMap<K, V>>, AppError>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    V: Send + Sync + Clone + 'static,
+    I: Iterator<Item = K>,
+    Loader: DlLoader<K, Value = V, Error = AppError>,
+{
+    if !needed {
+        return Ok(None);
+    }
+    cell.get_or_try_init(|| dl.load_many(keys()))
+        .await
+        .map(Some)
 }
 
 // ---------------------------------------------------------------------------------------
