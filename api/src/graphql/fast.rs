@@ -111,8 +111,8 @@ struct Page {
     /// selection takes the generic path.
     plans: Mutex<Vec<(usize, Option<Arc<Plan>>)>>,
     owners: OnceCell<HashMap<OwnerById, owner::Model>>,
-    findings: OnceCell<HashMap<FindingsOfMeasure, Vec<finding::Model>>>,
-    systems: OnceCell<HashMap<SystemsOfMeasure, Vec<system::Model>>>,
+    findings: OnceCell<HashMap<FindingsOfMeasure, Arc<Vec<finding::Model>>>>,
+    systems: OnceCell<HashMap<SystemsOfMeasure, Arc<Vec<system::Model>>>>,
     evidence_counts: OnceCell<HashMap<EvidenceCountOfMeasure, i64>>,
 }
 
@@ -197,14 +197,15 @@ impl ListedMeasure {
                     // the only ones rendered here).
                     let rows: Vec<&finding::Model> = rows
                         .into_iter()
-                        .flatten()
+                        .flat_map(|r| r.iter())
                         .filter(|f| who.sees_order(f.order_id))
                         .collect();
                     conn.render(&rows)?
                 }
                 MeasureField::Systems(conn) => {
                     let rows = systems.and_then(|s| s.get(&SystemsOfMeasure(m.id)));
-                    let rows: Vec<&system::Model> = rows.into_iter().flatten().collect();
+                    let rows: Vec<&system::Model> =
+                        rows.into_iter().flat_map(|r| r.iter()).collect();
                     conn.render(&rows)?
                 }
                 MeasureField::EvidenceCount => counts

@@ -2,6 +2,7 @@
 //! whatever the number of parents in the page. Loaders return unscoped rows; the
 //! resolvers apply the caller's scope (see `crate::service::scope`).
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_graphql::dataloader::Loader as DlLoader;
 use entity::*;
@@ -94,6 +95,14 @@ fn group<K: std::hash::Hash + Eq + Copy, V>(
     out
 }
 
+/// The rows of each parent, shared: the DataLoader hands every caller a clone of the value,
+/// and by the time a caller runs the batch has dropped its own, so
+/// [`super::types::load_list`] takes the rows out without copying them (a list of full rows
+/// per parent was cloned once per request before).
+fn shared<K: std::hash::Hash + Eq, V>(lists: HashMap<K, Vec<V>>) -> HashMap<K, Arc<Vec<V>>> {
+    lists.into_iter().map(|(k, v)| (k, Arc::new(v))).collect()
+}
+
 macro_rules! by_id {
     ($key:ident, $entity:ident) => {
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -121,7 +130,7 @@ macro_rules! has_many {
         pub struct $key(pub i64);
 
         impl DlLoader<$key> for Loader {
-            type Value = Vec<$entity::Model>;
+            type Value = Arc<Vec<$entity::Model>>;
             type Error = AppError;
 
             async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, AppError> {
@@ -129,7 +138,7 @@ macro_rules! has_many {
                 let query = $entity::Entity::find().filter($entity::Column::$col.is_in(ids));
                 $(let query = query.order_by_asc($entity::Column::$order);)*
                 let rows = query.all(&self.db).await?;
-                Ok(group(keys, rows.into_iter().map(|r| ($key(r.$field), r))))
+                Ok(shared(group(keys, rows.into_iter().map(|r| ($key(r.$field), r)))))
             }
         }
     };
@@ -143,7 +152,7 @@ macro_rules! via_link {
         pub struct $key(pub i64);
 
         impl DlLoader<$key> for Loader {
-            type Value = Vec<$target::Model>;
+            type Value = Arc<Vec<$target::Model>>;
             type Error = AppError;
 
             async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, AppError> {
@@ -166,7 +175,7 @@ macro_rules! via_link {
                     pairs.push(($key(parent), $target::Model::from_query_result(&row, "")?));
                 }
                 // The statement's order is the target ordering within each parent.
-                Ok(group(keys, pairs))
+                Ok(shared(group(keys, pairs)))
             }
         }
     };

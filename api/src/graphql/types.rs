@@ -28,6 +28,17 @@ where
     Ok(loader(ctx).load_one(key).await?.unwrap_or_default())
 }
 
+/// Loads the rows of one parent (a shared list), taking them out of the share when the
+/// DataLoader's batch no longer holds it, copying them otherwise.
+pub async fn load_list<K, M>(ctx: &Context<'_>, key: K) -> AppResult<Vec<M>>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    M: Send + Sync + Clone + 'static,
+    Loader: DlLoader<K, Value = std::sync::Arc<Vec<M>>, Error = AppError>,
+{
+    Ok(std::sync::Arc::unwrap_or_clone(load(ctx, key).await?))
+}
+
 /// Loads one row by id.
 pub async fn load_row<K, V>(ctx: &Context<'_>, key: K) -> AppResult<Option<V>>
 where
@@ -182,7 +193,8 @@ impl Regulator {
         before: Option<String>,
     ) -> AppResult<Conn<Order>> {
         let who = caller(ctx)?;
-        let rows: Vec<regulatory_order::Model> = load(ctx, OrdersOfRegulator(self.0.id)).await?;
+        let rows: Vec<regulatory_order::Model> =
+            load_list(ctx, OrdersOfRegulator(self.0.id)).await?;
         let rows: Vec<_> = rows
             .into_iter()
             .filter(|o| o.archived_at.is_none() && who.sees_order(o.id))
@@ -264,7 +276,7 @@ impl Order {
         last: Option<i32>,
         before: Option<String>,
     ) -> AppResult<Conn<Finding>> {
-        let rows: Vec<finding::Model> = load(ctx, FindingsOfOrder(self.0.id)).await?;
+        let rows: Vec<finding::Model> = load_list(ctx, FindingsOfOrder(self.0.id)).await?;
         let rows = rows
             .into_iter()
             .filter(|f| f.archived_at.is_none() && category.is_none_or(|c| f.category == c))
@@ -298,7 +310,7 @@ impl Order {
         last: Option<i32>,
         before: Option<String>,
     ) -> AppResult<Conn<Report>> {
-        let rows: Vec<report::Model> = load(ctx, ReportsOfOrder(self.0.id)).await?;
+        let rows: Vec<report::Model> = load_list(ctx, ReportsOfOrder(self.0.id)).await?;
         let rows = rows
             .into_iter()
             .filter(|r| r.archived_at.is_none())
@@ -394,7 +406,7 @@ impl Finding {
         last: Option<i32>,
         before: Option<String>,
     ) -> AppResult<Conn<ListedMeasure>> {
-        let rows: Vec<measure::Model> = load(ctx, MeasuresOfFinding(self.0.id)).await?;
+        let rows: Vec<measure::Model> = load_list(ctx, MeasuresOfFinding(self.0.id)).await?;
         let rows = rows
             .into_iter()
             .filter(|m| m.archived_at.is_none())
@@ -503,7 +515,7 @@ impl Measure {
         before: Option<String>,
     ) -> AppResult<Conn<Finding>> {
         let who = caller(ctx)?;
-        let rows: Vec<finding::Model> = load(ctx, FindingsOfMeasure(self.0.id)).await?;
+        let rows: Vec<finding::Model> = load_list(ctx, FindingsOfMeasure(self.0.id)).await?;
         let rows = rows
             .into_iter()
             .filter(|f| who.sees_order(f.order_id))
@@ -520,7 +532,7 @@ impl Measure {
         last: Option<i32>,
         before: Option<String>,
     ) -> AppResult<Conn<System>> {
-        let rows: Vec<system::Model> = load(ctx, SystemsOfMeasure(self.0.id)).await?;
+        let rows: Vec<system::Model> = load_list(ctx, SystemsOfMeasure(self.0.id)).await?;
         from_vec(ctx, &page_args!(first, after, last, before), rows, System)
     }
     /// Evidence proving it, oldest first; `current: true` keeps what is neither superseded nor expired.
@@ -561,7 +573,7 @@ impl Measure {
         last: Option<i32>,
         before: Option<String>,
     ) -> AppResult<Conn<Occurrence>> {
-        let rows: Vec<occurrence::Model> = load(ctx, OccurrencesOfMeasure(self.0.id)).await?;
+        let rows: Vec<occurrence::Model> = load_list(ctx, OccurrencesOfMeasure(self.0.id)).await?;
         from_vec(
             ctx,
             &page_args!(first, after, last, before),
@@ -761,7 +773,7 @@ impl System {
         before: Option<String>,
     ) -> AppResult<Conn<ListedMeasure>> {
         let who = caller(ctx)?;
-        let rows: Vec<measure::Model> = load(ctx, MeasuresOfSystem(self.0.id)).await?;
+        let rows: Vec<measure::Model> = load_list(ctx, MeasuresOfSystem(self.0.id)).await?;
         let rows = rows
             .into_iter()
             .filter(|m| m.archived_at.is_none())
@@ -985,7 +997,7 @@ impl Report {
         before: Option<String>,
     ) -> AppResult<Conn<ListedMeasure>> {
         let who = caller(ctx)?;
-        let rows: Vec<measure::Model> = load(ctx, MeasuresOfReport(self.0.id)).await?;
+        let rows: Vec<measure::Model> = load_list(ctx, MeasuresOfReport(self.0.id)).await?;
         let rows = visible_measures(ctx, who, rows).await?;
         from_vec(ctx, &page_args!(first, after, last, before), rows, Measure).map(listed)
     }
