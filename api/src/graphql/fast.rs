@@ -110,7 +110,7 @@ struct Page {
     /// Compiled plans by selection set (its address in the request's document); `None`: the
     /// selection takes the generic path.
     plans: Mutex<Vec<(usize, Option<Arc<Plan>>)>>,
-    owners: OnceCell<HashMap<OwnerById, owner::Model>>,
+    owners: OnceCell<HashMap<OwnerById, Arc<owner::Model>>>,
     findings: OnceCell<HashMap<FindingsOfMeasure, Arc<Vec<finding::Model>>>>,
     systems: OnceCell<HashMap<SystemsOfMeasure, Arc<Vec<system::Model>>>>,
     evidence_counts: OnceCell<HashMap<EvidenceCountOfMeasure, i64>>,
@@ -188,7 +188,7 @@ impl ListedMeasure {
                 MeasureField::Owner(sel) => match (m.owner_id, owners) {
                     (Some(o), Some(owners)) => owners
                         .get(&OwnerById(o))
-                        .map_or(Value::Null, |row| sel.render(row)),
+                        .map_or(Value::Null, |row| sel.render(&**row)),
                     _ => Value::Null,
                 },
                 MeasureField::Findings(conn) => {

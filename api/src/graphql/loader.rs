@@ -109,7 +109,8 @@ macro_rules! by_id {
         pub struct $key(pub i64);
 
         impl DlLoader<$key> for Loader {
-            type Value = $entity::Model;
+            /// Shared like the lists (see [`shared`]); [`super::types::load_row`] takes it out.
+            type Value = Arc<$entity::Model>;
             type Error = AppError;
 
             async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, AppError> {
@@ -118,7 +119,10 @@ macro_rules! by_id {
                     .filter($entity::Column::Id.is_in(ids))
                     .all(&self.db)
                     .await?;
-                Ok(rows.into_iter().map(|r| ($key(r.id), r)).collect())
+                Ok(rows
+                    .into_iter()
+                    .map(|r| ($key(r.id), Arc::new(r)))
+                    .collect())
             }
         }
     };

@@ -39,14 +39,18 @@ where
     Ok(std::sync::Arc::unwrap_or_clone(load(ctx, key).await?))
 }
 
-/// Loads one row by id.
+/// Loads one row by id (a shared row, taken out without copying when the batch has dropped
+/// its share, as [`load_list`] does).
 pub async fn load_row<K, V>(ctx: &Context<'_>, key: K) -> AppResult<Option<V>>
 where
     K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
     V: Send + Sync + Clone + 'static,
-    Loader: DlLoader<K, Value = V, Error = AppError>,
+    Loader: DlLoader<K, Value = std::sync::Arc<V>, Error = AppError>,
 {
-    loader(ctx).load_one(key).await
+    Ok(loader(ctx)
+        .load_one(key)
+        .await?
+        .map(std::sync::Arc::unwrap_or_clone))
 }
 
 /// The server's notion of today (UTC).
