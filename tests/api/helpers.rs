@@ -286,7 +286,8 @@ impl TestApp {
         serve(&self.db, config, &self.keys)
     }
 
-    /// The `/metrics` exposition of the server at `address`.
+    /// The `/metrics` exposition of the server at `address` (no token; Prometheus text
+    /// format).
     pub async fn metrics_at(&self, address: &str) -> String {
         let res = self
             .client
@@ -294,7 +295,9 @@ impl TestApp {
             .send()
             .await
             .expect("request");
-        assert_eq!(res.status(), 200);
+        assert_eq!(res.status(), 200, "/metrics needs no token");
+        let ctype = res.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(ctype.starts_with("text/plain; version=0.0.4"), "{ctype}");
         res.text().await.expect("metrics text")
     }
 

@@ -18,16 +18,7 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 }
 
 async fn metrics(app: &TestApp) -> String {
-    let res = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "/metrics needs no token");
-    let ctype = res.headers()["content-type"].to_str().unwrap().to_string();
-    assert!(ctype.starts_with("text/plain; version=0.0.4"), "{ctype}");
-    res.text().await.unwrap()
+    app.metrics_at(&app.address).await
 }
 
 #[tokio::test]

@@ -56,6 +56,7 @@ use crate::service::measures::is_overdue;
 /// Whether lists of measures may be rendered in bulk: `REMEDY_BULK_RENDER` (on by default), and
 /// off while spans are exported (the schema then has the tracing extension, which must see
 /// every field).
+///
 /// Each list's path is counted in `lists` (`remedy_measure_lists_total{path}`).
 #[derive(Clone)]
 pub struct BulkRender {
