@@ -83,6 +83,36 @@ pub struct ServerConfig {
     /// Longest a GraphQL request may take before it is answered with `TIMEOUT` (0: no limit).
     #[arg(long, env = "REMEDY_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
     pub request_timeout_seconds: u64,
+    /// Most lexical tokens one GraphQL document may contain (counted before it is parsed).
+    #[arg(long, env = "REMEDY_MAX_TOKENS", default_value_t = 15_000)]
+    pub max_tokens: usize,
+    /// Most field selections a document may expand to once every fragment spread is
+    /// replaced by its fragment (computed with memoisation before validation, so fragments
+    /// that double each other are refused in microseconds).
+    #[arg(long, env = "REMEDY_MAX_EXPANDED_FIELDS", default_value_t = 10_000)]
+    pub max_expanded_fields: usize,
+    /// Bytes of query text the parsed-document caches (persisted queries, parses by text)
+    /// may hold in all; only documents that passed every limit are kept.
+    #[arg(long, env = "REMEDY_DOCUMENT_CACHE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub document_cache_bytes: usize,
+    /// Uploads (multipart requests) processed at once; others wait their turn.
+    #[arg(long, env = "REMEDY_MAX_CONCURRENT_UPLOADS", default_value_t = 4)]
+    pub max_concurrent_uploads: usize,
+    /// WebSocket: seconds a client has to send `connection_init` before the socket is closed
+    /// with 4408.
+    #[arg(long, env = "REMEDY_WS_INIT_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub ws_init_timeout_seconds: u64,
+    /// WebSocket: operations (subscriptions, queries, mutations) one connection may have
+    /// running at once.
+    #[arg(long, env = "REMEDY_WS_MAX_OPERATIONS", default_value_t = 100)]
+    pub ws_max_operations: usize,
+    /// WebSocket: open connections one token subject may hold at once.
+    #[arg(long, env = "REMEDY_WS_MAX_SOCKETS_PER_SUBJECT", default_value_t = 20)]
+    pub ws_max_sockets_per_subject: usize,
+    /// WebSocket: seconds between checks that an open connection's token was not revoked
+    /// (revocations made through the API close sockets at once; this catches the others).
+    #[arg(long, env = "REMEDY_WS_RECHECK_SECONDS", default_value_t = 15)]
+    pub ws_recheck_seconds: u64,
 }
 
 impl Default for ServerConfig {
@@ -105,6 +135,14 @@ impl Default for ServerConfig {
             workers: 0,
             shutdown_grace_seconds: 30,
             request_timeout_seconds: 30,
+            max_tokens: 15_000,
+            max_expanded_fields: 10_000,
+            document_cache_bytes: 4 * 1024 * 1024,
+            max_concurrent_uploads: 4,
+            ws_init_timeout_seconds: 10,
+            ws_max_operations: 100,
+            ws_max_sockets_per_subject: 20,
+            ws_recheck_seconds: 15,
         }
     }
 }

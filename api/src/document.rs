@@ -1,16 +1,22 @@
-//! A request's document, prepared once by the HTTP layer before execution: parsed a single
-//! time (the executor reuses the parse), looked up or registered as an automatic persisted
-//! query (Apollo's protocol), and checked against the field and alias limits.
+//! A request's document, prepared once before execution, whatever the transport: its size
+//! counted in lexical tokens before it is parsed, parsed a single time (the executor reuses
+//! the parse), looked up or registered as an automatic persisted query (Apollo's protocol),
+//! and checked against the field, alias and expanded-size limits — the last with every
+//! fragment's size computed once (memoised), so fragments that double each other are refused
+//! in microseconds instead of being expanded by validation.
 //!
-//! Parses are also kept by query text ([`PARSED_CAPACITY`] documents of at most
-//! [`PARSED_MAX_QUERY_BYTES`]): dashboards and scripts send the same few documents over and
-//! over, and parsing one cost about 5 % of the server's CPU on a page of 100 measures.
+//! Parses are kept by query text, and persisted queries by hash, in caches bounded by the
+//! total bytes of their documents' text (`REMEDY_DOCUMENT_CACHE_BYTES`). A document enters a
+//! cache only once it passed every limit, async-graphql's validation included: preparing
+//! returns a [`Pending`] entry that [`Documents::commit`] keeps after execution.
 //!
 //! Persisted queries are handled here rather than by async-graphql's extension: with any
 //! extension registered, every field's resolution goes through the extension chain (a
 //! registry lookup and an extra future per field), which cost about 5 % of the server's
 //! CPU on list queries (see BENCHMARKS.md).
-use async_graphql::extensions::apollo_persisted_queries::{CacheStorage, LruCacheStorage};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::Request;
 use serde::Deserialize;
@@ -25,7 +31,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -40,45 +46,103 @@ struct PersistedQuery {
     sha256_hash: String,
 }
 
-/// Parsed documents kept by query text.
-pub const PARSED_CAPACITY: usize = 256;
-/// Longer query texts are parsed every time (they would make the cache's memory unbounded in
-/// practice).
-pub const PARSED_MAX_QUERY_BYTES: usize = 4096;
+/// Longer query texts are never cached (parsed each time).
+pub const CACHED_MAX_QUERY_BYTES: usize = 64 * 1024;
+
+/// A least-recently-used map bounded by the bytes of its entries' text.
+struct ByteLru {
+    entries: lru::LruCache<String, (ExecutableDocument, usize)>,
+    bytes: usize,
+    budget: usize,
+}
+
+impl ByteLru {
+    fn new(budget: usize) -> Self {
+        Self {
+            entries: lru::LruCache::unbounded(),
+            bytes: 0,
+            budget,
+        }
+    }
+
+    fn get(&mut self, key: &str) -> Option<ExecutableDocument> {
+        self.entries.get(key).map(|(doc, _)| doc.clone())
+    }
+
+    fn put(&mut self, key: String, doc: ExecutableDocument, text_bytes: usize) {
+        let weight = key.len() + text_bytes;
+        if weight > self.budget {
+            return;
+        }
+        if let Some((_, old)) = self.entries.put(key, (doc, weight)) {
+            self.bytes -= old;
+        }
+        self.bytes += weight;
+        while self.bytes > self.budget {
+            match self.entries.pop_lru() {
+                Some((_, (_, w))) => self.bytes -= w,
+                None => break,
+            }
+        }
+    }
+}
+
+/// A document to keep once it has passed validation too.
+#[derive(Debug)]
+pub struct Pending {
+    persisted: bool,
+    key: String,
+    text_bytes: usize,
+    doc: ExecutableDocument,
+}
 
 /// Parsed documents: by the SHA-256 of their text (the persisted-query cache), and by text.
-#[derive(Clone)]
 pub struct Documents {
-    persisted: LruCacheStorage,
-    parsed: LruCacheStorage,
+    persisted: Mutex<ByteLru>,
+    parsed: Mutex<ByteLru>,
 }
 
 impl Documents {
-    pub fn new(capacity: usize) -> Self {
+    /// Caches holding at most `budget_bytes` of text in all (half each).
+    pub fn new(budget_bytes: usize) -> Self {
         Self {
-            persisted: LruCacheStorage::new(capacity.max(1)),
-            parsed: LruCacheStorage::new(PARSED_CAPACITY),
+            persisted: Mutex::new(ByteLru::new(budget_bytes / 2)),
+            parsed: Mutex::new(ByteLru::new(budget_bytes / 2)),
         }
     }
 
-    /// The parse of a query text, from the cache when it was parsed before; `None` when it
-    /// does not parse.
-    async fn parse(&self, query: &str) -> Option<ExecutableDocument> {
-        if query.len() > PARSED_MAX_QUERY_BYTES {
-            return async_graphql::parser::parse_query(query).ok();
-        }
-        if let Some(doc) = self.parsed.get(query.to_string()).await {
-            return Some(doc);
-        }
-        let doc = async_graphql::parser::parse_query(query).ok()?;
-        self.parsed.set(query.to_string(), doc.clone()).await;
-        Some(doc)
+    fn lock(m: &Mutex<ByteLru>) -> std::sync::MutexGuard<'_, ByteLru> {
+        m.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Resolves the request's persisted query (if any), parses its document once and checks
-    /// the limits. A document that does not parse is left to the executor, which reports
-    /// the syntax error with its position.
-    pub async fn prepare(&self, request: &mut Request, cfg: &ServerConfig) -> Result<(), Refusal> {
+    /// Bytes held by the caches (persisted, parsed), for tests and metrics.
+    pub fn held_bytes(&self) -> (usize, usize) {
+        (
+            Self::lock(&self.persisted).bytes,
+            Self::lock(&self.parsed).bytes,
+        )
+    }
+
+    /// Keeps a prepared document once its execution showed it passed validation.
+    pub fn commit(&self, pending: Pending) {
+        let cache = if pending.persisted {
+            &self.persisted
+        } else {
+            &self.parsed
+        };
+        Self::lock(cache).put(pending.key, pending.doc, pending.text_bytes);
+    }
+
+    /// Resolves the request's persisted query (if any), counts its tokens, parses it once and
+    /// checks the limits. A document that does not parse is left to the executor, which
+    /// reports the syntax error with its position. On success, the returned entry (if any)
+    /// is to be [`commit`](Self::commit)ted once the document also passed validation.
+    pub fn prepare(
+        &self,
+        request: &mut Request,
+        cfg: &ServerConfig,
+    ) -> Result<Option<Pending>, Refusal> {
+        let mut pending = None;
         let doc = match request.extensions.remove("persistedQuery") {
             Some(value) => {
                 let pq: PersistedQuery = async_graphql::from_value(value).map_err(|_| {
@@ -97,7 +161,8 @@ impl Documents {
                     ));
                 }
                 if request.query.is_empty() {
-                    let Some(doc) = self.persisted.get(pq.sha256_hash).await else {
+                    let key = pq.sha256_hash.to_ascii_lowercase();
+                    let Some(doc) = Self::lock(&self.persisted).get(&key) else {
                         // The message is the protocol's: clients resend the query on it.
                         return Err(Refusal::new(
                             "PERSISTED_QUERY_NOT_FOUND",
@@ -113,28 +178,128 @@ impl Documents {
                             "provided sha does not match query",
                         ));
                     }
+                    check_tokens(&request.query, cfg)?;
                     let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
-                        return Ok(());
+                        return Ok(None);
                     };
-                    self.persisted.set(hash, doc.clone()).await;
+                    if request.query.len() <= CACHED_MAX_QUERY_BYTES {
+                        pending = Some(Pending {
+                            persisted: true,
+                            key: hash,
+                            text_bytes: request.query.len(),
+                            doc: doc.clone(),
+                        });
+                    }
                     doc
                 }
             }
-            None => match self.parse(&request.query).await {
-                Some(doc) => doc,
-                None => return Ok(()),
-            },
+            None => {
+                let cached = if request.query.len() <= CACHED_MAX_QUERY_BYTES {
+                    Self::lock(&self.parsed).get(&request.query)
+                } else {
+                    None
+                };
+                match cached {
+                    Some(doc) => doc,
+                    None => {
+                        check_tokens(&request.query, cfg)?;
+                        let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+                            return Ok(None);
+                        };
+                        if request.query.len() <= CACHED_MAX_QUERY_BYTES {
+                            pending = Some(Pending {
+                                persisted: false,
+                                key: request.query.clone(),
+                                text_bytes: 0,
+                                doc: doc.clone(),
+                            });
+                        }
+                        doc
+                    }
+                }
+            }
         };
-        check_limits(&doc, cfg).map_err(|m| Refusal::new("VALIDATION", m))?;
+        check_limits(&doc, cfg)?;
         request.set_parsed_query(doc);
-        Ok(())
+        Ok(pending)
     }
 }
 
-/// Refuses documents with too many field selections or aliases: the complexity limit
-/// counts what a query may return, this counts what the client wrote (alias overloading,
-/// field duplication).
-pub fn check_limits(doc: &ExecutableDocument, cfg: &ServerConfig) -> Result<(), String> {
+/// Refuses a document of more lexical tokens than `REMEDY_MAX_TOKENS`, counted in one pass
+/// that stops at the limit, before any parse.
+fn check_tokens(query: &str, cfg: &ServerConfig) -> Result<(), Refusal> {
+    match count_tokens(query, cfg.max_tokens) {
+        Some(_) => Ok(()),
+        None => Err(Refusal::new(
+            "VALIDATION",
+            format!(
+                "the document has more than {} tokens (REMEDY_MAX_TOKENS)",
+                cfg.max_tokens
+            ),
+        )),
+    }
+}
+
+/// The number of GraphQL lexical tokens in `text` (names, numbers, strings, punctuators;
+/// white space, commas and comments are ignored), or `None` once it exceeds `max`.
+pub fn count_tokens(text: &str, max: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let (mut i, mut n) = (0usize, 0usize);
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b' ' | b'\t' | b'\n' | b'\r' | b',' => {
+                i += 1;
+                continue;
+            }
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' => {
+                if b[i..].starts_with(b"\"\"\"") {
+                    i += 3;
+                    while i < b.len() && !b[i..].starts_with(b"\"\"\"") {
+                        i += if b[i..].starts_with(b"\\\"\"\"") { 4 } else { 1 };
+                    }
+                    i += 3;
+                } else {
+                    i += 1;
+                    while i < b.len() && b[i] != b'"' && b[i] != b'\n' {
+                        i += if b[i] == b'\\' { 2 } else { 1 };
+                    }
+                    i += 1;
+                }
+            }
+            b'.' if b[i..].starts_with(b"...") => i += 3,
+            c if c == b'_' || c == b'-' || c.is_ascii_alphanumeric() => {
+                i += 1;
+                while i < b.len()
+                    && (b[i] == b'_' || b[i] == b'.' || b[i] == b'+' || b[i].is_ascii_alphanumeric())
+                {
+                    // Names and numbers (with their fraction and exponent) are one token.
+                    if (b[i] == b'+' || b[i] == b'.') && !b[i - 1].is_ascii_alphanumeric() {
+                        break;
+                    }
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+        n += 1;
+        if n > max {
+            return None;
+        }
+    }
+    Some(n)
+}
+
+/// Refuses documents with too many field selections or aliases (what the client wrote:
+/// alias overloading, field duplication), or that expand to too many field selections once
+/// fragments are spread (what validation and execution would walk).
+pub fn check_limits(doc: &ExecutableDocument, cfg: &ServerConfig) -> Result<(), Refusal> {
     fn walk(set: &SelectionSet, fields: &mut usize, aliases: &mut usize) {
         for item in &set.items {
             match &item.node {
@@ -158,18 +323,90 @@ pub fn check_limits(doc: &ExecutableDocument, cfg: &ServerConfig) -> Result<(), 
         walk(&fragment.node.selection_set.node, &mut fields, &mut aliases);
     }
     if aliases > cfg.max_aliases {
-        return Err(format!(
-            "too many aliases: {aliases} (the limit is {}, REMEDY_MAX_ALIASES)",
-            cfg.max_aliases
+        return Err(Refusal::new(
+            "VALIDATION",
+            format!(
+                "too many aliases: {aliases} (the limit is {}, REMEDY_MAX_ALIASES)",
+                cfg.max_aliases
+            ),
         ));
     }
     if fields > cfg.max_fields {
-        return Err(format!(
-            "too many field selections: {fields} (the limit is {}, REMEDY_MAX_FIELDS)",
-            cfg.max_fields
+        return Err(Refusal::new(
+            "VALIDATION",
+            format!(
+                "too many field selections: {fields} (the limit is {}, REMEDY_MAX_FIELDS)",
+                cfg.max_fields
+            ),
+        ));
+    }
+    let expanded = expanded_fields(doc);
+    if expanded > cfg.max_expanded_fields as u64 {
+        return Err(Refusal::new(
+            "QUERY_TOO_COMPLEX",
+            format!(
+                "the document expands to {} field selections once its fragments are spread \
+                 (the limit is {}, REMEDY_MAX_EXPANDED_FIELDS)",
+                if expanded == u64::MAX {
+                    "more than 2^64".to_string()
+                } else {
+                    expanded.to_string()
+                },
+                cfg.max_expanded_fields
+            ),
         ));
     }
     Ok(())
+}
+
+/// The most field selections any operation of the document expands to, every fragment's
+/// expansion computed once (saturating; a fragment spread inside its own expansion counts
+/// nothing, validation refuses the cycle).
+pub fn expanded_fields(doc: &ExecutableDocument) -> u64 {
+    #[derive(Clone, Copy)]
+    enum State {
+        Visiting,
+        Done(u64),
+    }
+    fn set_size(
+        set: &SelectionSet,
+        doc: &ExecutableDocument,
+        memo: &mut HashMap<String, State>,
+    ) -> u64 {
+        let mut total = 0u64;
+        for item in &set.items {
+            let n = match &item.node {
+                Selection::Field(f) => {
+                    1u64.saturating_add(set_size(&f.node.selection_set.node, doc, memo))
+                }
+                Selection::InlineFragment(fr) => set_size(&fr.node.selection_set.node, doc, memo),
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    match memo.get(name) {
+                        Some(State::Done(n)) => *n,
+                        Some(State::Visiting) => 0,
+                        None => match doc.fragments.get(&spread.node.fragment_name.node) {
+                            None => 0,
+                            Some(fragment) => {
+                                memo.insert(name.to_string(), State::Visiting);
+                                let n = set_size(&fragment.node.selection_set.node, doc, memo);
+                                memo.insert(name.to_string(), State::Done(n));
+                                n
+                            }
+                        },
+                    }
+                }
+            };
+            total = total.saturating_add(n);
+        }
+        total
+    }
+    let mut memo = HashMap::new();
+    doc.operations
+        .iter()
+        .map(|(_, op)| set_size(&op.node.selection_set.node, doc, &mut memo))
+        .max()
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -186,82 +423,108 @@ mod tests {
         r
     }
 
-    #[tokio::test]
-    async fn persisted_queries_register_then_resolve_by_hash() {
+    #[test]
+    fn persisted_queries_register_after_validation_then_resolve_by_hash() {
         let cfg = ServerConfig::default();
-        let docs = Documents::new(8);
+        let docs = Documents::new(1 << 20);
         let query = "{ orders { totalCount } }";
         let hash = crate::service::plan::sha256_hex(query.as_bytes());
         let ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
         let mut unknown = request("", Some(ext.clone()));
         assert_eq!(
-            docs.prepare(&mut unknown, &cfg).await.unwrap_err().code,
+            docs.prepare(&mut unknown, &cfg).unwrap_err().code,
             "PERSISTED_QUERY_NOT_FOUND"
         );
         let mut wrong = request("{ orders { nodes { id } } }", Some(ext.clone()));
-        assert_eq!(
-            docs.prepare(&mut wrong, &cfg).await.unwrap_err().code,
-            "VALIDATION"
-        );
+        assert_eq!(docs.prepare(&mut wrong, &cfg).unwrap_err().code, "VALIDATION");
         let mut first = request(query, Some(ext.clone()));
-        docs.prepare(&mut first, &cfg).await.unwrap();
+        let pending = docs.prepare(&mut first, &cfg).unwrap().expect("to keep");
+        // Not kept until committed (after validation passed).
+        let mut early = request("", Some(ext.clone()));
+        assert!(docs.prepare(&mut early, &cfg).is_err());
+        docs.commit(pending);
         let mut by_hash = request("", Some(ext));
-        docs.prepare(&mut by_hash, &cfg).await.unwrap();
+        docs.prepare(&mut by_hash, &cfg).unwrap();
         let doc = by_hash.parsed_query().unwrap();
         assert_eq!(doc.operations.iter().count(), 1);
     }
 
-    #[tokio::test]
-    async fn parses_are_kept_by_query_text_and_still_checked_against_the_limits() {
+    #[test]
+    fn documents_refused_by_a_limit_are_never_kept() {
         let cfg = ServerConfig {
             max_aliases: 1,
             ..ServerConfig::default()
         };
-        let docs = Documents::new(8);
+        let docs = Documents::new(1 << 20);
         let query = "{ a: orders { totalCount } b: orders { totalCount } }";
         for _ in 0..2 {
             let mut r = request(query, None);
-            assert_eq!(
-                docs.prepare(&mut r, &cfg).await.unwrap_err().code,
-                "VALIDATION"
-            );
+            assert_eq!(docs.prepare(&mut r, &cfg).unwrap_err().code, "VALIDATION");
         }
-        assert!(docs.parsed.get(query.to_string()).await.is_some());
-        let ok = "{ orders { totalCount } }";
-        let mut r = request(ok, None);
-        docs.prepare(&mut r, &cfg).await.unwrap();
-        let mut again = request(ok, None);
-        docs.prepare(&mut again, &cfg).await.unwrap();
-        assert_eq!(again.parsed_query().unwrap().operations.iter().count(), 1);
-        // Long texts and syntax errors are not kept.
-        let long = format!(
-            "{{ orders {{ totalCount }} }} #{}",
-            "x".repeat(PARSED_MAX_QUERY_BYTES)
-        );
-        docs.prepare(&mut request(&long, None), &cfg).await.unwrap();
-        assert!(docs.parsed.get(long).await.is_none());
-        docs.prepare(&mut request("{ orders {", None), &cfg)
-            .await
-            .unwrap();
-        assert!(docs.parsed.get("{ orders {".to_string()).await.is_none());
-    }
-
-    #[tokio::test]
-    async fn limits_apply_to_persisted_documents_too() {
-        let cfg = ServerConfig {
-            max_aliases: 1,
-            ..ServerConfig::default()
-        };
-        let docs = Documents::new(8);
-        let query = "{ a: orders { totalCount } b: orders { totalCount } }";
-        let mut plain = request(query, None);
-        assert_eq!(
-            docs.prepare(&mut plain, &cfg).await.unwrap_err().code,
-            "VALIDATION"
-        );
         let hash = crate::service::plan::sha256_hex(query.as_bytes());
         let ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
-        let mut persisted = request(query, Some(ext));
-        assert!(docs.prepare(&mut persisted, &cfg).await.is_err());
+        assert!(docs.prepare(&mut request(query, Some(ext)), &cfg).is_err());
+        assert_eq!(docs.held_bytes(), (0, 0));
+    }
+
+    #[test]
+    fn caches_are_bounded_by_bytes() {
+        let cfg = ServerConfig::default();
+        let docs = Documents::new(4096);
+        for i in 0..200 {
+            let q = format!("{{ orders(first: {i}) {{ totalCount }} }}");
+            let mut r = request(&q, None);
+            if let Some(p) = docs.prepare(&mut r, &cfg).unwrap() {
+                docs.commit(p);
+            }
+        }
+        let (_, parsed) = docs.held_bytes();
+        assert!(parsed > 0 && parsed <= 2048, "{parsed}");
+        // The most recent one is still there: a second prepare has nothing to keep.
+        let q = "{ orders(first: 199) { totalCount } }";
+        assert!(docs.prepare(&mut request(q, None), &cfg).unwrap().is_none());
+    }
+
+    #[test]
+    fn fragments_that_double_each_other_are_refused_without_expanding_them() {
+        let cfg = ServerConfig::default();
+        let mut q = String::from("query { ...F40 } fragment F0 on Query { orders { totalCount } }");
+        for i in 1..=40 {
+            q.push_str(&format!(" fragment F{i} on Query {{ ...F{p} ...F{p} }}", p = i - 1));
+        }
+        let started = std::time::Instant::now();
+        let err = Documents::new(1 << 20)
+            .prepare(&mut request(&q, None), &cfg)
+            .unwrap_err();
+        assert_eq!(err.code, "QUERY_TOO_COMPLEX", "{}", err.message);
+        assert!(started.elapsed() < std::time::Duration::from_millis(200));
+        let doc = async_graphql::parser::parse_query(&q).unwrap();
+        assert_eq!(expanded_fields(&doc), 2u64.pow(40) * 2);
+        // A cycle counts nothing here (validation names it).
+        let cyclic = async_graphql::parser::parse_query(
+            "{ ...A } fragment A on Query { orders { totalCount } ...B } fragment B on Query { ...A }",
+        )
+        .unwrap();
+        assert_eq!(expanded_fields(&cyclic), 2);
+    }
+
+    #[test]
+    fn tokens_are_counted_before_parsing() {
+        assert_eq!(count_tokens("{ orders { totalCount } }", 100), Some(6));
+        assert_eq!(
+            count_tokens("query Q($a: Int = -1.5e+10) { f(s: \"a b\", t: \"\"\"x\"\"\") }", 100),
+            Some(21)
+        );
+        assert_eq!(count_tokens("# only a comment\n,,,", 100), Some(0));
+        assert_eq!(count_tokens(&"{ a ".repeat(1000), 100), None);
+        let cfg = ServerConfig {
+            max_tokens: 10,
+            ..ServerConfig::default()
+        };
+        let err = Documents::new(1 << 20)
+            .prepare(&mut request(&"{ a }".repeat(10), None), &cfg)
+            .unwrap_err();
+        assert_eq!(err.code, "VALIDATION");
+        assert!(err.message.contains("REMEDY_MAX_TOKENS"));
     }
 }

@@ -17,6 +17,8 @@ pub const CHANNEL: &str = "remedy_changes";
 pub enum Kind {
     Measure,
     Report,
+    /// A token was revoked (`jti`): open connections authenticated with it close.
+    Token,
 }
 
 /// One committed change.
@@ -26,9 +28,26 @@ pub struct Change {
     pub id: i64,
     /// The orders the entity belongs to (a measure: through its findings).
     pub orders: Vec<i64>,
+    /// The revoked token's `jti` (`Kind::Token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
-/// The event bus of one process, kept in the schema's data.
+impl Change {
+    /// A revoked token.
+    pub fn token_revoked(jti: &str) -> Self {
+        Self {
+            kind: Kind::Token,
+            id: 0,
+            orders: Vec::new(),
+            jti: Some(jti.to_string()),
+        }
+    }
+}
+
+/// The event bus of one process, kept in the schema's data and the server's state (clones
+/// share one channel).
+#[derive(Clone)]
 pub struct Bus {
     tx: broadcast::Sender<Change>,
     db: DatabaseConnection,
@@ -52,24 +71,29 @@ impl Bus {
     /// Publishes a committed change. A failure is logged, never returned: the change is
     /// committed whether or not anyone hears of it.
     pub async fn publish(&self, change: Change) {
-        match self.db.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                let payload = serde_json::to_string(&change).expect("serialisable change");
-                let stmt = Statement::from_sql_and_values(
-                    DatabaseBackend::Postgres,
-                    "SELECT pg_notify($1, $2)",
-                    [CHANNEL.into(), payload.into()],
-                );
-                if let Err(e) = self.db.execute(stmt).await {
-                    tracing::error!(error = %e, ?change, "could not publish a change");
-                }
-            }
-            _ => {
-                // No receiver is not an error.
-                let _ = self.tx.send(change);
-            }
+        if !notify(&self.db, &change).await {
+            // SQLite: one process. No receiver is not an error.
+            let _ = self.tx.send(change);
         }
     }
+}
+
+/// On PostgreSQL, publishes a change to every replica (`NOTIFY`) and returns true; on SQLite
+/// returns false (only the process's own bus can hear it). Usable without a bus (the CLI).
+pub async fn notify(db: &DatabaseConnection, change: &Change) -> bool {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return false;
+    }
+    let payload = serde_json::to_string(change).expect("serialisable change");
+    let stmt = Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT pg_notify($1, $2)",
+        [CHANNEL.into(), payload.into()],
+    );
+    if let Err(e) = db.execute(stmt).await {
+        tracing::error!(error = %e, ?change, "could not publish a change");
+    }
+    true
 }
 
 /// The listener of one replica: a dedicated connection (re-established by sqlx when lost)
@@ -130,6 +154,7 @@ pub async fn measure_changed(ctx: &async_graphql::Context<'_>, id: i64) {
         kind: Kind::Measure,
         id,
         orders,
+        jti: None,
     })
     .await;
 }
@@ -141,7 +166,16 @@ pub async fn report_changed(ctx: &async_graphql::Context<'_>, id: i64, order_id:
             kind: Kind::Report,
             id,
             orders: vec![order_id],
+            jti: None,
         })
         .await;
+    }
+}
+
+/// After a token's revocation committed: open connections that use it close, on every
+/// replica.
+pub async fn token_revoked(ctx: &async_graphql::Context<'_>, jti: &str) {
+    if let Some(bus) = ctx.data_opt::<Bus>() {
+        bus.publish(Change::token_revoked(jti)).await;
     }
 }

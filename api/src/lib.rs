@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod metrics;
+pub mod pipeline;
 pub mod report;
 pub mod seed;
 pub mod server;

@@ -244,6 +244,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     tokens::revoke(&conn, &jti, "cli")
                         .await
                         .map_err(AppError::into_anyhow)?;
+                    // Open connections on every replica close (PostgreSQL); on SQLite a running
+                    // server notices at its next check (REMEDY_WS_RECHECK_SECONDS).
+                    remedy::events::notify(&conn, &remedy::events::Change::token_revoked(&jti))
+                        .await;
                     eprintln!("revoked {jti}");
                 }
             }

@@ -203,11 +203,9 @@ struct Outcome {
     first_error: Option<String>,
 }
 
-/// Called by the GraphQL handler for each executed operation: counts its errors by code and
-/// remembers the operation and outcome for the request's metrics.
-pub fn note_operation(http: &HttpRequest, operation: Option<&str>, res: &async_graphql::Response) {
-    let codes: Vec<String> = res
-        .errors
+/// The error codes of a response, in order (`UNKNOWN` for an error without one).
+fn codes_of(res: &async_graphql::Response) -> Vec<String> {
+    res.errors
         .iter()
         .map(|e| {
             e.extensions
@@ -220,7 +218,22 @@ pub fn note_operation(http: &HttpRequest, operation: Option<&str>, res: &async_g
                 })
                 .unwrap_or_else(|| "UNKNOWN".into())
         })
-        .collect();
+        .collect()
+}
+
+impl Metrics {
+    /// Counts a response's errors by code (operations outside an HTTP request: WebSocket).
+    pub fn count_errors(&self, res: &async_graphql::Response) {
+        for code in codes_of(res) {
+            self.errors.with_label_values(&[code.as_str()]).inc();
+        }
+    }
+}
+
+/// Called by the GraphQL handler for each executed operation: counts its errors by code and
+/// remembers the operation and outcome for the request's metrics.
+pub fn note_operation(http: &HttpRequest, operation: Option<&str>, res: &async_graphql::Response) {
+    let codes = codes_of(res);
     if let Some(metrics) = http.app_data::<web::Data<Metrics>>() {
         for code in &codes {
             metrics.errors.with_label_values(&[code.as_str()]).inc();

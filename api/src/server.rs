@@ -9,7 +9,7 @@ use chrono::{SubsecRound, Utc};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
 
 use crate::auth::jwt::Keys;
-use crate::auth::{tokens, Caller};
+use crate::auth::Caller;
 use crate::config::ServerConfig;
 use crate::error::AppError;
 use crate::graphql::{build_schema, RemedySchema};
@@ -24,18 +24,26 @@ pub struct AppState {
     /// Requests per minute per token subject (None: unlimited).
     pub limiter: Option<governor::DefaultKeyedRateLimiter<String>>,
     pub metrics: web::Data<crate::metrics::Metrics>,
-    /// Parsed persisted queries.
+    /// Parsed documents (persisted queries, parses by text), bounded by bytes.
     pub documents: crate::document::Documents,
+    /// Multipart uploads processed at once (`REMEDY_MAX_CONCURRENT_UPLOADS`).
+    pub uploads: tokio::sync::Semaphore,
+    /// Change events (subscriptions; token revocations close open sockets).
+    pub bus: crate::events::Bus,
+    /// Open WebSocket connections per token subject.
+    pub sockets: crate::ws::Sockets,
 }
 
 impl AppState {
     pub fn new(db: DatabaseConnection, config: ServerConfig, keys: Arc<Keys>) -> Self {
         let metrics = crate::metrics::Metrics::new();
+        let bus = crate::events::Bus::start(&db);
         let schema = build_schema(
             db.clone(),
             &config,
             keys.clone(),
             metrics.measure_lists.clone(),
+            bus.clone(),
         );
         let store = crate::service::plan::EvidenceStore::from_config(&config);
         let limiter = std::num::NonZeroU32::new(config.rate_limit_per_minute)
@@ -43,17 +51,20 @@ impl AppState {
         Self {
             schema,
             db,
-            config,
             keys,
             store,
             limiter,
             metrics: web::Data::new(metrics),
-            documents: crate::document::Documents::new(1024),
+            documents: crate::document::Documents::new(config.document_cache_bytes),
+            uploads: tokio::sync::Semaphore::new(config.max_concurrent_uploads.max(1)),
+            bus,
+            sockets: crate::ws::Sockets::default(),
+            config,
         }
     }
 }
 
-/// Verifies the bearer token of a request: signature, claims, then revocation.
+/// Verifies the bearer token of a request ([`crate::pipeline::authenticate`]).
 pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Caller, AppError> {
     let value = req
         .headers()
@@ -62,22 +73,7 @@ pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Caller,
     let value = value
         .to_str()
         .map_err(|_| AppError::Unauthenticated("malformed Authorization header".into()))?;
-    authenticate_value(state, value).await
-}
-
-/// Verifies an `Authorization` value (`Bearer <token>`): signature, claims, then revocation.
-pub async fn authenticate_value(state: &AppState, value: &str) -> Result<Caller, AppError> {
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| AppError::Unauthenticated("expected a Bearer token".into()))?;
-    let claims = state.keys.verify(token)?;
-    if tokens::is_revoked(&state.db, &claims.jti).await? {
-        return Err(AppError::Unauthenticated("token revoked".into()));
-    }
-    state.keys.caller(&claims)
+    crate::pipeline::authenticate(state, value).await
 }
 
 /// A GraphQL-shaped error response outside execution (authentication).
@@ -124,15 +120,8 @@ async fn read_body(
             &format!("the request body is larger than the {limit}-byte limit"),
         )
     };
-    if let Some(len) = http
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        if len > limit {
-            return Err(too_large());
-        }
+    if content_length(http).is_some_and(|len| len > limit) {
+        return Err(too_large());
     }
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
@@ -151,29 +140,53 @@ async fn read_body(
     Ok(body)
 }
 
+/// Streams a multipart body to the parser through a bounded channel (the actix payload is
+/// not `Send`), at most `limit` bytes: beyond it the stream fails and `too_large` is set.
+/// Uploaded files go to temporary files, never wholly into memory.
+fn bounded_body(
+    mut payload: web::Payload,
+    limit: usize,
+    too_large: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> impl futures_util::io::AsyncRead + Send {
+    use futures_util::{StreamExt, TryStreamExt};
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<web::Bytes>>(8);
+    actix_web::rt::spawn(async move {
+        let mut seen = 0usize;
+        while let Some(chunk) = payload.next().await {
+            let item = match chunk {
+                Ok(b) if seen + b.len() > limit => {
+                    too_large.store(true, std::sync::atomic::Ordering::SeqCst);
+                    Err(std::io::Error::other("the request body is larger than the limit"))
+                }
+                Ok(b) => {
+                    seen += b.len();
+                    Ok(b)
+                }
+                Err(e) => Err(std::io::Error::other(e.to_string())),
+            };
+            let stop = item.is_err();
+            if tx.send(item).await.is_err() || stop {
+                return;
+            }
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+    .into_async_read()
+}
+
 async fn graphql(
     state: web::Data<AppState>,
     http: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
+    use crate::pipeline::{self, Transport};
     // Authenticate from the headers before reading the body.
     let caller = match authenticate(&state, &http).await {
         Ok(c) => c,
         Err(e) => return error_response(e),
     };
-    if let Some(limiter) = &state.limiter {
-        if limiter.check_key(&caller.subject).is_err() {
-            return HttpResponse::TooManyRequests()
-                .insert_header((header::RETRY_AFTER, "60"))
-                .json(serde_json::json!({
-                    "data": null,
-                    "errors": [{
-                        "message": format!("rate limit exceeded: at most {} requests per minute per token subject", state.config.rate_limit_per_minute),
-                        "extensions": { "code": "RATE_LIMITED" },
-                    }],
-                }));
-        }
-    }
     let content_type = http
         .headers()
         .get(header::CONTENT_TYPE)
@@ -195,34 +208,62 @@ async fn graphql(
         );
     }
     let cfg = &state.config;
-    let limit = if multipart {
-        (cfg.max_upload_bytes as usize).saturating_add(cfg.max_body_bytes)
-    } else {
-        cfg.max_body_bytes
+    let too_large = || {
+        bad_request(
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            "the request body or an upload is larger than the limit",
+        )
     };
-    let body = match read_body(&http, payload, limit).await {
-        Ok(b) => b,
-        Err(res) => return res,
-    };
-    let is_array = !multipart && body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
     let opts = async_graphql::http::MultipartOptions::default()
         .max_file_size(cfg.max_upload_bytes as usize)
         .max_num_files(4);
-    let batch = match async_graphql::http::receive_batch_body(
-        Some(content_type.as_str()),
-        futures_util::io::Cursor::new(body),
-        opts,
-    )
-    .await
-    {
-        Ok(b) => b,
-        Err(async_graphql::ParseRequestError::PayloadTooLarge) => {
-            return bad_request(
-                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                "an upload is larger than the limit",
-            )
+    let overflowed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Uploads: refused before a byte of the body is read when the caller may not add
+    // evidence; at most REMEDY_MAX_CONCURRENT_UPLOADS at once, each streamed to temporary
+    // files.
+    let _upload_permit = if multipart {
+        if let Err(e) = caller.require(crate::auth::Permission::WriteEvidence) {
+            // Closing the connection after the answer: the body is never read, not even
+            // drained.
+            return HttpResponse::Ok()
+                .force_close()
+                .json(pipeline::error_response(e));
         }
+        match state.uploads.acquire().await {
+            Ok(p) => Some(p),
+            Err(_) => return error_response(AppError::Unavailable("uploads closed".into())),
+        }
+    } else {
+        None
+    };
+    let received = if multipart {
+        let limit = (cfg.max_upload_bytes as usize).saturating_add(cfg.max_body_bytes);
+        if content_length(&http).is_some_and(|len| len > limit) {
+            return too_large();
+        }
+        async_graphql::http::receive_batch_body(
+            Some(content_type.as_str()),
+            bounded_body(payload, limit, overflowed.clone()),
+            opts,
+        )
+        .await
+    } else {
+        let body = match read_body(&http, payload, cfg.max_body_bytes).await {
+            Ok(b) => b,
+            Err(res) => return res,
+        };
+        async_graphql::http::receive_batch_body(
+            Some(content_type.as_str()),
+            futures_util::io::Cursor::new(body),
+            opts,
+        )
+        .await
+    };
+    let batch = match received {
+        Ok(b) => b,
+        Err(async_graphql::ParseRequestError::PayloadTooLarge) => return too_large(),
+        Err(_) if overflowed.load(std::sync::atomic::Ordering::SeqCst) => return too_large(),
         Err(e) => {
             let message = match e {
                 async_graphql::ParseRequestError::InvalidRequest(_) => {
@@ -237,8 +278,8 @@ async fn graphql(
             );
         }
     };
-    let requests = match batch {
-        async_graphql::BatchRequest::Single(r) => vec![r],
+    let (requests, is_array) = match batch {
+        async_graphql::BatchRequest::Single(r) => (vec![r], false),
         async_graphql::BatchRequest::Batch(v) if v.len() > MAX_BATCH || v.is_empty() => {
             return bad_request(
                 actix_web::http::StatusCode::BAD_REQUEST,
@@ -246,39 +287,18 @@ async fn graphql(
                 &format!("a batch carries 1 to {MAX_BATCH} operations"),
             )
         }
-        async_graphql::BatchRequest::Batch(v) => v,
+        async_graphql::BatchRequest::Batch(v) => (v, true),
     };
-    let mut requests = requests;
-    for request in &mut requests {
-        if let Err(refusal) = state.documents.prepare(request, cfg).await {
-            // A persisted query not (or no longer) known is the protocol's normal answer
-            // (the client resends the query): 200. Limits and bad hashes: 400.
-            let status = if refusal.code == "PERSISTED_QUERY_NOT_FOUND" {
-                actix_web::http::StatusCode::OK
-            } else {
-                actix_web::http::StatusCode::BAD_REQUEST
-            };
-            return bad_request(status, refusal.code, &refusal.message);
+    let mut operations = Vec::with_capacity(requests.len());
+    for request in requests {
+        match pipeline::prepare(&state, &caller, request) {
+            Ok(op) => operations.push(op),
+            Err(refusal) => return refusal_to_http(&refusal, cfg),
         }
     }
-    let mut responses = Vec::with_capacity(requests.len());
-    for mut request in requests {
-        let (named, kind) = crate::metrics::operation(&mut request);
-        let operation = request.operation_name.clone();
-        let request = request
-            .data(caller.clone())
-            .data(crate::graphql::RequestInfo {
-                operation: operation.clone(),
-            });
-        let span = crate::telemetry::operation_span(named.as_deref(), kind);
-        let mut response =
-            tracing::Instrument::instrument(state.schema.execute(request), span).await;
-        label_errors(&mut response, cfg);
-        crate::metrics::note_operation(&http, named.as_deref(), &response);
-        if caller.is_scoped() {
-            record_access(&state.db, &caller, operation.as_deref()).await;
-        }
-        responses.push(response);
+    let mut responses = Vec::with_capacity(operations.len());
+    for op in operations {
+        responses.push(pipeline::run(&state, &caller, op, Transport::Http, Some(&http)).await);
     }
     let body = if is_array {
         serde_json::to_vec(&responses)
@@ -291,6 +311,36 @@ async fn graphql(
             "serialising the response: {e}"
         ))),
     }
+}
+
+/// The HTTP answer to a refusal before execution: a persisted query not (or no longer) known
+/// is the protocol's normal answer (the client resends the query): 200; the rate limit: 429
+/// with `Retry-After`; limits and bad hashes: 400.
+fn refusal_to_http(
+    refusal: &crate::document::Refusal,
+    cfg: &ServerConfig,
+) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    match refusal.code {
+        "PERSISTED_QUERY_NOT_FOUND" => bad_request(StatusCode::OK, refusal.code, &refusal.message),
+        "RATE_LIMITED" => HttpResponse::TooManyRequests()
+            .insert_header((header::RETRY_AFTER, "60"))
+            .json(serde_json::json!({
+                "data": null,
+                "errors": [{
+                    "message": format!("rate limit exceeded: at most {} requests per minute per token subject", cfg.rate_limit_per_minute),
+                    "extensions": { "code": "RATE_LIMITED" },
+                }],
+            })),
+        _ => bad_request(StatusCode::BAD_REQUEST, refusal.code, &refusal.message),
+    }
+}
+
+fn content_length(http: &HttpRequest) -> Option<usize> {
+    http.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
 }
 
 /// `POST /graphql` within `REMEDY_REQUEST_TIMEOUT_SECONDS`: past it the work is dropped (an
@@ -411,41 +461,6 @@ async fn download_evidence(
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::CACHE_CONTROL, "private, no-store"))
         .body(bytes)
-}
-
-/// Gives every error a stable `extensions.code`: resolver errors carry theirs already;
-/// errors raised by async-graphql itself (document and variable validation, limits) get
-/// `QUERY_TOO_COMPLEX`, `QUERY_TOO_DEEP` (naming the limit) or `VALIDATION`.
-pub fn label_errors(response: &mut async_graphql::Response, cfg: &ServerConfig) {
-    for err in &mut response.errors {
-        let has_code = err
-            .extensions
-            .as_ref()
-            .is_some_and(|e| e.get("code").is_some());
-        if has_code {
-            continue;
-        }
-        let (code, message) = if err.message.contains("too complex") {
-            (
-                "QUERY_TOO_COMPLEX",
-                format!("query is too complex: the limit is {} (REMEDY_MAX_COMPLEXITY; connections count their page size)", cfg.max_complexity),
-            )
-        } else if err.message.contains("nested too deep") {
-            (
-                "QUERY_TOO_DEEP",
-                format!(
-                    "query is nested too deep: the limit is {} levels (REMEDY_MAX_DEPTH)",
-                    cfg.max_depth
-                ),
-            )
-        } else {
-            ("VALIDATION", err.message.clone())
-        };
-        err.message = message;
-        err.extensions
-            .get_or_insert_with(Default::default)
-            .set("code", code);
-    }
 }
 
 /// Records which orders a scoped (evaluator) token's request returned data of.

@@ -241,7 +241,7 @@ async fn forged_and_broken_tokens_are_refused() {
     assert_eq!(error_codes(&body), ["NOT_FOUND"]);
 }
 
-const ALL: [Role; 5] = [
+pub(crate) const ALL: [Role; 5] = [
     Role::Admin,
     Role::Editor,
     Role::Viewer,
@@ -251,7 +251,7 @@ const ALL: [Role; 5] = [
 
 /// Every query root and mutation with the roles allowed to call it. A root missing here
 /// fails the test, so a new one cannot ship without its row.
-fn matrix() -> Vec<(&'static str, &'static str, Vec<Role>)> {
+pub(crate) fn matrix() -> Vec<(&'static str, &'static str, Vec<Role>)> {
     use Role::*;
     let readers = ALL.to_vec();
     let plan = vec![Admin, Editor];

@@ -271,8 +271,16 @@ pub struct Served {
 }
 
 pub async fn serve_binary(test_db: &TestDb, env: &[(&str, &str)]) -> Served {
+    serve_binary_with(test_db, false, env).await
+}
+
+/// The real binary, optionally over the demo plan.
+pub async fn serve_binary_with(test_db: &TestDb, demo: bool, env: &[(&str, &str)]) -> Served {
     let db = connect(test_db).await;
     remedy::db::migrate(&db).await.unwrap();
+    if demo {
+        remedy::seed::load_demo(&db).await.expect("seed");
+    }
     let keys =
         remedy::auth::jwt::Keys::from_config(&remedy::config::AuthConfig::with_secret(TEST_SECRET))
             .unwrap();

@@ -187,6 +187,20 @@ impl Caller {
         self
     }
 
+    /// The token's `exp` (Unix seconds), when known.
+    pub fn expires_at(&self) -> Option<i64> {
+        self.expires_at
+    }
+
+    /// The same caller with an empty record of touched orders, for one more operation on a
+    /// connection that outlives it (each operation's access is logged on its own).
+    pub fn fresh(&self) -> Self {
+        Self {
+            touched: Arc::default(),
+            ..self.clone()
+        }
+    }
+
     /// Whether the token behind this caller has expired since it was verified.
     pub fn expired(&self) -> bool {
         self.expires_at

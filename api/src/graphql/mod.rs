@@ -53,6 +53,7 @@ pub fn build_schema(
     cfg: &ServerConfig,
     keys: Arc<Keys>,
     measure_lists: prometheus::IntCounterVec,
+    bus: crate::events::Bus,
 ) -> RemedySchema {
     let db_backend = sea_orm::ConnectionTrait::get_database_backend(&db);
     let subscription = Subscription::default();
@@ -62,7 +63,7 @@ pub fn build_schema(
                 .delay(std::time::Duration::from_millis(cfg.loader_delay_ms))
                 .max_batch_size(5000),
         )
-        .data(crate::events::Bus::start(&db))
+        .data(bus)
         .data(db)
         .data(keys)
         .data(fast::BulkRender {

@@ -450,7 +450,9 @@ async fn read_upload(ctx: &Context<'_>, file: &Upload) -> AppResult<(Vec<u8>, St
         .content_type
         .clone()
         .unwrap_or_else(|| "application/octet-stream".to_string());
-    let mut bytes = Vec::new();
+    // The size is known (a temporary file): read into one allocation of that size.
+    let size = value.size().unwrap_or(0).min(limit + 1);
+    let mut bytes = Vec::with_capacity(size as usize);
     value
         .into_read()
         .take(limit + 1)

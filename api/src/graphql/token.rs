@@ -142,6 +142,8 @@ impl TokenMutation {
     async fn revoke_token(&self, ctx: &Context<'_>, jti: String) -> AppResult<TokenInfo> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let who = caller(ctx)?;
-        Ok(tokens::revoke(db, &jti, &who.subject).await?.into())
+        let row = tokens::revoke(db, &jti, &who.subject).await?;
+        crate::events::token_revoked(ctx, &jti).await;
+        Ok(row.into())
     }
 }
