@@ -158,8 +158,8 @@ impl DbConfig {
     }
 }
 
-/// Token verification and signing.
-#[derive(Debug, Clone, Args, Default)]
+/// Token verification, signing and issuance.
+#[derive(Debug, Clone, Args)]
 pub struct AuthConfig {
     /// HS256 secret (development; at least 32 bytes).
     #[arg(long, env = "REMEDY_JWT_SECRET", hide_env_values = true)]
@@ -185,17 +185,35 @@ pub struct AuthConfig {
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     #[arg(long, env = "REMEDY_JWT_LEEWAY", default_value_t = 30)]
     pub jwt_leeway: u64,
+    /// Longest lifetime of a token remedy issues (`issueToken`, `remedy token issue`), in the
+    /// same syntax as a token's TTL: `90s`, `30m`, `8h`, `7d`.
+    #[arg(long, env = "REMEDY_TOKEN_MAX_TTL", default_value = "366d", value_parser = crate::auth::tokens::parse_max_ttl)]
+    pub token_max_ttl: chrono::Duration,
 }
 
-impl AuthConfig {
-    /// A configuration with only an HS256 secret and default issuer/audience.
-    pub fn with_secret(secret: impl Into<String>) -> Self {
+/// The command line's defaults, without any key.
+impl Default for AuthConfig {
+    fn default() -> Self {
         Self {
-            jwt_secret: Some(secret.into()),
+            jwt_secret: None,
+            jwt_jwks: None,
+            jwt_signing_key: None,
             jwt_signing_alg: "EdDSA".into(),
+            jwt_signing_kid: None,
             jwt_issuer: "remedy".into(),
             jwt_audience: "remedy".into(),
             jwt_leeway: 30,
+            token_max_ttl: crate::auth::tokens::DEFAULT_MAX_TTL,
+        }
+    }
+}
+
+impl AuthConfig {
+    /// A configuration with only an HS256 secret and the defaults (issuer and audience
+    /// `remedy`, tokens issued for at most 366 days).
+    pub fn with_secret(secret: impl Into<String>) -> Self {
+        Self {
+            jwt_secret: Some(secret.into()),
             ..Default::default()
         }
     }

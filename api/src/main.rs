@@ -89,7 +89,7 @@ enum TokenAction {
         /// An order the token is limited to, by global ID or reference (repeatable; required for EVALUATOR).
         #[arg(long = "order")]
         orders: Vec<String>,
-        /// Lifetime, e.g. 30m, 8h, 7d.
+        /// Lifetime, e.g. 30m, 8h, 7d; at most REMEDY_TOKEN_MAX_TTL (366d unless set).
         #[arg(long, default_value = "8h")]
         ttl: String,
         /// Narrower scope than the roles grant (space-separated).
@@ -223,7 +223,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                                 .map_err(AppError::into_anyhow)?,
                         );
                     }
-                    let ttl = tokens::parse_ttl(&ttl).map_err(AppError::into_anyhow)?;
+                    let ttl =
+                        tokens::parse_ttl(&ttl, keys.max_ttl()).map_err(AppError::into_anyhow)?;
                     let req = tokens::IssueRequest {
                         subject,
                         roles,
@@ -231,7 +232,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         ttl,
                         scope,
                     };
-                    let (token, row) = tokens::issue(&conn, &keys, "cli", req)
+                    // The operator, with database access, may issue any token; the TTL
+                    // maximum still binds it.
+                    let issuer = tokens::Issuer::operator("cli");
+                    let (token, row) = tokens::issue(&conn, &keys, &issuer, req)
                         .await
                         .map_err(AppError::into_anyhow)?;
                     eprintln!(
@@ -324,15 +328,18 @@ async fn print_demo_tokens(conn: &sea_orm::DatabaseConnection, keys: &Keys) -> a
             subject: subject.to_string(),
             roles: vec![role],
             orders,
-            ttl: chrono::Duration::hours(12),
+            ttl: chrono::Duration::hours(12).min(keys.max_ttl()),
             scope: None,
         };
-        let (token, _) = tokens::issue(conn, keys, "serve --demo", req)
+        let (token, _) = tokens::issue(conn, keys, &tokens::Issuer::operator("serve --demo"), req)
             .await
             .map_err(AppError::into_anyhow)?;
         lines.push(format!("{:<10} {token}", role.as_str()));
     }
-    println!("\nDemo tokens (12 h, valid while this process runs with its generated secret).");
+    println!(
+        "\nDemo tokens ({}, valid while this process runs with its generated secret).",
+        tokens::format_ttl(chrono::Duration::hours(12).min(keys.max_ttl()))
+    );
     println!("Paste one into GraphiQL's Headers tab as {{\"Authorization\": \"Bearer <token>\"}}:");
     println!("(EVALUATOR sees only {})\n", seed::DEMO_ORDER_REFERENCES[0]);
     for l in lines {

@@ -106,6 +106,13 @@ pub async fn spawn_demo_app_configured(adjust: impl FnOnce(&mut ServerConfig)) -
     spawn_full(true, AuthConfig::with_secret(TEST_SECRET), config).await
 }
 
+/// The demo plan behind a server with its token settings adjusted (e.g. `token_max_ttl`).
+pub async fn spawn_demo_app_with_auth(adjust: impl FnOnce(&mut AuthConfig)) -> TestApp {
+    let mut auth = AuthConfig::with_secret(TEST_SECRET);
+    adjust(&mut auth);
+    spawn_with(true, auth).await
+}
+
 async fn spawn_with(demo: bool, auth: AuthConfig) -> TestApp {
     let config = ServerConfig {
         workers: 1,
@@ -164,7 +171,7 @@ pub async fn issue(
         ttl: chrono::Duration::hours(1),
         scope: None,
     };
-    tokens::issue(db, keys, "test", req)
+    tokens::issue(db, keys, &tokens::Issuer::operator("test"), req)
         .await
         .expect("issue token")
         .0

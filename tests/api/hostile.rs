@@ -306,6 +306,12 @@ async fn hostile_text_is_stored_and_returned_byte_identical() {
         "🔐🛡️👩‍💻 emoji ZWJ",
         "改行\n\tタブ\r\n",
         &"長".repeat(500),
+        // White space at the ends is part of the text: nothing is trimmed.
+        "  leading and trailing ASCII spaces  ",
+        "\u{3000}全角スペース\u{3000}",
+        "\u{00A0}no-break spaces\u{00A0}",
+        "trailing newline\n",
+        "\t tab first, CRLF last\r\n",
     ];
     for (i, title) in samples.iter().enumerate() {
         let data = app
@@ -314,15 +320,16 @@ async fn hostile_text_is_stored_and_returned_byte_identical() {
                 json!({"i": {"code": format!("hostile-{i}"), "name": title, "kind": "INTERNAL", "scopeNote": title}}),
             )
             .await;
-        assert_eq!(data["createSystem"]["name"].as_str().unwrap(), title.trim());
+        assert_eq!(data["createSystem"]["name"].as_str().unwrap(), *title);
+        assert_eq!(data["createSystem"]["scopeNote"].as_str().unwrap(), *title);
         let back = app
             .query_ok(
                 "query($id: ID!) { node(id: $id) { ... on System { name scopeNote } } }",
                 json!({"id": data["createSystem"]["id"]}),
             )
             .await;
-        assert_eq!(back["node"]["name"].as_str().unwrap(), title.trim());
-        assert_eq!(back["node"]["scopeNote"].as_str().unwrap(), title.trim());
+        assert_eq!(back["node"]["name"].as_str().unwrap(), *title);
+        assert_eq!(back["node"]["scopeNote"].as_str().unwrap(), *title);
     }
     // The search matches metacharacters literally.
     let data = app
@@ -352,6 +359,134 @@ async fn hostile_text_is_stored_and_returned_byte_identical() {
         )
         .await;
     assert_eq!(error_codes(&body), ["FORBIDDEN"]);
+}
+
+#[tokio::test]
+async fn white_space_only_text_is_refused_naming_the_field_never_trimmed() {
+    let app = spawn_demo_app().await;
+    let create = "mutation($i: CreateSystemInput!) { createSystem(input: $i) { id version name scopeNote } }";
+    let before = System::find().count(&app.db).await.unwrap();
+    for (input, field) in [
+        (
+            json!({"code": "ws-1", "name": "   ", "kind": "INTERNAL"}),
+            "name",
+        ),
+        (
+            json!({"code": "ws-2", "name": "\u{3000}", "kind": "INTERNAL"}),
+            "name",
+        ),
+        (
+            json!({"code": "ws-3", "name": "\u{00A0}", "kind": "INTERNAL"}),
+            "name",
+        ),
+        (
+            json!({"code": "ws-4", "name": "\n", "kind": "INTERNAL"}),
+            "name",
+        ),
+        (
+            json!({"code": "ws-5", "name": "", "kind": "INTERNAL"}),
+            "name",
+        ),
+        (
+            json!({"code": "ws-6", "name": "ok", "kind": "INTERNAL", "scopeNote": " \t "}),
+            "scopeNote",
+        ),
+        (
+            json!({"code": "ws-7", "name": "ok", "kind": "INTERNAL", "scopeNote": "\u{3000}"}),
+            "scopeNote",
+        ),
+        (
+            json!({"code": "ws-8", "name": "ok", "kind": "INTERNAL", "nameLocal": "\u{00A0}\n"}),
+            "nameLocal",
+        ),
+        // Codes refuse white space anywhere, at the ends too.
+        (
+            json!({"code": " ws-9", "name": "ok", "kind": "INTERNAL"}),
+            "code",
+        ),
+        (
+            json!({"code": "ws-10\u{3000}", "name": "ok", "kind": "INTERNAL"}),
+            "code",
+        ),
+        (
+            json!({"code": "ws-11\n", "name": "ok", "kind": "INTERNAL"}),
+            "code",
+        ),
+    ] {
+        let (status, body) = app.graphql(create, json!({ "i": input })).await;
+        assert_eq!(status, 200, "{input}: {body}");
+        assert_eq!(error_codes(&body), ["VALIDATION"], "{input}: {body}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"], field,
+            "{input}: {body}"
+        );
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("white space"), "{input}: {message}");
+    }
+    assert_eq!(System::find().count(&app.db).await.unwrap(), before);
+
+    // An empty optional text is unset; on an update, an empty string clears it and white
+    // space alone is refused, changing nothing.
+    let data = app
+        .query_ok(
+            create,
+            json!({"i": {"code": "ws-ok", "name": " kept ", "kind": "INTERNAL", "scopeNote": ""}}),
+        )
+        .await;
+    let sys = &data["createSystem"];
+    assert_eq!(sys["name"], " kept ");
+    assert!(sys["scopeNote"].is_null());
+    let update = "mutation($id: ID!, $v: Int!, $i: UpdateSystemInput!) { updateSystem(id: $id, version: $v, input: $i) { version name scopeNote } }";
+    let data = app
+        .query_ok(
+            update,
+            json!({"id": sys["id"], "v": sys["version"], "i": {"scopeNote": "note\n"}}),
+        )
+        .await;
+    assert_eq!(data["updateSystem"]["scopeNote"], "note\n");
+    let version = data["updateSystem"]["version"].clone();
+    for (input, field) in [
+        (json!({"scopeNote": "\u{3000}\u{3000}"}), "scopeNote"),
+        (json!({"name": " "}), "name"),
+    ] {
+        let (_, body) = app
+            .graphql(update, json!({"id": sys["id"], "v": version, "i": input}))
+            .await;
+        assert_eq!(error_codes(&body), ["VALIDATION"], "{input}: {body}");
+        assert_eq!(body["errors"][0]["extensions"]["field"], field, "{input}");
+    }
+    let data = app
+        .query_ok(
+            update,
+            json!({"id": sys["id"], "v": version, "i": {"scopeNote": ""}}),
+        )
+        .await;
+    assert!(data["updateSystem"]["scopeNote"].is_null());
+    assert_eq!(data["updateSystem"]["name"], " kept ");
+
+    // A period label is read exactly as given: white space around it is refused.
+    let data = app
+        .query_ok(
+            "{ measures(first: 1, filter: {recurrence: WEEKLY}) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    let measure = data["measures"]["nodes"][0]["id"].clone();
+    let occurrences = Occurrence::find().count(&app.db).await.unwrap();
+    for period in [" 2022-W40", "2022-W40\n", "2022-W40\u{3000}"] {
+        let (_, body) = app
+            .graphql(
+                "mutation($i: RecordOccurrenceInput!) { recordOccurrence(input: $i) { period } }",
+                json!({"i": {"measureId": measure, "period": period, "doneOn": "2022-10-07"}}),
+            )
+            .await;
+        assert_eq!(error_codes(&body), ["VALIDATION"], "{period:?}: {body}");
+        assert_eq!(body["errors"][0]["extensions"]["field"], "period");
+    }
+    assert_eq!(
+        Occurrence::find().count(&app.db).await.unwrap(),
+        occurrences
+    );
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ mod auth;
 mod bulk;
 mod foundation;
 mod hostile;
+mod issuance;
 mod live;
 mod mutations;
 mod ops;

@@ -50,6 +50,8 @@ pub struct Keys {
     issuer: String,
     audience: String,
     leeway: u64,
+    /// The longest lifetime a token may be issued with (`REMEDY_TOKEN_MAX_TTL`).
+    max_ttl: chrono::Duration,
 }
 
 fn unauthenticated(reason: impl Into<String>) -> AppError {
@@ -117,6 +119,10 @@ impl Keys {
             None => None,
         };
         anyhow::ensure!(
+            cfg.token_max_ttl > chrono::Duration::zero(),
+            "REMEDY_TOKEN_MAX_TTL must be at least 1s"
+        );
+        anyhow::ensure!(
             hs256.is_some() || !by_kid.is_empty(),
             "no JWT verification key configured: set REMEDY_JWT_SECRET or REMEDY_JWT_JWKS"
         );
@@ -127,7 +133,13 @@ impl Keys {
             issuer: cfg.jwt_issuer.clone(),
             audience: cfg.jwt_audience.clone(),
             leeway: cfg.jwt_leeway,
+            max_ttl: cfg.token_max_ttl,
         })
+    }
+
+    /// The longest lifetime a token may be issued with.
+    pub fn max_ttl(&self) -> chrono::Duration {
+        self.max_ttl
     }
 
     pub fn issuer(&self) -> &str {

@@ -10,36 +10,218 @@ use sea_orm::{
 use serde_json::json;
 
 use super::jwt::{Claims, Keys};
-use super::{default_scope, Role};
+use super::{default_scope, Caller, Permission, Role};
 use crate::audit;
 use crate::error::{AppError, AppResult};
 use crate::graphql::id;
+use crate::service::write;
 
-/// The longest lifetime a token may be issued with.
-pub const MAX_TTL: Duration = Duration::days(366);
+/// The default of `REMEDY_TOKEN_MAX_TTL`: the longest lifetime a token may be issued with.
+pub const DEFAULT_MAX_TTL: Duration = Duration::days(366);
 
-/// Parses a lifetime such as `90s`, `30m`, `8h`, `7d`.
-pub fn parse_ttl(s: &str) -> AppResult<Duration> {
-    let bad = || {
-        AppError::validation(
-            "ttl",
-            "expected a number followed by s, m, h or d (e.g. 8h)",
-        )
+/// The lifetime of a token issued without one (or the maximum, when that is shorter).
+pub const DEFAULT_TTL: Duration = Duration::hours(8);
+
+/// Why a duration did not parse.
+#[derive(Debug, PartialEq, Eq)]
+enum DurationError {
+    /// Not a number followed by a unit.
+    Syntax,
+    /// Zero (a negative number is a syntax error).
+    NotPositive,
+    /// Larger than any duration can be.
+    TooLong,
+}
+
+/// Parses `90s`, `30m`, `8h`, `7d` exactly as given (no trimming), with checked
+/// constructors only: no input makes it panic.
+fn parse_duration(s: &str) -> Result<Duration, DurationError> {
+    let split = s
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or(DurationError::Syntax)?;
+    let (num, unit) = s.split_at(split);
+    if num.is_empty() {
+        return Err(DurationError::Syntax);
+    }
+    let make: fn(i64) -> Option<Duration> = match unit {
+        "s" => Duration::try_seconds,
+        "m" => Duration::try_minutes,
+        "h" => Duration::try_hours,
+        "d" => Duration::try_days,
+        _ => return Err(DurationError::Syntax),
     };
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
-    let n: i64 = num.parse().map_err(|_| bad())?;
-    let d = match unit {
-        "s" => Duration::seconds(n),
-        "m" => Duration::minutes(n),
-        "h" => Duration::hours(n),
-        "d" => Duration::days(n),
-        _ => return Err(bad()),
-    };
-    if d <= Duration::zero() || d > MAX_TTL {
-        return Err(AppError::validation("ttl", "must be between 1s and 366d"));
+    // `num` is all ASCII digits: it only fails to parse when it does not fit an i64.
+    let n: i64 = num.parse().map_err(|_| DurationError::TooLong)?;
+    let d = make(n).ok_or(DurationError::TooLong)?;
+    if d <= Duration::zero() {
+        return Err(DurationError::NotPositive);
     }
     Ok(d)
+}
+
+/// A duration in the syntax `parse_ttl` reads, in the largest unit that divides it.
+pub fn format_ttl(d: Duration) -> String {
+    let s = d.num_seconds();
+    for (unit, secs) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if s % secs == 0 {
+            return format!("{}{unit}", s / secs);
+        }
+    }
+    format!("{s}s")
+}
+
+fn ttl_out_of_bounds(max: Duration) -> AppError {
+    AppError::validation(
+        "ttl",
+        format!(
+            "must be between 1s and {} (the maximum, set by REMEDY_TOKEN_MAX_TTL)",
+            format_ttl(max)
+        ),
+    )
+}
+
+/// Parses a lifetime such as `90s`, `30m`, `8h`, `7d`, at most `max`. Anything else, however
+/// large, is a `VALIDATION` error on `ttl` naming the maximum; nothing here can panic.
+pub fn parse_ttl(s: &str, max: Duration) -> AppResult<Duration> {
+    match parse_duration(s) {
+        Ok(d) if d <= max => Ok(d),
+        Ok(_) | Err(DurationError::NotPositive | DurationError::TooLong) => {
+            Err(ttl_out_of_bounds(max))
+        }
+        Err(DurationError::Syntax) => Err(AppError::validation(
+            "ttl",
+            "expected a number followed by s, m, h or d (e.g. 8h)",
+        )),
+    }
+}
+
+/// Parses `REMEDY_TOKEN_MAX_TTL` (a clap value parser): the TTL syntax, positive.
+pub fn parse_max_ttl(s: &str) -> Result<Duration, String> {
+    parse_duration(s).map_err(|e| match e {
+        DurationError::Syntax => "expected a number followed by s, m, h or d (e.g. 366d)".into(),
+        DurationError::NotPositive => "must be at least 1s".into(),
+        DurationError::TooLong => "too long to be a duration".into(),
+    })
+}
+
+/// Who issues a token, and so the most the token may carry.
+#[derive(Debug, Clone)]
+pub struct Issuer {
+    /// Recorded as the token's `issued_by`.
+    name: String,
+    /// `None` for an operator with database access (the CLI, `serve --demo`): bound only by
+    /// the TTL maximum.
+    bounds: Option<IssuerBounds>,
+}
+
+#[derive(Debug, Clone)]
+struct IssuerBounds {
+    roles: BTreeSet<Role>,
+    /// What the issuer holds in effect (`Caller::can`): its roles narrowed by its scope.
+    permissions: Vec<Permission>,
+    /// The orders the issuer is limited to, if it is.
+    orders: Option<BTreeSet<i64>>,
+}
+
+fn order_exceeds(order: &str) -> AppError {
+    AppError::Forbidden(format!(
+        "order {order:?} is not one of the orders the issuer is limited to"
+    ))
+}
+
+impl Issuer {
+    /// An operator with database access (the CLI): may issue any token.
+    pub fn operator(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            bounds: None,
+        }
+    }
+
+    /// The caller of a request: what it issues never exceeds what it holds.
+    pub fn caller(caller: &Caller) -> Self {
+        Self {
+            name: caller.subject.clone(),
+            bounds: Some(IssuerBounds {
+                roles: caller.roles.iter().copied().collect(),
+                permissions: Permission::ALL
+                    .into_iter()
+                    .filter(|p| caller.can(*p))
+                    .collect(),
+                orders: caller.order_scope().cloned(),
+            }),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The rule of issuance: a token never exceeds its issuer. Refusals are `FORBIDDEN`,
+    /// naming what exceeds.
+    ///
+    /// - every role is one the issuer holds, or one whose every permission the issuer holds
+    ///   in effect (so a full ADMIN may issue EVALUATOR or VIEWER tokens, an ADMIN narrowed
+    ///   to `tokens:admin` may not);
+    /// - every scope of the token (`scope`: the asked one, or the roles' full scope) is a
+    ///   permission the issuer holds in effect (`Caller::can`);
+    /// - an issuer limited to orders issues only tokens limited to a non-empty subset of them.
+    pub fn check(&self, roles: &[Role], scope: &str, orders: &[i64]) -> AppResult<()> {
+        let Some(b) = &self.bounds else {
+            return Ok(());
+        };
+        let holds = |p: &Permission| b.permissions.contains(p);
+        for r in roles {
+            if b.roles.contains(r) {
+                continue;
+            }
+            if let Some(p) = r.permissions().iter().find(|p| !holds(p)) {
+                return Err(AppError::Forbidden(format!(
+                    "role {} exceeds the issuer: it grants {}, which the issuer does not hold",
+                    r.as_str(),
+                    p.scope()
+                )));
+            }
+        }
+        for s in scope.split_whitespace() {
+            if !Permission::ALL.iter().any(|p| p.scope() == s && holds(p)) {
+                return Err(AppError::Forbidden(format!(
+                    "scope {s} exceeds the issuer: it does not hold it"
+                )));
+            }
+        }
+        if let Some(mine) = &b.orders {
+            if orders.is_empty() {
+                return Err(AppError::Forbidden(
+                    "the issuer is limited to orders: the token must name some of them (orders)"
+                        .into(),
+                ));
+            }
+            if let Some(o) = orders.iter().find(|o| !mine.contains(o)) {
+                return Err(order_exceeds(&id::encode("Order", *o).0));
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves an order the issuer names (global ID or reference). To an issuer limited to
+    /// orders, an order outside its limit answers as one that does not exist: both exceed it.
+    pub async fn resolve_order<C: ConnectionTrait>(&self, conn: &C, given: &str) -> AppResult<i64> {
+        let found = match resolve_order(conn, given).await {
+            Ok(id) => Some(id),
+            Err(AppError::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        match (self.bounds.as_ref().and_then(|b| b.orders.as_ref()), found) {
+            (None, Some(id)) => Ok(id),
+            (None, None) => Err(AppError::validation(
+                "orders",
+                format!("unknown order {given:?}"),
+            )),
+            (Some(mine), Some(id)) if mine.contains(&id) => Ok(id),
+            (Some(_), _) => Err(order_exceeds(given)),
+        }
+    }
 }
 
 /// What to issue.
@@ -48,6 +230,7 @@ pub struct IssueRequest {
     pub roles: Vec<Role>,
     /// Order database ids the token is limited to (required for evaluators).
     pub orders: Vec<i64>,
+    /// At most the configured maximum (`Keys::max_ttl`).
     pub ttl: Duration,
     /// Narrower scope than the roles grant; `None` for the roles' full scope.
     pub scope: Option<String>,
@@ -73,17 +256,23 @@ pub async fn resolve_order<C: ConnectionTrait>(conn: &C, id_or_reference: &str) 
 }
 
 /// Issues a token: records its claims (not the token) and an audit event in one transaction.
+/// The token never exceeds its issuer ([`Issuer::check`]) nor the configured maximum
+/// lifetime; a refused token writes nothing.
 pub async fn issue<C: TransactionTrait + ConnectionTrait>(
     db: &C,
     keys: &Keys,
-    issued_by: &str,
+    issuer: &Issuer,
     req: IssueRequest,
 ) -> AppResult<(String, api_token::Model)> {
-    let subject = req.subject.trim().to_string();
-    if subject.is_empty() || subject.len() > 200 {
+    if req.ttl <= Duration::zero() || req.ttl > keys.max_ttl() {
+        return Err(ttl_out_of_bounds(keys.max_ttl()));
+    }
+    // The subject is kept exactly as given: white space at its ends is refused, not trimmed.
+    let subject = write::text("subject", &req.subject, 200)?;
+    if subject.trim() != subject {
         return Err(AppError::validation(
             "subject",
-            "must be 1 to 200 characters",
+            "must not begin or end with white space",
         ));
     }
     if req.roles.is_empty() {
@@ -115,10 +304,16 @@ pub async fn issue<C: TransactionTrait + ConnectionTrait>(
             asked.into_iter().collect::<Vec<_>>().join(" ")
         }
     };
-    let txn = db.begin().await?;
     let mut order_ids: Vec<i64> = req.orders.clone();
     order_ids.sort_unstable();
     order_ids.dedup();
+    issuer.check(&roles, &scope, &order_ids)?;
+    let now = Utc::now().trunc_subsecs(0);
+    let expires = now
+        .checked_add_signed(req.ttl)
+        .ok_or_else(|| ttl_out_of_bounds(keys.max_ttl()))?;
+    let issued_by = issuer.name();
+    let txn = db.begin().await?;
     for o in &order_ids {
         if regulatory_order::Entity::find_by_id(*o)
             .one(&txn)
@@ -131,8 +326,6 @@ pub async fn issue<C: TransactionTrait + ConnectionTrait>(
             ));
         }
     }
-    let now = Utc::now().trunc_subsecs(0);
-    let expires = now + req.ttl;
     let jti = uuid::Uuid::new_v4().to_string();
     let order_gids: Option<Vec<String>> = if order_ids.is_empty() {
         None
@@ -249,20 +442,119 @@ mod tests {
 
     #[test]
     fn ttl_parsing() {
-        assert_eq!(parse_ttl("8h").unwrap(), Duration::hours(8));
-        assert_eq!(parse_ttl("30m").unwrap(), Duration::minutes(30));
-        assert_eq!(parse_ttl("7d").unwrap(), Duration::days(7));
+        let max = DEFAULT_MAX_TTL;
+        assert_eq!(parse_ttl("8h", max).unwrap(), Duration::hours(8));
+        assert_eq!(parse_ttl("30m", max).unwrap(), Duration::minutes(30));
+        assert_eq!(parse_ttl("7d", max).unwrap(), Duration::days(7));
+        assert_eq!(parse_ttl("1s", max).unwrap(), Duration::seconds(1));
         for bad in [
-            "",
-            "h",
-            "8",
-            "8w",
-            "0h",
-            "-1h",
-            "400d",
+            "", "h", "8", "8w", "-1h", "+1h", " 8h", "8h ", "8 h", "1.5h",
+        ] {
+            let e = parse_ttl(bad, max).unwrap_err();
+            assert_eq!(e.code(), "VALIDATION", "{bad}");
+            assert!(e.message().starts_with("ttl: expected"), "{bad}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn ttl_bounds_never_panic_and_name_the_maximum() {
+        let max = DEFAULT_MAX_TTL;
+        // Exactly the maximum, in every unit.
+        for ok in ["366d", "8784h", "527040m", "31622400s"] {
+            assert_eq!(parse_ttl(ok, max).unwrap(), max, "{ok}");
+        }
+        for bad in [
+            "0s",
+            "0d",
+            "367d",
+            "8785h",
+            "31622401s",
+            // Beyond what a TimeDelta can hold (chrono's `Duration::days` would panic).
+            "200000000000000d",
+            "9223372036854775807s",
+            "9223372036854775807d",
+            // Beyond an i64.
             "99999999999999999999d",
         ] {
-            assert_eq!(parse_ttl(bad).unwrap_err().code(), "VALIDATION", "{bad}");
+            let e = parse_ttl(bad, max).unwrap_err();
+            assert_eq!(e.code(), "VALIDATION", "{bad}");
+            assert_eq!(
+                e.message(),
+                "ttl: must be between 1s and 366d (the maximum, set by REMEDY_TOKEN_MAX_TTL)",
+                "{bad}"
+            );
         }
+        // A smaller configured maximum.
+        let hour = parse_max_ttl("1h").unwrap();
+        assert_eq!(parse_ttl("60m", hour).unwrap(), hour);
+        assert!(parse_ttl("61m", hour)
+            .unwrap_err()
+            .message()
+            .contains("and 1h"));
+    }
+
+    #[test]
+    fn max_ttl_parsing_and_formatting() {
+        assert_eq!(parse_max_ttl("366d").unwrap(), DEFAULT_MAX_TTL);
+        assert!(parse_max_ttl("0h").is_err());
+        assert!(parse_max_ttl("forever").is_err());
+        assert!(parse_max_ttl("200000000000000d").is_err());
+        assert_eq!(format_ttl(Duration::days(366)), "366d");
+        assert_eq!(format_ttl(Duration::hours(36)), "36h");
+        assert_eq!(format_ttl(Duration::minutes(90)), "90m");
+        assert_eq!(format_ttl(Duration::seconds(61)), "61s");
+    }
+
+    fn caller(roles: &[Role], scope: Option<&str>, orders: Option<&[i64]>) -> Caller {
+        let scope = scope
+            .map(str::to_string)
+            .unwrap_or_else(|| default_scope(roles));
+        Caller::new(
+            "issuer".into(),
+            "j".into(),
+            roles.to_vec(),
+            &scope,
+            orders.map(|o| o.iter().copied().collect()),
+        )
+    }
+
+    fn refusal(r: AppResult<()>) -> String {
+        let e = r.unwrap_err();
+        assert_eq!(e.code(), "FORBIDDEN", "{e:?}");
+        e.message()
+    }
+
+    #[test]
+    fn issuance_never_exceeds_the_issuer() {
+        use Role::*;
+        let full = default_scope(&[Admin]);
+        // An operator and a full ADMIN may issue anything.
+        let cli = Issuer::operator("cli");
+        let admin = Issuer::caller(&caller(&[Admin], None, None));
+        for i in [&cli, &admin] {
+            i.check(&[Admin], &full, &[]).unwrap();
+            i.check(&[Evaluator], &default_scope(&[Evaluator]), &[1])
+                .unwrap();
+            i.check(&[Viewer, Reporter], "plan:read", &[]).unwrap();
+        }
+        // An ADMIN narrowed to tokens:admin: its own role and scope, nothing more.
+        let narrow = Issuer::caller(&caller(&[Admin], Some("tokens:admin"), None));
+        narrow.check(&[Admin], "tokens:admin", &[]).unwrap();
+        assert!(refusal(narrow.check(&[Admin], &full, &[])).contains("scope audit:read"));
+        assert!(refusal(narrow.check(&[Admin], "plan:read", &[])).contains("scope plan:read"));
+        assert!(refusal(narrow.check(&[Viewer], "", &[])).contains("role VIEWER"));
+        assert!(refusal(narrow.check(&[Evaluator], "", &[1])).contains("role EVALUATOR"));
+        // An ADMIN whose scope lacks plan:write cannot hand on EDITOR, even narrowed.
+        let reader = Issuer::caller(&caller(&[Admin], Some("tokens:admin plan:read"), None));
+        reader.check(&[Viewer], "plan:read", &[]).unwrap();
+        assert!(refusal(reader.check(&[Editor], "plan:read", &[])).contains("role EDITOR"));
+        // An ADMIN limited to order 1: tokens limited to (some of) its orders only.
+        let limited = Issuer::caller(&caller(&[Admin], None, Some(&[1, 2])));
+        limited.check(&[Admin], &full, &[1]).unwrap();
+        limited.check(&[Evaluator], "plan:read", &[1, 2]).unwrap();
+        assert!(refusal(limited.check(&[Admin], &full, &[])).contains("limited to orders"));
+        assert!(
+            refusal(limited.check(&[Admin], &full, &[1, 3])).contains(&id::encode("Order", 3).0)
+        );
     }
 }

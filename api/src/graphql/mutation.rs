@@ -470,8 +470,10 @@ async fn read_upload(ctx: &Context<'_>, file: &Upload) -> AppResult<(Vec<u8>, St
     Ok((bytes, media))
 }
 
+/// A SHA-256 in hex: exactly 64 hex digits (white space is refused, not trimmed), kept in
+/// lowercase, the form remedy computes and compares.
 fn check_sha(field: &str, sha: &str) -> AppResult<String> {
-    let s = sha.trim().to_lowercase();
+    let s = sha.to_ascii_lowercase();
     if s.len() != 64 || !s.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(AppError::validation(
             field,
@@ -1317,7 +1319,8 @@ impl PlanMutation {
         }
         let row = occurrence::ActiveModel {
             measure_id: Set(raw),
-            period: Set(input.period.trim().to_string()),
+            // Exactly as given: `period_end` refused anything but a well-formed label.
+            period: Set(input.period.clone()),
             due_on: Set(Some(end)),
             done_on: Set(input.done_on),
             done_by: Set(who.subject.clone()),

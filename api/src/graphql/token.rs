@@ -8,7 +8,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::auth::jwt::Keys;
 use crate::auth::{caller, tokens, Permission, Requires, Role};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 
 /// An issued token's record. The token itself is never stored.
 #[derive(SimpleObject)]
@@ -67,7 +67,9 @@ pub struct IssueTokenInput {
     /// Orders the token is limited to (global IDs or references); required for EVALUATOR.
     #[graphql(default)]
     pub orders: Vec<String>,
-    /// Lifetime such as `30m`, `8h`, `7d` (default `8h`, at most `366d`).
+    /// Lifetime such as `30m`, `8h`, `7d` (default `8h`, or the maximum if shorter). At most
+    /// the server's configured maximum (`REMEDY_TOKEN_MAX_TTL`, `366d` unless set); beyond
+    /// it, `VALIDATION` on `ttl` naming the maximum.
     pub ttl: Option<String>,
     /// A narrower scope than the roles grant (space-separated).
     pub scope: Option<String>,
@@ -104,7 +106,9 @@ pub struct TokenMutation;
 
 #[Object]
 impl TokenMutation {
-    /// Issues a token (ADMIN). The token is in the answer and nowhere else.
+    /// Issues a token (ADMIN). The token is in the answer and nowhere else. It never exceeds
+    /// the caller's own token: its roles, scope and orders must be within the caller's
+    /// (`FORBIDDEN` naming what exceeds).
     #[graphql(guard = "Requires(Permission::AdminTokens)")]
     async fn issue_token(
         &self,
@@ -113,15 +117,14 @@ impl TokenMutation {
     ) -> AppResult<IssuedToken> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let keys = ctx.data_unchecked::<Arc<Keys>>();
-        let who = caller(ctx)?;
-        let ttl = tokens::parse_ttl(input.ttl.as_deref().unwrap_or("8h"))?;
+        let issuer = tokens::Issuer::caller(caller(ctx)?);
+        let ttl = match input.ttl.as_deref() {
+            Some(ttl) => tokens::parse_ttl(ttl, keys.max_ttl())?,
+            None => tokens::DEFAULT_TTL.min(keys.max_ttl()),
+        };
         let mut orders = Vec::new();
         for o in &input.orders {
-            orders.push(
-                tokens::resolve_order(db, o)
-                    .await
-                    .map_err(|_| AppError::validation("orders", format!("unknown order {o:?}")))?,
-            );
+            orders.push(issuer.resolve_order(db, o).await?);
         }
         let req = tokens::IssueRequest {
             subject: input.subject,
@@ -130,7 +133,7 @@ impl TokenMutation {
             ttl,
             scope: input.scope,
         };
-        let (token, row) = tokens::issue(db, keys, &who.subject, req).await?;
+        let (token, row) = tokens::issue(db, keys, &issuer, req).await?;
         Ok(IssuedToken {
             token,
             info: row.into(),

@@ -73,7 +73,8 @@ pub async fn has_current_evidence<C: ConnectionTrait>(
         > 0)
 }
 
-/// Checks a period label against a recurrence and returns the last day of the period.
+/// Checks a period label against a recurrence and returns the last day of the period. The
+/// label is read exactly as given (it is stored so): white space around it is refused.
 pub fn period_end(recurrence: Recurrence, period: &str) -> AppResult<NaiveDate> {
     let bad = |hint: &str| {
         AppError::validation(
@@ -81,7 +82,7 @@ pub fn period_end(recurrence: Recurrence, period: &str) -> AppResult<NaiveDate> 
             format!("expected {hint} for a {recurrence} measure"),
         )
     };
-    let p = period.trim();
+    let p = period;
     match recurrence {
         Recurrence::None => Err(AppError::validation(
             "measureId",
@@ -95,7 +96,9 @@ pub fn period_end(recurrence: Recurrence, period: &str) -> AppResult<NaiveDate> 
             );
             let monday = NaiveDate::from_isoywd_opt(y, w, chrono::Weekday::Mon)
                 .ok_or_else(|| bad("YYYY-Www"))?;
-            Ok(monday + chrono::Duration::days(4))
+            monday
+                .checked_add_days(chrono::Days::new(4))
+                .ok_or_else(|| bad("YYYY-Www"))
         }
         Recurrence::Monthly => {
             let (y, m) = p.split_once('-').ok_or_else(|| bad("YYYY-MM"))?;
@@ -127,8 +130,12 @@ fn month_end(y: i32, m: u32) -> Option<NaiveDate> {
     if !(1..=12).contains(&m) {
         return None;
     }
-    let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-    NaiveDate::from_ymd_opt(ny, nm, 1).map(|d| d - chrono::Duration::days(1))
+    let (ny, nm) = if m == 12 {
+        (y.checked_add(1)?, 1)
+    } else {
+        (y, m + 1)
+    };
+    NaiveDate::from_ymd_opt(ny, nm, 1)?.pred_opt()
 }
 
 /// The next due date of a recurring measure after its recorded executions.
@@ -327,5 +334,33 @@ mod tests {
         assert!(period_end(Recurrence::Monthly, "2022-13").is_err());
         assert!(period_end(Recurrence::Quarterly, "2022-Q5").is_err());
         assert!(period_end(Recurrence::None, "2022").is_err());
+        // Exactly as given: white space around a label is refused, not trimmed.
+        for (r, p) in [
+            (Recurrence::Weekly, " 2022-W47"),
+            (Recurrence::Weekly, "2022-W47\n"),
+            (Recurrence::Monthly, "2022-02 "),
+            (Recurrence::Quarterly, "\u{3000}2022-Q4"),
+            (Recurrence::Yearly, "2023\u{00A0}"),
+        ] {
+            let e = period_end(r, p).unwrap_err();
+            assert_eq!(e.code(), "VALIDATION", "{p:?}");
+            assert!(e.message().starts_with("period: expected"), "{p:?}");
+        }
+        // The ends of the calendar are refused, never a panic.
+        for (r, p) in [
+            (Recurrence::Monthly, "2147483647-12"),
+            (Recurrence::Quarterly, "2147483647-Q4"),
+            (Recurrence::Weekly, "2147483647-W01"),
+            (Recurrence::Yearly, "2147483647"),
+        ] {
+            assert_eq!(period_end(r, p).unwrap_err().code(), "VALIDATION", "{p}");
+        }
+        use chrono::Datelike;
+        let last_year = NaiveDate::MAX.year();
+        for w in 1..=53 {
+            // The last weeks of the last year: a date or a refusal.
+            let _ = period_end(Recurrence::Weekly, &format!("{last_year}-W{w:02}"));
+        }
+        let _ = period_end(Recurrence::Monthly, &format!("{last_year}-12"));
     }
 }

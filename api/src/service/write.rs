@@ -221,20 +221,29 @@ where
     .await
 }
 
-/// Text input rules: trimmed, non-empty when required, bounded, no NUL or other control
-/// characters but tab and newlines.
+/// Text input rules: stored exactly as given (never trimmed or otherwise altered); refused
+/// when empty or only white space, longer than `max_chars`, or holding control characters
+/// other than tab and newlines.
 pub fn text(field: &str, value: &str, max_chars: usize) -> AppResult<String> {
-    let v = value.trim();
-    if v.is_empty() {
-        return Err(AppError::validation(field, "must not be empty"));
+    if value.trim().is_empty() {
+        return Err(AppError::validation(
+            field,
+            "must not be empty or only white space",
+        ));
     }
-    check_chars(field, v, max_chars)?;
-    Ok(v.to_string())
+    check_chars(field, value, max_chars)?;
+    Ok(value.to_string())
 }
 
+/// Optional text: `None` or `""` is unset (on an update, `""` clears the field); white space
+/// alone is refused rather than guessed at; anything else follows [`text`], exactly as given.
 pub fn opt_text(field: &str, value: Option<&str>, max_chars: usize) -> AppResult<Option<String>> {
-    match value.map(str::trim) {
+    match value {
         None | Some("") => Ok(None),
+        Some(v) if v.trim().is_empty() => Err(AppError::validation(
+            field,
+            "must not be only white space (to leave it empty or clear it, send an empty string)",
+        )),
         Some(v) => {
             check_chars(field, v, max_chars)?;
             Ok(Some(v.to_string()))
@@ -260,11 +269,14 @@ fn check_chars(field: &str, v: &str, max_chars: usize) -> AppResult<()> {
     Ok(())
 }
 
-/// Codes and references: 1 to 100 characters, no spaces at the ends, no control characters.
+/// Codes and references: 1 to 100 characters, no white space anywhere, no control characters.
 pub fn code(field: &str, value: &str) -> AppResult<String> {
     let v = text(field, value, 100)?;
     if v.contains(char::is_whitespace) {
-        return Err(AppError::validation(field, "must not contain spaces"));
+        return Err(AppError::validation(
+            field,
+            "must not contain spaces or other white space",
+        ));
     }
     Ok(v)
 }
@@ -278,8 +290,37 @@ mod tests {
 
     #[test]
     fn text_rules() {
-        assert_eq!(text("title", "  WAF  ", 10).unwrap(), "WAF");
-        assert_eq!(text("title", "   ", 10).unwrap_err().code(), "VALIDATION");
+        // Kept byte-identical: nothing is trimmed.
+        for kept in [
+            "  WAF  ",
+            "\u{3000}全角\u{3000}",
+            "\u{00A0}nbsp\u{00A0}",
+            "line\n",
+            "\ttab",
+            "多要素認証\u{200F}é",
+        ] {
+            assert_eq!(text("title", kept, 10).unwrap(), kept);
+            assert_eq!(opt_text("note", Some(kept), 10).unwrap().unwrap(), kept);
+        }
+        // Empty or white space only: refused, naming the field and the rule.
+        for blank in ["", "   ", "\u{3000}", "\u{00A0}", "\n", " \t\r\n"] {
+            let e = text("title", blank, 10).unwrap_err();
+            assert_eq!(e.code(), "VALIDATION", "{blank:?}");
+            assert_eq!(
+                e.message(),
+                "title: must not be empty or only white space",
+                "{blank:?}"
+            );
+        }
+        for blank in ["   ", "\u{3000}", "\u{00A0}", "\n"] {
+            let e = opt_text("note", Some(blank), 10).unwrap_err();
+            assert_eq!(e.code(), "VALIDATION", "{blank:?}");
+            assert!(e
+                .message()
+                .starts_with("note: must not be only white space"));
+        }
+        assert_eq!(opt_text("note", Some(""), 10).unwrap(), None);
+        assert_eq!(opt_text("note", None, 10).unwrap(), None);
         assert_eq!(
             text("title", "abc\0def", 10).unwrap_err().code(),
             "VALIDATION"
@@ -288,11 +329,14 @@ mod tests {
             text("title", "12345678901", 10).unwrap_err().code(),
             "VALIDATION"
         );
-        assert_eq!(
-            text("title", "多要素認証\u{200F}é", 10).unwrap(),
-            "多要素認証\u{200F}é"
-        );
-        assert_eq!(code("code", "M 1").unwrap_err().code(), "VALIDATION");
-        assert_eq!(opt_text("note", Some("  "), 10).unwrap(), None);
+        // Codes refuse white space anywhere, at the ends too.
+        for bad in ["M 1", " M1", "M1 ", "M1\n", "\u{3000}M1", "M1\u{00A0}"] {
+            assert_eq!(
+                code("code", bad).unwrap_err().code(),
+                "VALIDATION",
+                "{bad:?}"
+            );
+        }
+        assert_eq!(code("code", "M-1").unwrap(), "M-1");
     }
 }
