@@ -300,12 +300,23 @@ async fn graphql(
     for op in operations {
         responses.push(pipeline::run(&state, &caller, op, Transport::Http, Some(&http)).await);
     }
+    // A single operation that ran out of time answers 504, as the whole-request timeout does.
+    let timed_out = !is_array
+        && responses[0].errors.iter().any(|e| {
+            e.extensions
+                .as_ref()
+                .and_then(|x| x.get("code"))
+                .is_some_and(|c| matches!(c, async_graphql::Value::String(s) if s == "TIMEOUT"))
+        });
     let body = if is_array {
         serde_json::to_vec(&responses)
     } else {
         serde_json::to_vec(&responses[0])
     };
     match body {
+        Ok(b) if timed_out => HttpResponse::GatewayTimeout()
+            .content_type("application/json")
+            .body(b),
         Ok(b) => HttpResponse::Ok().content_type("application/json").body(b),
         Err(e) => error_response(AppError::from(anyhow::anyhow!(
             "serialising the response: {e}"

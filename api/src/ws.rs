@@ -463,8 +463,12 @@ async fn start(
             let mut responses = pipeline::subscribe(&state, &caller, op);
             let mut first = true;
             while let Some(res) = responses.next().await {
-                if first && res.data == async_graphql::Value::Null && !res.errors.is_empty() {
-                    // Refused before it started (validation, authorisation of the root).
+                if first
+                    && res.data == async_graphql::Value::Null
+                    && !res.errors.is_empty()
+                    && res.errors.iter().all(|e| e.path.is_empty())
+                {
+                    // Refused before it started (parse, validation): the protocol's `error`.
                     let errors = serde_json::to_value(&res.errors).unwrap_or(Value::Null);
                     send(&mut session, error_message(&id, errors)).await;
                     let _ = done.send(id);

@@ -114,9 +114,24 @@ fn rss_mib(pid: u32) -> f64 {
     kib / 1024.0
 }
 
+/// Tests that measure a server's memory run one at a time (each against its own process),
+/// so that a burst of another test does not starve the one being measured.
+static MEASURED: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn served_demo(env: &[(&str, &str)]) -> (TestDb, Served) {
     let test_db = test_db().await;
     let served = serve_binary_with(&test_db, true, env).await;
+    // Warm up (first requests allocate the worker's buffers and the pool's connections).
+    let client = reqwest::Client::new();
+    for _ in 0..5 {
+        client
+            .post(format!("{}/graphql", served.base))
+            .bearer_auth(&served.token)
+            .json(&json!({ "query": "{ orders { nodes { reference findings { nodes { number } } } } }" }))
+            .send()
+            .await
+            .unwrap();
+    }
     (test_db, served)
 }
 
@@ -254,28 +269,36 @@ async fn raw_ws(base: &str) -> tokio::net::TcpStream {
 /// A text frame with FIN=0 followed by continuation frames, without any connection_init,
 /// was buffered without bound (600 MiB in 5 s; 33 → 1,118 MiB). Now the reassembled message
 /// is capped before it is buffered: the socket closes with 1009 and memory stays flat.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unauthenticated_fragmented_flood_is_cut_off_with_memory_flat() {
+    let _one_at_a_time = MEASURED.lock().await;
     let (_db, served) = served_demo(&[]).await;
     let pid = served.child.id().unwrap();
     let before = rss_mib(pid);
     let tcp = raw_ws(&served.base).await;
     let (mut read, mut write) = tcp.into_split();
     let reader = tokio::spawn(async move {
-        // The server's close frame: 0x88, length, code.
-        let mut buf = vec![0u8; 256];
-        let mut got = Vec::new();
+        // The server's frames until its close frame: returns the close code.
+        let mut got: Vec<u8> = Vec::new();
+        let mut buf = vec![0u8; 4096];
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, read.read(&mut buf)).await {
-            if n == 0 {
-                break;
+        loop {
+            // Whole frames at the front of `got` (server frames are unmasked, short here).
+            while got.len() >= 2 {
+                let len = (got[1] & 0x7f) as usize;
+                if got.len() < 2 + len {
+                    break;
+                }
+                if got[0] & 0x0f == 0x8 {
+                    return (len >= 2).then(|| u16::from_be_bytes([got[2], got[3]]));
+                }
+                got.drain(..2 + len);
             }
-            got.extend_from_slice(&buf[..n]);
-            if got.len() >= 4 {
-                break;
+            match tokio::time::timeout_at(deadline, read.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+                _ => return None,
             }
         }
-        got
     });
     let chunk = vec![b'a'; 64 * 1024];
     let started = Instant::now();
@@ -291,11 +314,13 @@ async fn an_unauthenticated_fragmented_flood_is_cut_off_with_memory_flat() {
         if reader.is_finished() {
             break;
         }
+        tokio::task::yield_now().await;
     }
-    let close = reader.await.unwrap();
-    assert!(close.len() >= 4, "no close frame from the server after {sent} bytes");
-    assert_eq!(close[0], 0x88, "a close frame: {close:?}");
-    assert_eq!(u16::from_be_bytes([close[2], close[3]]), 1009);
+    assert_eq!(
+        reader.await.unwrap(),
+        Some(1009),
+        "the server's close after {sent} bytes"
+    );
     let after = rss_mib(pid);
     assert!(
         after - before < 64.0,
@@ -504,6 +529,7 @@ async fn fragments_that_double_each_other_are_refused_in_milliseconds() {
 /// are kept, the cache is bounded by bytes, and the server's memory stays flat.
 #[tokio::test]
 async fn persisted_queries_keep_only_documents_that_passed_every_limit() {
+    let _one_at_a_time = MEASURED.lock().await;
     let (_db, served) = served_demo(&[]).await;
     let client = reqwest::Client::new();
     let post = |body: Value| {
@@ -537,7 +563,7 @@ async fn persisted_queries_keep_only_documents_that_passed_every_limit() {
             body.to_string().chars().take(300).collect::<String>()
         );
         let (status, body) = post(json!({ "extensions": pq(query) })).await;
-        assert_eq!(status, 200);
+        assert_eq!(status, 200, "{body}");
         assert_eq!(error_codes(&body), ["PERSISTED_QUERY_NOT_FOUND"], "{body}");
     }
     // A good document is registered and then answers by hash.
@@ -561,6 +587,7 @@ async fn persisted_queries_keep_only_documents_that_passed_every_limit() {
 /// Now a caller without evidence:write is refused before a byte of the body is read.
 #[tokio::test]
 async fn uploads_are_refused_before_the_body_is_read() {
+    let _one_at_a_time = MEASURED.lock().await;
     let (test_db, served) = served_demo(&[]).await;
     let pid = served.child.id().unwrap();
     let db = connect(&test_db).await;
@@ -615,6 +642,7 @@ async fn uploads_are_refused_before_the_body_is_read() {
 /// Allowed uploads are processed a few at a time and streamed to temporary files.
 #[tokio::test]
 async fn concurrent_uploads_are_bounded_in_memory() {
+    let _one_at_a_time = MEASURED.lock().await;
     let (test_db, served) = served_demo(&[("REMEDY_MAX_CONCURRENT_UPLOADS", "1")]).await;
     let pid = served.child.id().unwrap();
     let db = connect(&test_db).await;
