@@ -1,13 +1,14 @@
 //! Configuration, read from the environment (documented in the README).
 use std::net::SocketAddr;
 
-use clap::Args;
+use clap::{Args, FromArgMatches};
 
 /// The default database: a SQLite file in the working directory, created on first start.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://remedy.db?mode=rwc";
 
-/// Settings shared by every command that touches the database.
-#[derive(Debug, Clone, Args)]
+/// Settings shared by every command that touches the database. `Debug` hides the URL's
+/// password.
+#[derive(Clone, Args)]
 pub struct DbConfig {
     /// Database URL: `sqlite://FILE?mode=rwc` or `postgres://USER@HOST:PORT/DB`.
     #[arg(long = "database-url", env = "REMEDY_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
@@ -115,51 +116,48 @@ pub struct ServerConfig {
     pub ws_recheck_seconds: u64,
 }
 
+/// The defaults written in the `#[arg]` attributes above, and nowhere else.
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self {
-            listen: "127.0.0.1:8080".parse().expect("valid default address"),
-            max_depth: 12,
-            max_complexity: 100_000,
-            max_page_size: 100,
-            max_upload_bytes: 25 * 1024 * 1024,
-            evidence_dir: None,
-            max_body_bytes: 1024 * 1024,
-            introspection: true,
-            rate_limit_per_minute: 6000,
-            max_fields: 1000,
-            max_aliases: 50,
-            field_suggestions: true,
-            loader_delay_ms: 2,
-            bulk_render: true,
-            workers: 0,
-            shutdown_grace_seconds: 30,
-            request_timeout_seconds: 30,
-            max_tokens: 15_000,
-            max_expanded_fields: 10_000,
-            document_cache_bytes: 4 * 1024 * 1024,
-            max_concurrent_uploads: 4,
-            ws_init_timeout_seconds: 10,
-            ws_max_operations: 100,
-            ws_max_sockets_per_subject: 20,
-            ws_recheck_seconds: 15,
-        }
+        defaults()
+    }
+}
+
+/// The defaults of a group of settings as its clap attributes write them, with the
+/// environment ignored: each default is written once, in its `#[arg]`.
+fn defaults<T: Args + FromArgMatches>() -> T {
+    let cmd = T::augment_args(clap::Command::new("defaults"))
+        .mut_args(|a| a.env(None::<&'static str>));
+    let matches = cmd
+        .try_get_matches_from(["defaults"])
+        .expect("every setting has a default");
+    T::from_arg_matches(&matches).expect("the defaults parse")
+}
+
+impl std::fmt::Debug for DbConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbConfig")
+            .field("database_url", &crate::db::redact(&self.database_url))
+            .field("db_max_connections", &self.db_max_connections)
+            .field("db_acquire_timeout", &self.db_acquire_timeout)
+            .field("db_test_before_acquire", &self.db_test_before_acquire)
+            .finish()
     }
 }
 
 impl DbConfig {
+    /// The defaults, for another database.
     pub fn new(database_url: impl Into<String>) -> Self {
         Self {
             database_url: database_url.into(),
-            db_max_connections: 10,
-            db_acquire_timeout: 5,
-            db_test_before_acquire: false,
+            ..defaults()
         }
     }
 }
 
-/// Token verification, signing and issuance.
-#[derive(Debug, Clone, Args)]
+/// Token verification, signing and issuance. `Debug` shows whether a secret is set, never
+/// the secret.
+#[derive(Clone, Args)]
 pub struct AuthConfig {
     /// HS256 secret (development; at least 32 bytes).
     #[arg(long, env = "REMEDY_JWT_SECRET", hide_env_values = true)]
@@ -194,17 +192,23 @@ pub struct AuthConfig {
 /// The command line's defaults, without any key.
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self {
-            jwt_secret: None,
-            jwt_jwks: None,
-            jwt_signing_key: None,
-            jwt_signing_alg: "EdDSA".into(),
-            jwt_signing_kid: None,
-            jwt_issuer: "remedy".into(),
-            jwt_audience: "remedy".into(),
-            jwt_leeway: 30,
-            token_max_ttl: crate::auth::tokens::DEFAULT_MAX_TTL,
-        }
+        defaults()
+    }
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field("jwt_jwks", &self.jwt_jwks)
+            .field("jwt_signing_key", &self.jwt_signing_key)
+            .field("jwt_signing_alg", &self.jwt_signing_alg)
+            .field("jwt_signing_kid", &self.jwt_signing_kid)
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("jwt_leeway", &self.jwt_leeway)
+            .field("token_max_ttl", &self.token_max_ttl)
+            .finish()
     }
 }
 
@@ -220,5 +224,35 @@ impl AuthConfig {
 
     pub fn has_verification_key(&self) -> bool {
         self.jwt_secret.is_some() || self.jwt_jwks.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_come_from_the_attributes_and_ignore_the_environment() {
+        let cfg = ServerConfig::default();
+        assert_eq!(cfg.max_depth, 12);
+        assert_eq!(cfg.max_body_bytes, 1024 * 1024);
+        assert_eq!(cfg.ws_max_operations, 100);
+        assert_eq!(cfg.listen.to_string(), "127.0.0.1:8080");
+        let db = DbConfig::new("sqlite::memory:");
+        assert_eq!(db.database_url, "sqlite::memory:");
+        assert_eq!(db.db_max_connections, 10);
+        let auth = AuthConfig::default();
+        assert_eq!(auth.jwt_issuer, "remedy");
+        assert!(auth.jwt_secret.is_none());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let auth = AuthConfig::with_secret("a-very-secret-value-of-32-bytes!!");
+        let shown = format!("{auth:?}");
+        assert!(!shown.contains("a-very-secret"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        let db = DbConfig::new("postgres://u:hunter2@h:5432/db");
+        assert!(!format!("{db:?}").contains("hunter2"));
     }
 }

@@ -48,6 +48,16 @@ pub async fn test_db() -> TestDb {
     }
 }
 
+/// The PostgreSQL server of a test that only makes sense there. Such tests are marked
+/// `#[ignore]` so that a SQLite run reports them as ignored, not passed; the PostgreSQL run
+/// includes them (`-- --include-ignored`), and one run by hand without a server fails here.
+pub fn postgres_only() -> String {
+    match std::env::var("REMEDY_TEST_DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres") => url,
+        _ => panic!("this test needs PostgreSQL: set REMEDY_TEST_DATABASE_URL"),
+    }
+}
+
 pub async fn connect(db: &TestDb) -> DatabaseConnection {
     remedy::db::connect(&DbConfig::new(db.url.clone()))
         .await
