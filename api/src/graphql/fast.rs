@@ -250,6 +250,12 @@ where
 trait Plain {
     /// The GraphQL type's name.
     const TYPE: &'static str;
+    /// Its plain fields.
+    const FIELDS: &'static [&'static str];
+    /// Its other fields: rendered by the generic executor (or, for `Measure`'s four
+    /// relations, by the plan itself). A field of the type in neither list fails
+    /// `tests::every_field_is_rendered_in_bulk_or_sent_to_the_generic_path`.
+    const NOT_PLAIN: &'static [&'static str];
     /// Whether `name` is one of its plain fields.
     fn has(name: &str) -> bool;
     /// The value of a plain field (`has(name)` holds), as the field's resolver gives it.
@@ -259,9 +265,11 @@ trait Plain {
 /// Declares the plain fields of a row type: GraphQL name => value (anything `InputType`,
 /// converted as the executor converts the resolver's result).
 macro_rules! plain_fields {
-    ($model:ty, $type_name:literal, |$m:ident| { $($name:literal => $value:expr,)* }) => {
+    ($model:ty, $type_name:literal, not plain: [$($other:literal),*], |$m:ident| { $($name:literal => $value:expr,)* }) => {
         impl Plain for $model {
             const TYPE: &'static str = $type_name;
+            const FIELDS: &'static [&'static str] = &[$($name),*];
+            const NOT_PLAIN: &'static [&'static str] = &[$($other),*];
             fn has(name: &str) -> bool {
                 matches!(name, $($name)|* | "__typename")
             }
@@ -277,7 +285,9 @@ macro_rules! plain_fields {
     };
 }
 
-plain_fields!(measure::Model, "Measure", |m| {
+// `owner`, `findings`, `systems` and `evidenceCount` are rendered by the plan from the page's
+// relations; the rest takes the generic path.
+plain_fields!(measure::Model, "Measure", not plain: ["owner", "findings", "systems", "evidenceCount", "evidence", "occurrences", "evaluations", "permissions"], |m| {
     "id" => id::encode("Measure", m.id),
     "code" => m.code,
     "title" => m.title,
@@ -298,8 +308,8 @@ plain_fields!(measure::Model, "Measure", |m| {
     "archivedAt" => m.archived_at,
 });
 
-// `contact` (guarded), `parent`, `measures`, `workload` and `permissions` are not plain.
-plain_fields!(owner::Model, "Owner", |o| {
+// `contact` is guarded; relations and `permissions` take the context.
+plain_fields!(owner::Model, "Owner", not plain: ["contact", "parent", "measures", "workload", "permissions"], |o| {
     "id" => id::encode("Owner", o.id),
     "code" => o.code,
     "name" => o.name,
@@ -309,8 +319,7 @@ plain_fields!(owner::Model, "Owner", |o| {
     "version" => o.version,
 });
 
-// `order`, `measures` and `permissions` are not plain.
-plain_fields!(finding::Model, "Finding", |f| {
+plain_fields!(finding::Model, "Finding", not plain: ["order", "measures", "permissions"], |f| {
     "id" => id::encode("Finding", f.id),
     "category" => f.category,
     "number" => f.number,
@@ -322,8 +331,7 @@ plain_fields!(finding::Model, "Finding", |f| {
     "version" => f.version,
 });
 
-// `measures`, `evidence` and `permissions` are not plain.
-plain_fields!(system::Model, "System", |s| {
+plain_fields!(system::Model, "System", not plain: ["measures", "evidence", "permissions"], |s| {
     "id" => id::encode("System", s.id),
     "code" => s.code,
     "name" => s.name,
@@ -663,5 +671,65 @@ impl<N: OutputType + NodeRow> ConnPlan<N> {
             out.insert(key.clone(), value);
         }
         Some(Value::Object(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fields of a type in the schema, by introspection.
+    async fn schema_fields(type_name: &str) -> Vec<String> {
+        let schema = async_graphql::Schema::build(
+            crate::graphql::Query::default(),
+            crate::graphql::Mutation::default(),
+            crate::graphql::Subscription::default(),
+        )
+        .finish();
+        let res = schema
+            .execute(format!("{{ __type(name: \"{type_name}\") {{ fields {{ name }} }} }}"))
+            .await;
+        assert!(res.errors.is_empty(), "{:?}", res.errors);
+        let json = res.data.into_json().unwrap();
+        json["__type"]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    async fn check<T: Plain>() {
+        let fields = schema_fields(T::TYPE).await;
+        for f in &fields {
+            assert!(
+                T::FIELDS.contains(&f.as_str()) || T::NOT_PLAIN.contains(&f.as_str()),
+                "{}.{f} is new: render it in bulk (plain_fields!) or name it under `not plain`",
+                T::TYPE
+            );
+        }
+        for f in T::FIELDS.iter().chain(T::NOT_PLAIN) {
+            assert!(
+                fields.iter().any(|x| x == f),
+                "{}.{f} is listed in fast.rs but not in the schema",
+                T::TYPE
+            );
+            assert!(
+                !(T::FIELDS.contains(f) && T::NOT_PLAIN.contains(f)),
+                "{}.{f} is listed twice",
+                T::TYPE
+            );
+        }
+    }
+
+    /// A field added to a type the bulk renderer renders is neither silently rendered wrong
+    /// nor silently skipped: it must be listed as plain (and then compared with the generic
+    /// path by `tests/api/bulk.rs`) or sent to the generic path.
+    #[tokio::test]
+    async fn every_field_is_rendered_in_bulk_or_sent_to_the_generic_path() {
+        check::<measure::Model>().await;
+        check::<owner::Model>().await;
+        check::<finding::Model>().await;
+        check::<system::Model>().await;
     }
 }
