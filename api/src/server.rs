@@ -5,14 +5,14 @@ use std::sync::Arc;
 use actix_web::http::header;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use async_graphql::ErrorExtensions;
-use chrono::{SubsecRound, Utc};
-use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::auth::jwt::Keys;
 use crate::auth::{tokens, Caller};
 use crate::config::ServerConfig;
 use crate::error::AppError;
 use crate::graphql::{build_schema, RemedySchema};
+use crate::service::write::WriteGate;
 
 /// State shared by all workers: built once.
 pub struct AppState {
@@ -26,16 +26,20 @@ pub struct AppState {
     pub metrics: web::Data<crate::metrics::Metrics>,
     /// Parsed persisted queries.
     pub documents: crate::document::Documents,
+    /// The one write gate of this server, shared with the schema: every write takes it.
+    pub gate: Arc<WriteGate>,
 }
 
 impl AppState {
     pub fn new(db: DatabaseConnection, config: ServerConfig, keys: Arc<Keys>) -> Self {
         let metrics = crate::metrics::Metrics::new();
+        let gate = Arc::new(WriteGate::for_backend(db.get_database_backend()));
         let schema = build_schema(
             db.clone(),
             &config,
             keys.clone(),
             metrics.measure_lists.clone(),
+            gate.clone(),
         );
         let store = crate::service::plan::EvidenceStore::from_config(&config);
         let limiter = std::num::NonZeroU32::new(config.rate_limit_per_minute)
@@ -49,6 +53,7 @@ impl AppState {
             limiter,
             metrics: web::Data::new(metrics),
             documents: crate::document::Documents::new(1024),
+            gate,
         }
     }
 }
@@ -276,7 +281,7 @@ async fn graphql(
         label_errors(&mut response, cfg);
         crate::metrics::note_operation(&http, named.as_deref(), &response);
         if caller.is_scoped() {
-            record_access(&state.db, &caller, operation.as_deref()).await;
+            record_access(&state.db, &state.gate, &caller, operation.as_deref()).await;
         }
         responses.push(response);
     }
@@ -363,7 +368,7 @@ async fn download_evidence(
         for o in orders.into_iter().filter(|o| caller.sees_order(*o)) {
             caller.touch(o);
         }
-        record_access(&state.db, &caller, Some("downloadEvidence")).await;
+        record_access(&state.db, &state.gate, &caller, Some("downloadEvidence")).await;
     }
     let bytes = match (&row.content, &row.storage_uri) {
         (Some(b), _) => b.clone(),
@@ -449,30 +454,29 @@ pub fn label_errors(response: &mut async_graphql::Response, cfg: &ServerConfig) 
 }
 
 /// Records which orders a scoped (evaluator) token's request returned data of.
-async fn record_access(db: &DatabaseConnection, caller: &Caller, operation: Option<&str>) {
-    record_orders(db, caller, &caller.touched_orders(), operation).await;
+async fn record_access(
+    db: &DatabaseConnection,
+    gate: &WriteGate,
+    caller: &Caller,
+    operation: Option<&str>,
+) {
+    record_orders(db, gate, caller, &caller.touched_orders(), operation).await;
 }
 
-/// Records that a scoped caller received data of these orders.
+/// Records that a scoped caller received data of these orders (`service::access::record`,
+/// through the write gate); a failure is logged, the answer is sent anyway.
 pub async fn record_orders(
     db: &DatabaseConnection,
+    gate: &WriteGate,
     caller: &Caller,
     orders: &[i64],
     operation: Option<&str>,
 ) {
-    let at = Utc::now().trunc_subsecs(6);
-    for &order_id in orders {
-        let row = entity::access_log::ActiveModel {
-            at: Set(at),
-            subject: Set(caller.subject.clone()),
-            jti: Set(Some(caller.jti.clone())),
-            order_id: Set(order_id),
-            operation: Set(operation.map(str::to_string)),
-            ..Default::default()
-        };
-        if let Err(e) = row.insert(db).await {
-            tracing::error!(error = %e, subject = %caller.subject, order_id, "could not record evaluator access");
-        }
+    let recorded =
+        crate::service::access::record(db, gate, &caller.subject, &caller.jti, orders, operation)
+            .await;
+    if let Err(e) = recorded {
+        tracing::error!(error = %e.into_anyhow(), subject = %caller.subject, ?orders, "could not record evaluator access");
     }
 }
 

@@ -14,6 +14,7 @@ use super::{default_scope, Role};
 use crate::audit;
 use crate::error::{AppError, AppResult};
 use crate::graphql::id;
+use crate::service::write::WriteGate;
 
 /// The longest lifetime a token may be issued with.
 pub const MAX_TTL: Duration = Duration::days(366);
@@ -72,9 +73,11 @@ pub async fn resolve_order<C: ConnectionTrait>(conn: &C, id_or_reference: &str) 
         .ok_or_else(|| AppError::not_found(format!("order {id_or_reference:?}")))
 }
 
-/// Issues a token: records its claims (not the token) and an audit event in one transaction.
+/// Issues a token: records its claims (not the token) and an audit event in one transaction,
+/// through the server's write gate.
 pub async fn issue<C: TransactionTrait + ConnectionTrait>(
     db: &C,
+    gate: &WriteGate,
     keys: &Keys,
     issued_by: &str,
     req: IssueRequest,
@@ -115,6 +118,7 @@ pub async fn issue<C: TransactionTrait + ConnectionTrait>(
             asked.into_iter().collect::<Vec<_>>().join(" ")
         }
     };
+    let _gate = gate.hold().await;
     let txn = db.begin().await?;
     let mut order_ids: Vec<i64> = req.orders.clone();
     order_ids.sort_unstable();
@@ -187,12 +191,15 @@ pub async fn issue<C: TransactionTrait + ConnectionTrait>(
     Ok((token, row))
 }
 
-/// Revokes a token by its `jti`. Revoking twice is refused with `CONFLICT`.
+/// Revokes a token by its `jti`, through the server's write gate. Revoking twice is refused
+/// with `CONFLICT`.
 pub async fn revoke<C: TransactionTrait + ConnectionTrait>(
     db: &C,
+    gate: &WriteGate,
     jti: &str,
     by: &str,
 ) -> AppResult<api_token::Model> {
+    let _gate = gate.hold().await;
     let txn = db.begin().await?;
     let row = api_token::Entity::find_by_id(jti.to_string())
         .one(&txn)

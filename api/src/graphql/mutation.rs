@@ -30,7 +30,7 @@ pub struct UploadLimits {
 async fn begin<'a>(ctx: &Context<'a>) -> AppResult<(Write<'a>, &'a Caller)> {
     let who = caller(ctx)?;
     let db = ctx.data_unchecked::<DatabaseConnection>();
-    let gate = ctx.data_unchecked::<WriteGate>();
+    let gate = ctx.data_unchecked::<std::sync::Arc<WriteGate>>();
     Ok((Write::begin(db, gate, &who.subject).await?, who))
 }
 

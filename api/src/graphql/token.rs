@@ -9,6 +9,7 @@ use sea_orm::DatabaseConnection;
 use crate::auth::jwt::Keys;
 use crate::auth::{caller, tokens, Permission, Requires, Role};
 use crate::error::{AppError, AppResult};
+use crate::service::write::WriteGate;
 
 /// An issued token's record. The token itself is never stored.
 #[derive(SimpleObject)]
@@ -130,7 +131,8 @@ impl TokenMutation {
             ttl,
             scope: input.scope,
         };
-        let (token, row) = tokens::issue(db, keys, &who.subject, req).await?;
+        let gate = ctx.data_unchecked::<Arc<WriteGate>>();
+        let (token, row) = tokens::issue(db, gate, keys, &who.subject, req).await?;
         Ok(IssuedToken {
             token,
             info: row.into(),
@@ -141,7 +143,8 @@ impl TokenMutation {
     #[graphql(guard = "Requires(Permission::AdminTokens)")]
     async fn revoke_token(&self, ctx: &Context<'_>, jti: String) -> AppResult<TokenInfo> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
+        let gate = ctx.data_unchecked::<Arc<WriteGate>>();
         let who = caller(ctx)?;
-        Ok(tokens::revoke(db, &jti, &who.subject).await?.into())
+        Ok(tokens::revoke(db, gate, &jti, &who.subject).await?.into())
     }
 }
