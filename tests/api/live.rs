@@ -11,7 +11,7 @@ use crate::helpers::*;
 use crate::ops::serve_binary;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
-type Ws =
+pub(crate) type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Opens `/graphql/ws` and sends `connection_init` with the token (if any).
@@ -36,7 +36,7 @@ async fn ws_open(base: &str, token: Option<&str>) -> Ws {
 }
 
 /// The next protocol message (answering pings), or None on close or after `wait`.
-async fn next(ws: &mut Ws, wait: Duration) -> Option<Value> {
+pub(crate) async fn next(ws: &mut Ws, wait: Duration) -> Option<Value> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let msg = tokio::time::timeout_at(deadline, ws.next()).await.ok()??;
@@ -57,7 +57,7 @@ async fn next(ws: &mut Ws, wait: Duration) -> Option<Value> {
     }
 }
 
-async fn ws_connect(base: &str, token: &str) -> Ws {
+pub(crate) async fn ws_connect(base: &str, token: &str) -> Ws {
     let mut ws = ws_open(base, Some(token)).await;
     let ack = next(&mut ws, Duration::from_secs(10)).await;
     assert_eq!(
@@ -68,7 +68,7 @@ async fn ws_connect(base: &str, token: &str) -> Ws {
     ws
 }
 
-async fn subscribe(ws: &mut Ws, id: &str, query: &str, variables: Value) {
+pub(crate) async fn subscribe(ws: &mut Ws, id: &str, query: &str, variables: Value) {
     ws.send(Message::text(
         json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })
             .to_string(),

@@ -13,3 +13,4 @@ mod ops;
 mod read;
 mod reliability;
 mod reporting;
+mod scope_leaks;
