@@ -2,6 +2,7 @@
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::SqliteJournalMode;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 use crate::config::DbConfig;
@@ -21,18 +22,22 @@ pub async fn connect(cfg: &DbConfig) -> anyhow::Result<DatabaseConnection> {
     .connect_timeout(Duration::from_secs(cfg.db_acquire_timeout))
     .test_before_acquire(cfg.db_test_before_acquire)
     .sqlx_logging(false);
+    if is_sqlite {
+        // Set on every connection the pool opens (not on one pooled connection): WAL lets
+        // readers proceed while one writer writes (the mode is kept in the file; asking again
+        // on a WAL database is a no-op), a busy connection waits up to 5 s for a lock, and
+        // foreign keys are enforced. sqlx's defaults already give the last two; they are
+        // spelled out so that a change of defaults cannot drop them.
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true)
+        });
+    }
     let mut db = Database::connect(opts)
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to the database at {}: {e}", redact(&url)))?;
     db.set_metric_callback(crate::telemetry::record_statement);
-    if is_sqlite {
-        use sea_orm::ConnectionTrait;
-        // WAL lets readers proceed while one writer writes; foreign keys are on by default in sqlx.
-        db.execute_unprepared(
-            "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;",
-        )
-        .await?;
-    }
     Ok(db)
 }
 

@@ -6,7 +6,9 @@ use migration::{Migrator, MigratorTrait};
 use remedy::auth::{jwt::Keys, tokens, Role};
 use remedy::config::{AuthConfig, DbConfig, ServerConfig};
 use remedy::error::AppError;
+use remedy::service::write::WriteGate;
 use remedy::{db, graphql, seed, server, telemetry};
+use sea_orm::ConnectionTrait;
 
 #[derive(Parser)]
 #[command(
@@ -201,6 +203,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let conn = db::connect(&db).await?;
             db::migrate(&conn).await?;
             let keys = Keys::from_config(&auth)?;
+            // This process's own writes; a running server has its own gate, so the two
+            // serialise only through SQLite's locks (busy_timeout).
+            let gate = WriteGate::for_backend(conn.get_database_backend());
             match action {
                 TokenAction::Issue {
                     subject,
@@ -235,7 +240,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     // The operator, with database access, may issue any token; the TTL
                     // maximum still binds it.
                     let issuer = tokens::Issuer::operator("cli");
-                    let (token, row) = tokens::issue(&conn, &keys, &issuer, req)
+                    let (token, row) = tokens::issue(&conn, &gate, &keys, &issuer, req)
                         .await
                         .map_err(AppError::into_anyhow)?;
                     eprintln!(
@@ -245,7 +250,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("{token}");
                 }
                 TokenAction::Revoke { jti } => {
-                    tokens::revoke(&conn, &jti, "cli")
+                    tokens::revoke(&conn, &gate, &jti, "cli")
                         .await
                         .map_err(AppError::into_anyhow)?;
                     // Open connections on every replica close (PostgreSQL); on SQLite a running
@@ -294,12 +299,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 } else {
                     tracing::info!("database not empty; demo plan not loaded");
                 }
-                if generated_secret {
-                    print_demo_tokens(&conn, &keys).await?;
-                }
             }
-            let listener = std::net::TcpListener::bind(server.listen)?;
-            let state = server::AppState::new(conn, server, keys);
+            let listen = server.listen;
+            let state = server::AppState::new(conn.clone(), server, keys.clone());
+            if demo && generated_secret {
+                print_demo_tokens(&conn, &state.gate, &keys).await?;
+            }
+            let listener = std::net::TcpListener::bind(listen)?;
             let (running, addr) = server::start(state, listener)?;
             tracing::info!(%addr, database = %db::redact(&db.database_url), "remedy listening; GraphiQL at http://{addr}/");
             running.await?;
@@ -309,7 +315,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Issues and prints demo tokens (valid for this run's generated secret only).
-async fn print_demo_tokens(conn: &sea_orm::DatabaseConnection, keys: &Keys) -> anyhow::Result<()> {
+async fn print_demo_tokens(
+    conn: &sea_orm::DatabaseConnection,
+    gate: &WriteGate,
+    keys: &Keys,
+) -> anyhow::Result<()> {
     let meti = tokens::resolve_order(conn, seed::DEMO_ORDER_REFERENCES[0])
         .await
         .ok();
@@ -331,7 +341,7 @@ async fn print_demo_tokens(conn: &sea_orm::DatabaseConnection, keys: &Keys) -> a
             ttl: chrono::Duration::hours(12).min(keys.max_ttl()),
             scope: None,
         };
-        let (token, _) = tokens::issue(conn, keys, &tokens::Issuer::operator("serve --demo"), req)
+        let (token, _) = tokens::issue(conn, gate, keys, &tokens::Issuer::operator("serve --demo"), req)
             .await
             .map_err(AppError::into_anyhow)?;
         lines.push(format!("{:<10} {token}", role.as_str()));

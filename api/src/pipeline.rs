@@ -191,8 +191,14 @@ pub async fn run(
     }
     if caller.is_scoped() {
         let op = operation.or(name);
-        crate::server::record_orders(&state.db, &caller, &caller.touched_orders(), op.as_deref())
-            .await;
+        crate::service::access::record_caller(
+            &state.db,
+            &state.gate,
+            &caller,
+            &caller.touched_orders(),
+            op.as_deref(),
+        )
+        .await;
     }
     response
 }

@@ -5,14 +5,14 @@ use std::sync::Arc;
 use actix_web::http::header;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use async_graphql::ErrorExtensions;
-use chrono::{SubsecRound, Utc};
-use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::auth::jwt::Keys;
 use crate::auth::Caller;
 use crate::config::ServerConfig;
 use crate::error::AppError;
 use crate::graphql::{build_schema, RemedySchema};
+use crate::service::write::WriteGate;
 
 /// State shared by all workers: built once.
 pub struct AppState {
@@ -32,18 +32,22 @@ pub struct AppState {
     pub bus: crate::events::Bus,
     /// Open WebSocket connections per token subject.
     pub sockets: crate::ws::Sockets,
+    /// The one write gate of this server, shared with the schema: every write takes it.
+    pub gate: Arc<WriteGate>,
 }
 
 impl AppState {
     pub fn new(db: DatabaseConnection, config: ServerConfig, keys: Arc<Keys>) -> Self {
         let metrics = crate::metrics::Metrics::new();
         let bus = crate::events::Bus::start(&db);
+        let gate = Arc::new(WriteGate::for_backend(db.get_database_backend()));
         let schema = build_schema(
             db.clone(),
             &config,
             keys.clone(),
             metrics.measure_lists.clone(),
             bus.clone(),
+            gate.clone(),
         );
         let store = crate::service::plan::EvidenceStore::from_config(&config);
         let limiter = std::num::NonZeroU32::new(config.rate_limit_per_minute)
@@ -59,6 +63,7 @@ impl AppState {
             uploads: tokio::sync::Semaphore::new(config.max_concurrent_uploads.max(1)),
             bus,
             sockets: crate::ws::Sockets::default(),
+            gate,
             config,
         }
     }
@@ -424,7 +429,14 @@ async fn download_evidence(
         for o in orders.into_iter().filter(|o| caller.sees_order(*o)) {
             caller.touch(o);
         }
-        record_access(&state.db, &caller, Some("downloadEvidence")).await;
+        crate::service::access::record_caller(
+            &state.db,
+            &state.gate,
+            &caller,
+            &caller.touched_orders(),
+            Some("downloadEvidence"),
+        )
+        .await;
     }
     let bytes = match (&row.content, &row.storage_uri) {
         (Some(b), _) => b.clone(),
@@ -472,34 +484,6 @@ async fn download_evidence(
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::CACHE_CONTROL, "private, no-store"))
         .body(bytes)
-}
-
-/// Records which orders a scoped (evaluator) token's request returned data of.
-async fn record_access(db: &DatabaseConnection, caller: &Caller, operation: Option<&str>) {
-    record_orders(db, caller, &caller.touched_orders(), operation).await;
-}
-
-/// Records that a scoped caller received data of these orders.
-pub async fn record_orders(
-    db: &DatabaseConnection,
-    caller: &Caller,
-    orders: &[i64],
-    operation: Option<&str>,
-) {
-    let at = Utc::now().trunc_subsecs(6);
-    for &order_id in orders {
-        let row = entity::access_log::ActiveModel {
-            at: Set(at),
-            subject: Set(caller.subject.clone()),
-            jti: Set(Some(caller.jti.clone())),
-            order_id: Set(order_id),
-            operation: Set(operation.map(str::to_string)),
-            ..Default::default()
-        };
-        if let Err(e) = row.insert(db).await {
-            tracing::error!(error = %e, subject = %caller.subject, order_id, "could not record evaluator access");
-        }
-    }
 }
 
 async fn healthz() -> HttpResponse {

@@ -7,6 +7,7 @@ use remedy::auth::jwt::{Claims, Keys};
 use remedy::auth::{default_scope, tokens, Role};
 use remedy::config::{AuthConfig, DbConfig, ServerConfig};
 use remedy::server::{self, AppState};
+use remedy::service::write::WriteGate;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{json, Value};
 
@@ -76,6 +77,9 @@ pub struct TestApp {
     pub keys: Arc<Keys>,
     /// An ADMIN token, used by `graphql` and `query_ok`.
     pub admin_token: String,
+    /// The server's write gate, taken by writes the test makes through remedy's services
+    /// (such as issuing tokens) while the server runs.
+    pub gate: Arc<WriteGate>,
     /// Keeps the database (and a SQLite file's directory) alive while the app runs.
     pub _test_db: TestDb,
 }
@@ -144,8 +148,8 @@ async fn spawn_full(demo: bool, auth: AuthConfig, config: ServerConfig) -> TestA
         remedy::seed::load_demo(&db).await.expect("seed");
     }
     let keys = Arc::new(Keys::from_config(&auth).unwrap());
-    let address = serve(&db, config, &keys);
-    let admin_token = issue(&db, &keys, "test-admin", &[Role::Admin], &[]).await;
+    let (address, gate) = serve(&db, config, &keys);
+    let admin_token = issue(&db, &gate, &keys, "test-admin", &[Role::Admin], &[]).await;
     TestApp {
         statements,
         address,
@@ -153,22 +157,30 @@ async fn spawn_full(demo: bool, auth: AuthConfig, config: ServerConfig) -> TestA
         client: reqwest::Client::new(),
         keys,
         admin_token,
+        gate,
         _test_db: test_db,
     }
 }
 
-/// Starts a server on a random port over the database; returns its base URL.
-fn serve(db: &DatabaseConnection, config: ServerConfig, keys: &Arc<Keys>) -> String {
+/// Starts a server on a random port over the database; returns its base URL and write gate.
+fn serve(
+    db: &DatabaseConnection,
+    config: ServerConfig,
+    keys: &Arc<Keys>,
+) -> (String, Arc<WriteGate>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
     let state = AppState::new(db.clone(), config, keys.clone());
+    let gate = state.gate.clone();
     let (running, addr) = server::start(state, listener).expect("start server");
     tokio::spawn(running);
-    format!("http://{addr}")
+    (format!("http://{addr}"), gate)
 }
 
-/// Issues a real token through remedy's token service (recorded, revocable).
+/// Issues a real token through remedy's token service (recorded, revocable), through the
+/// write gate of the server on that database.
 pub async fn issue(
     db: &DatabaseConnection,
+    gate: &WriteGate,
     keys: &Keys,
     subject: &str,
     roles: &[Role],
@@ -181,7 +193,7 @@ pub async fn issue(
         ttl: chrono::Duration::hours(1),
         scope: None,
     };
-    tokens::issue(db, keys, &tokens::Issuer::operator("test"), req)
+    tokens::issue(db, gate, keys, &tokens::Issuer::operator("test"), req)
         .await
         .expect("issue token")
         .0
@@ -213,6 +225,7 @@ impl TestApp {
         }
         issue(
             &self.db,
+            &self.gate,
             &self.keys,
             &format!("test-{}", role.as_str().to_lowercase()),
             &[role],
@@ -293,14 +306,15 @@ impl TestApp {
     }
 
     /// A second server on the same database, with the same keys and its settings adjusted,
-    /// to compare two configurations answer by answer. Returns its address.
+    /// to compare two configurations answer by answer (reads: it has its own write gate, as
+    /// a second process would). Returns its address.
     pub async fn twin(&self, adjust: impl FnOnce(&mut ServerConfig)) -> String {
         let mut config = ServerConfig {
             workers: 1,
             ..ServerConfig::default()
         };
         adjust(&mut config);
-        serve(&self.db, config, &self.keys)
+        serve(&self.db, config, &self.keys).0
     }
 
     /// The `/metrics` exposition of the server at `address` (no token; Prometheus text

@@ -15,3 +15,4 @@ mod read;
 mod reliability;
 mod reporting;
 mod seams;
+mod scope_leaks;

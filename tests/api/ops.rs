@@ -282,7 +282,19 @@ pub async fn serve_binary_with(test_db: &TestDb, demo: bool, env: &[(&str, &str)
     let keys =
         remedy::auth::jwt::Keys::from_config(&remedy::config::AuthConfig::with_secret(TEST_SECRET))
             .unwrap();
-    let token = issue(&db, &keys, "ops-admin", &[remedy::auth::Role::Admin], &[]).await;
+    // No server runs on this database yet: a gate of its own.
+    let gate = remedy::service::write::WriteGate::for_backend(
+        sea_orm::ConnectionTrait::get_database_backend(&db),
+    );
+    let token = issue(
+        &db,
+        &gate,
+        &keys,
+        "ops-admin",
+        &[remedy::auth::Role::Admin],
+        &[],
+    )
+    .await;
     db.close().await.ok();
     let port = free_port();
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_remedy"));

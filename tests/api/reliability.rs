@@ -284,3 +284,173 @@ async fn the_database_going_away_fails_fast_and_recovers() {
         None
     );
 }
+
+const EVALUATOR_READ: &str =
+    "query Read { measures(first: 20) { nodes { id code title version } } }";
+const EDITOR_READ: &str = "query($id: ID!) { node(id: $id) { ... on Measure { version } } }";
+
+/// Evaluator reads (each records `access_log` rows) and editor writes at once, for a few
+/// seconds: no request fails with INTERNAL ("database is locked" on SQLite) or a 5xx, the
+/// writes make progress, and the reads are logged. Every write, the access log included,
+/// goes through the server's one write gate (`service::write::WriteGate`).
+#[tokio::test]
+async fn evaluator_reads_and_concurrent_writes_never_fail_with_internal() {
+    let app = spawn_demo_app_configured(|c| {
+        c.workers = 2;
+        c.rate_limit_per_minute = 0;
+    })
+    .await;
+    let run_for = Duration::from_secs(5);
+    let evaluator = app
+        .token(remedy::auth::Role::Evaluator, &["PPC-2022-07-13"])
+        .await;
+    let editor = app.token(remedy::auth::Role::Editor, &[]).await;
+    let logged_before = AccessLog::find().all(&app.db).await.unwrap().len();
+    let targets: Vec<String> = Measure::find()
+        .order_by_asc(measure::Column::Id)
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .take(6)
+        .map(|m| encode("Measure", m.id).0)
+        .collect();
+    let url = format!("{}/graphql", app.address);
+    let started = Instant::now();
+
+    // (kind, HTTP status, error codes) of every request.
+    type Outcome = (&'static str, u16, Vec<String>);
+    let post = |http: reqwest::Client, url: String, token: String, body: Value| async move {
+        let res = http
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        (status, body)
+    };
+    let mut tasks: Vec<tokio::task::JoinHandle<(Vec<Outcome>, usize)>> = Vec::new();
+    for _ in 0..4 {
+        let (http, url, token) = (app.client.clone(), url.clone(), evaluator.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            let mut ok = 0;
+            while started.elapsed() < run_for && out.len() < 5_000 {
+                let (status, body) = post(
+                    http.clone(),
+                    url.clone(),
+                    token.clone(),
+                    json!({"query": EVALUATOR_READ, "operationName": "Read"}),
+                )
+                .await;
+                let codes = error_codes(&body);
+                if status == 200 && codes.is_empty() {
+                    assert!(!body["data"]["measures"]["nodes"]
+                        .as_array()
+                        .unwrap()
+                        .is_empty());
+                    ok += 1;
+                }
+                out.push(("read", status, codes));
+            }
+            (out, ok)
+        }));
+    }
+    for writer in 0..4 {
+        let (http, url, token) = (app.client.clone(), url.clone(), editor.clone());
+        let targets = targets.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            let mut ok = 0;
+            let mut j = 0;
+            while started.elapsed() < run_for && out.len() < 5_000 {
+                let id = &targets[(writer + j) % targets.len()];
+                j += 1;
+                // Read the version, update with it; on CONFLICT read again and retry.
+                for attempt in 0..20 {
+                    let (status, read) = post(
+                        http.clone(),
+                        url.clone(),
+                        token.clone(),
+                        json!({"query": EDITOR_READ, "variables": {"id": id}}),
+                    )
+                    .await;
+                    let codes = error_codes(&read);
+                    let failed = status != 200 || !codes.is_empty();
+                    out.push(("read version", status, codes));
+                    if failed {
+                        break;
+                    }
+                    let v = read["data"]["node"]["version"].as_i64().expect("version");
+                    let title = format!("writer {writer} update {j} attempt {attempt}");
+                    let (status, body) = post(
+                        http.clone(),
+                        url.clone(),
+                        token.clone(),
+                        json!({"query": UPDATE, "variables": {"id": id, "v": v, "t": title}}),
+                    )
+                    .await;
+                    let codes = error_codes(&body);
+                    let conflict = codes == ["CONFLICT"];
+                    if status == 200 && codes.is_empty() {
+                        ok += 1;
+                    }
+                    out.push(("update", status, codes));
+                    if !conflict {
+                        break;
+                    }
+                }
+            }
+            (out, ok)
+        }));
+    }
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut reads_ok = 0;
+    let mut writes_ok = 0;
+    for (i, t) in tasks.into_iter().enumerate() {
+        let (out, ok) = t.await.unwrap();
+        if i < 4 {
+            reads_ok += ok;
+        } else {
+            writes_ok += ok;
+        }
+        outcomes.extend(out);
+    }
+    let failures: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|(_, status, codes)| *status >= 500 || codes.iter().any(|c| c != "CONFLICT"))
+        .collect();
+    let internal = outcomes
+        .iter()
+        .filter(|(_, _, codes)| codes.iter().any(|c| c == "INTERNAL"))
+        .count();
+    assert!(
+        failures.is_empty(),
+        "{} of {} requests failed ({internal} INTERNAL), e.g. {:?}",
+        failures.len(),
+        outcomes.len(),
+        &failures[..failures.len().min(5)]
+    );
+    assert!(writes_ok > 0, "no write went through");
+    assert!(reads_ok > 0, "no read went through");
+    // Every successful evaluator read recorded at least one access_log row.
+    let logged = AccessLog::find()
+        .filter(access_log::Column::Operation.eq("Read"))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert!(
+        logged.len() >= reads_ok,
+        "{} access_log rows for {reads_ok} reads",
+        logged.len()
+    );
+    assert!(AccessLog::find().all(&app.db).await.unwrap().len() > logged_before);
+    eprintln!(
+        "{} requests in {:?}: {reads_ok} reads, {writes_ok} writes",
+        outcomes.len(),
+        started.elapsed()
+    );
+}

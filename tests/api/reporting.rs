@@ -289,6 +289,7 @@ async fn report_access_follows_roles_and_order_scope() {
         .unwrap();
     let scoped = issue(
         &app.db,
+        &app.gate,
         &app.keys,
         "committee-reporter",
         &[Role::Evaluator, Role::Reporter],

@@ -173,7 +173,7 @@ async fn a_token_revoked_behind_the_servers_back_runs_nothing_more() {
     let victim = app.token(Role::Admin, &[]).await;
     let mut ws = ws_connect(&app.address, &victim).await;
     let mut quiet = ws_connect(&app.address, &victim).await;
-    remedy::auth::tokens::revoke(&app.db, &jti_of(&victim), "test")
+    remedy::auth::tokens::revoke(&app.db, &app.gate, &jti_of(&victim), "test")
         .await
         .unwrap();
     // The next operation is refused and the socket closes.
@@ -593,7 +593,8 @@ async fn uploads_are_refused_before_the_body_is_read() {
     let db = connect(&test_db).await;
     let keys = remedy::auth::jwt::Keys::from_config(&remedy::config::AuthConfig::with_secret(TEST_SECRET)).unwrap();
     let meti = remedy::auth::tokens::resolve_order(&db, METI).await.unwrap();
-    let evaluator = issue(&db, &keys, "committee", &[Role::Evaluator], &[meti]).await;
+    let gate = remedy::service::write::WriteGate::for_backend(sea_orm::ConnectionTrait::get_database_backend(&db));
+    let evaluator = issue(&db, &gate, &keys, "committee", &[Role::Evaluator], &[meti]).await;
     let before = rss_mib(pid);
     let big = actix_web::web::Bytes::from(vec![b'x'; 25 * 1024 * 1024]);
     let mut tasks = Vec::new();

@@ -14,7 +14,7 @@ use super::{default_scope, Caller, Permission, Role};
 use crate::audit;
 use crate::error::{AppError, AppResult};
 use crate::graphql::id;
-use crate::service::write;
+use crate::service::write::{self, WriteGate};
 
 /// The default of `REMEDY_TOKEN_MAX_TTL`: the longest lifetime a token may be issued with.
 pub const DEFAULT_MAX_TTL: Duration = Duration::days(366);
@@ -260,6 +260,7 @@ pub async fn resolve_order<C: ConnectionTrait>(conn: &C, id_or_reference: &str) 
 /// lifetime; a refused token writes nothing.
 pub async fn issue<C: TransactionTrait + ConnectionTrait>(
     db: &C,
+    gate: &WriteGate,
     keys: &Keys,
     issuer: &Issuer,
     req: IssueRequest,
@@ -313,6 +314,7 @@ pub async fn issue<C: TransactionTrait + ConnectionTrait>(
         .checked_add_signed(req.ttl)
         .ok_or_else(|| ttl_out_of_bounds(keys.max_ttl()))?;
     let issued_by = issuer.name();
+    let _gate = gate.hold().await;
     let txn = db.begin().await?;
     for o in &order_ids {
         if regulatory_order::Entity::find_by_id(*o)
@@ -380,12 +382,15 @@ pub async fn issue<C: TransactionTrait + ConnectionTrait>(
     Ok((token, row))
 }
 
-/// Revokes a token by its `jti`. Revoking twice is refused with `CONFLICT`.
+/// Revokes a token by its `jti`, through the server's write gate. Revoking twice is refused
+/// with `CONFLICT`.
 pub async fn revoke<C: TransactionTrait + ConnectionTrait>(
     db: &C,
+    gate: &WriteGate,
     jti: &str,
     by: &str,
 ) -> AppResult<api_token::Model> {
+    let _gate = gate.hold().await;
     let txn = db.begin().await?;
     let row = api_token::Entity::find_by_id(jti.to_string())
         .one(&txn)

@@ -8,8 +8,19 @@ use super::connection::{cost, from_select, Conn, Keyset, PageArgs};
 use super::id;
 use super::mutation::AuditVerification;
 use crate::audit;
-use crate::auth::{Permission, Requires};
-use crate::error::AppResult;
+use crate::auth::{caller, Permission, Requires};
+use crate::error::{AppError, AppResult};
+
+/// The audit and access logs span every order (the audit events carry whole rows before and
+/// after): refused to order-scoped tokens, whatever their roles, as `changes` is.
+fn refuse_scoped(ctx: &Context<'_>, what: &str) -> AppResult<()> {
+    if caller(ctx)?.is_scoped() {
+        return Err(AppError::Forbidden(format!(
+            "{what} spans every order; not for order-scoped tokens"
+        )));
+    }
+    Ok(())
+}
 
 /// One change, as recorded.
 pub struct AuditEvent(pub audit_event::Model);
@@ -108,6 +119,7 @@ impl AuditQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> AppResult<Conn<AuditEvent>> {
+        refuse_scoped(ctx, "the audit log")?;
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let f = filter.unwrap_or_default();
         let mut select = audit_event::Entity::find();
@@ -163,6 +175,7 @@ impl AuditQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> AppResult<Conn<AccessRecord>> {
+        refuse_scoped(ctx, "the access log")?;
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let mut select = access_log::Entity::find();
         if let Some(s) = subject {

@@ -46,16 +46,17 @@ pub struct Subscription(subscription::PlanSubscription);
 
 pub type RemedySchema = Schema<Query, Mutation, Subscription>;
 
-/// Builds the schema with its limits. The database connection and the loaders are shared
-/// by all requests; per-request data (the caller) is added by the HTTP handler.
+/// Builds the schema with its limits. The database connection, the loaders and the write
+/// gate (the server's one instance, also taken by the HTTP layer's writes) are shared by all
+/// requests; per-request data (the caller) is added by the HTTP handler.
 pub fn build_schema(
     db: DatabaseConnection,
     cfg: &ServerConfig,
     keys: Arc<Keys>,
     measure_lists: prometheus::IntCounterVec,
     bus: crate::events::Bus,
+    gate: Arc<crate::service::write::WriteGate>,
 ) -> RemedySchema {
-    let db_backend = sea_orm::ConnectionTrait::get_database_backend(&db);
     let subscription = Subscription::default();
     let mut builder = Schema::build(Query::default(), Mutation::default(), subscription)
         .data(
@@ -73,7 +74,7 @@ pub fn build_schema(
         .data(connection::Limits {
             max_page_size: cfg.max_page_size,
         })
-        .data(crate::service::write::WriteGate::for_backend(db_backend))
+        .data(gate)
         .data(crate::service::plan::EvidenceStore::from_config(cfg))
         .data(mutation::UploadLimits {
             max_bytes: cfg.max_upload_bytes,

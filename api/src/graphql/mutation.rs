@@ -30,7 +30,7 @@ pub struct UploadLimits {
 async fn begin<'a>(ctx: &Context<'a>) -> AppResult<(Write<'a>, &'a Caller)> {
     let who = caller(ctx)?;
     let db = ctx.data_unchecked::<DatabaseConnection>();
-    let gate = ctx.data_unchecked::<WriteGate>();
+    let gate = ctx.data_unchecked::<std::sync::Arc<WriteGate>>();
     Ok((Write::begin(db, gate, &who.subject).await?, who))
 }
 
@@ -1421,6 +1421,7 @@ impl PlanMutation {
         let (w, who) = begin(ctx).await?;
         let order = load::<regulatory_order::Entity>(&w, decode(&input.order_id, "Order")?).await?;
         check_order(who, order.id)?;
+        let measures = report_measures(&w, order.id, &input.measure_ids).await?;
         let code = match &input.code {
             Some(c) => write::code("code", c)?,
             None => format!("{}-{}-{}", order.reference, input.kind, input.due_on),
@@ -1445,7 +1446,7 @@ impl PlanMutation {
         }
         .insert(&w.txn)
         .await?;
-        let measures = link_report_measures(&w, row.id, &input.measure_ids).await?;
+        link_report_measures(&w, row.id, &measures).await?;
         let mut after = json!(row);
         after["measureIds"] = json!(measures);
         w.audit("create", "Report", row.id, None, Some(after))
@@ -1476,11 +1477,13 @@ impl PlanMutation {
         }
         let measures = match &input.measure_ids {
             Some(ids) => {
+                let measures = report_measures(&w, current.order_id, ids).await?;
                 report_measure::Entity::delete_many()
                     .filter(report_measure::Column::ReportId.eq(raw))
                     .exec(&w.txn)
                     .await?;
-                Some(link_report_measures(&w, raw, ids).await?)
+                link_report_measures(&w, raw, &measures).await?;
+                Some(measures)
             }
             None => None,
         };
@@ -1639,18 +1642,38 @@ impl PlanMutation {
     }
 }
 
-async fn link_report_measures(w: &Write<'_>, report_id: i64, ids: &[ID]) -> AppResult<Vec<i64>> {
-    let mut out = Vec::new();
+/// The measures a report on `order_id` is to hold, sorted and deduplicated: each must exist
+/// and answer a finding of that order (`VALIDATION` on `measureIds` otherwise), so a report
+/// never carries, nor freezes into its snapshot, another order's measures.
+async fn report_measures(w: &Write<'_>, order_id: i64, ids: &[ID]) -> AppResult<Vec<i64>> {
+    let mut rows = Vec::new();
     for gid in ids {
-        out.push(
-            load::<measure::Entity>(w, decode(gid, "Measure")?)
-                .await?
-                .id,
-        );
+        rows.push(load::<measure::Entity>(w, decode(gid, "Measure")?).await?);
     }
-    out.sort_unstable();
-    out.dedup();
-    for m in &out {
+    rows.sort_unstable_by_key(|m| m.id);
+    rows.dedup_by_key(|m| m.id);
+    let out: Vec<i64> = rows.iter().map(|m| m.id).collect();
+    let outside = crate::service::scope::measures_outside_order(&w.txn, order_id, &out).await?;
+    if !outside.is_empty() {
+        let codes: Vec<&str> = rows
+            .iter()
+            .filter(|m| outside.contains(&m.id))
+            .map(|m| m.code.as_str())
+            .collect();
+        return Err(AppError::validation(
+            "measureIds",
+            format!(
+                "{} answer(s) no finding of the report's order: a report holds only its order's measures",
+                codes.join(", ")
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+/// Links a report to measures checked by [`report_measures`].
+async fn link_report_measures(w: &Write<'_>, report_id: i64, measures: &[i64]) -> AppResult<()> {
+    for m in measures {
         report_measure::ActiveModel {
             report_id: Set(report_id),
             measure_id: Set(*m),
@@ -1659,7 +1682,7 @@ async fn link_report_measures(w: &Write<'_>, report_id: i64, ids: &[ID]) -> AppR
         .insert(&w.txn)
         .await?;
     }
-    Ok(out)
+    Ok(())
 }
 
 async fn relink(ctx: &Context<'_>, input: MeasureLinksInput, add: bool) -> AppResult<Measure> {

@@ -13,6 +13,8 @@ use crate::auth::{caller, Caller, Permission, Requires};
 use crate::error::{AppError, AppResult};
 use crate::events::{Bus, Change, Kind};
 use crate::service::scope;
+use crate::service::write::WriteGate;
+use std::sync::Arc;
 
 #[derive(Default)]
 pub struct PlanSubscription;
@@ -42,7 +44,7 @@ fn changes<T, F, Fut>(
     kind: Kind,
     order: Option<i64>,
     who: Caller,
-    db: DatabaseConnection,
+    (db, gate): (DatabaseConnection, Arc<WriteGate>),
     load: F,
 ) -> impl Stream<Item = T>
 where
@@ -53,6 +55,7 @@ where
     stream::unfold((rx, who), move |(mut rx, who)| {
         let load = load.clone();
         let db = db.clone();
+        let gate = gate.clone();
         async move {
             loop {
                 let change = match rx.recv().await {
@@ -85,7 +88,8 @@ where
                             .copied()
                             .filter(|o| who.sees_order(*o))
                             .collect();
-                        crate::server::record_orders(&db, &who, &seen, Some("subscription")).await;
+                        crate::service::access::record_caller(&db, &gate, &who, &seen, Some("subscription"))
+                            .await;
                     }
                     return Some((item, (rx, who)));
                 }
@@ -115,7 +119,7 @@ impl PlanSubscription {
             Kind::Measure,
             order,
             who,
-            db.clone(),
+            (db.clone(), ctx.data_unchecked::<Arc<WriteGate>>().clone()),
             move |id, who| {
                 let db = db.clone();
                 async move {
@@ -150,7 +154,7 @@ impl PlanSubscription {
             Kind::Report,
             order,
             who,
-            db.clone(),
+            (db.clone(), ctx.data_unchecked::<Arc<WriteGate>>().clone()),
             move |id, who| {
                 let db = db.clone();
                 async move {

@@ -9,6 +9,7 @@ use sea_orm::DatabaseConnection;
 use crate::auth::jwt::Keys;
 use crate::auth::{caller, tokens, Permission, Requires, Role};
 use crate::error::AppResult;
+use crate::service::write::WriteGate;
 
 /// An issued token's record. The token itself is never stored.
 #[derive(SimpleObject)]
@@ -133,7 +134,8 @@ impl TokenMutation {
             ttl,
             scope: input.scope,
         };
-        let (token, row) = tokens::issue(db, keys, &issuer, req).await?;
+        let gate = ctx.data_unchecked::<Arc<WriteGate>>();
+        let (token, row) = tokens::issue(db, gate, keys, &issuer, req).await?;
         Ok(IssuedToken {
             token,
             info: row.into(),
@@ -144,8 +146,9 @@ impl TokenMutation {
     #[graphql(guard = "Requires(Permission::AdminTokens)")]
     async fn revoke_token(&self, ctx: &Context<'_>, jti: String) -> AppResult<TokenInfo> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
+        let gate = ctx.data_unchecked::<Arc<WriteGate>>();
         let who = caller(ctx)?;
-        let row = tokens::revoke(db, &jti, &who.subject).await?;
+        let row = tokens::revoke(db, gate, &jti, &who.subject).await?;
         crate::events::token_revoked(ctx, &jti).await;
         Ok(row.into())
     }

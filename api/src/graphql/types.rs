@@ -969,15 +969,20 @@ impl Report {
     async fn body(&self) -> Option<&str> {
         self.0.body.as_deref()
     }
-    /// The state of every linked measure when it was submitted (frozen JSON).
-    async fn snapshot(&self) -> AppResult<Option<async_graphql::Json<serde_json::Value>>> {
-        match &self.0.snapshot {
-            Some(text) => Ok(Some(async_graphql::Json(
-                serde_json::from_str(text)
-                    .map_err(|e| AppError::from(anyhow::anyhow!("stored snapshot: {e}")))?,
-            ))),
-            None => Ok(None),
-        }
+    /// The state of every linked measure when it was submitted (frozen JSON). An
+    /// order-scoped caller gets only the entries of measures it may see.
+    async fn snapshot(
+        &self,
+        ctx: &Context<'_>,
+    ) -> AppResult<Option<async_graphql::Json<serde_json::Value>>> {
+        let Some(text) = &self.0.snapshot else {
+            return Ok(None);
+        };
+        let frozen: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| AppError::from(anyhow::anyhow!("stored snapshot: {e}")))?;
+        let db = ctx.data_unchecked::<sea_orm::DatabaseConnection>();
+        let visible = crate::service::scope::visible_snapshot(db, caller(ctx)?, frozen).await?;
+        Ok(Some(async_graphql::Json(visible)))
     }
     /// Days from today to the due date (negative when past); null once submitted.
     async fn days_to_deadline(&self) -> Option<i64> {

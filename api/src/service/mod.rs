@@ -1,5 +1,6 @@
 //! Data access: every read and write goes through here, with the caller's scope applied in
 //! the query itself, so no GraphQL path can reach what the caller may not see.
+pub mod access;
 pub mod measures;
 pub mod plan;
 pub mod scope;

@@ -171,3 +171,102 @@ pub async fn orders_of_measure<C: sea_orm::ConnectionTrait>(
         .all(conn)
         .await?)
 }
+
+/// Of `measure_ids`, those that answer no finding of `order_id`: a report may only hold
+/// measures of its own order. One statement.
+pub async fn measures_outside_order<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    order_id: i64,
+    measure_ids: &[i64],
+) -> crate::error::AppResult<Vec<i64>> {
+    use sea_orm::{EntityTrait, QueryFilter, QuerySelect};
+    if measure_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let inside: BTreeSet<i64> = measure_finding::Entity::find()
+        .select_only()
+        .column(measure_finding::Column::MeasureId)
+        .inner_join(finding::Entity)
+        .filter(finding::Column::OrderId.eq(order_id))
+        .filter(measure_finding::Column::MeasureId.is_in(measure_ids.iter().copied()))
+        .into_tuple::<i64>()
+        .all(conn)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(measure_ids
+        .iter()
+        .copied()
+        .filter(|m| !inside.contains(m))
+        .collect())
+}
+
+/// A measure code with one order it answers a finding of.
+#[derive(sea_orm::FromQueryResult)]
+struct CodeOrder {
+    code: String,
+    order_id: i64,
+}
+
+/// The part of a report's frozen snapshot (`plan::snapshot`: `{"asOf", "measures": [{"code",
+/// …}]}`) the caller may see: for an order-scoped caller, only the entries of measures that
+/// answer a finding of a granted order (as [`measures`] decides), found in one statement for
+/// the whole snapshot; an entry whose measure cannot be placed is left out. The orders of
+/// the kept entries join the caller's access trail. Others get the snapshot unchanged.
+///
+/// Applied on every read, whatever the write path: rows written before reports were limited
+/// to their order's measures may link measures of other orders.
+pub async fn visible_snapshot<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    caller: &Caller,
+    mut snapshot: serde_json::Value,
+) -> crate::error::AppResult<serde_json::Value> {
+    use sea_orm::FromQueryResult;
+    let Some(granted) = caller.order_scope() else {
+        return Ok(snapshot);
+    };
+    let Some(entries) = snapshot
+        .get_mut("measures")
+        .and_then(serde_json::Value::as_array_mut)
+    else {
+        return Ok(snapshot);
+    };
+    let codes: BTreeSet<String> = entries
+        .iter()
+        .filter_map(|e| e.get("code").and_then(|c| c.as_str()).map(str::to_string))
+        .collect();
+    let mut orders_of: std::collections::HashMap<String, Vec<i64>> = Default::default();
+    if !codes.is_empty() && !granted.is_empty() {
+        let stmt = links_with_orders()
+            .column((measure::Entity, measure::Column::Code))
+            .column((finding::Entity, finding::Column::OrderId))
+            .inner_join(
+                measure::Entity,
+                Expr::col((measure::Entity, measure::Column::Id))
+                    .equals((measure_finding::Entity, measure_finding::Column::MeasureId)),
+            )
+            .and_where(Expr::col((measure::Entity, measure::Column::Code)).is_in(codes))
+            .and_where(Expr::col((finding::Entity, finding::Column::OrderId)).is_in(ids(granted)))
+            .to_owned();
+        let rows = CodeOrder::find_by_statement(conn.get_database_backend().build(&stmt))
+            .all(conn)
+            .await?;
+        for r in rows {
+            orders_of.entry(r.code).or_default().push(r.order_id);
+        }
+    }
+    entries.retain(|e| {
+        let of = e
+            .get("code")
+            .and_then(|c| c.as_str())
+            .and_then(|c| orders_of.get(c));
+        match of {
+            Some(orders) => {
+                orders.iter().for_each(|o| caller.touch(*o));
+                true
+            }
+            None => false,
+        }
+    });
+    Ok(snapshot)
+}

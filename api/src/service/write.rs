@@ -14,8 +14,12 @@ use tokio::sync::{Mutex, MutexGuard};
 use crate::audit;
 use crate::error::{AppError, AppResult};
 
-/// Serialises writers on SQLite, whose deferred transactions would otherwise fail with
-/// "database is locked" when two of them upgrade to writing at once. PostgreSQL needs no gate.
+/// Serialises writers on SQLite. A deferred SQLite transaction that reads and then writes
+/// fails at once with SQLITE_BUSY ("database is locked"; busy_timeout does not apply) when
+/// another connection committed in between, so every write of the process takes this gate:
+/// mutations ([`Write::begin`]), token issue and revocation (`auth::tokens`) and the access
+/// log (`service::access`). One instance per server (`AppState::gate`), shared by the HTTP
+/// layer and the schema. PostgreSQL needs no gate.
 #[derive(Default)]
 pub struct WriteGate(Option<Mutex<()>>);
 
@@ -24,6 +28,15 @@ impl WriteGate {
         match backend {
             DatabaseBackend::Sqlite => Self(Some(Mutex::new(()))),
             _ => Self(None),
+        }
+    }
+
+    /// Waits for the gate (SQLite) and holds it until the guard is dropped; `None` on
+    /// PostgreSQL. Take it before acquiring a connection, never while holding one.
+    pub async fn hold(&self) -> Option<MutexGuard<'_, ()>> {
+        match &self.0 {
+            Some(m) => Some(m.lock().await),
+            None => None,
         }
     }
 }
@@ -42,10 +55,7 @@ impl<'a> Write<'a> {
         gate: &'a WriteGate,
         actor: &str,
     ) -> AppResult<Write<'a>> {
-        let guard = match &gate.0 {
-            Some(m) => Some(m.lock().await),
-            None => None,
-        };
+        let guard = gate.hold().await;
         Ok(Write {
             txn: db.begin().await?,
             actor: actor.to_string(),
