@@ -126,8 +126,8 @@ impl Default for ServerConfig {
 /// The defaults of a group of settings as its clap attributes write them, with the
 /// environment ignored: each default is written once, in its `#[arg]`.
 fn defaults<T: Args + FromArgMatches>() -> T {
-    let cmd = T::augment_args(clap::Command::new("defaults"))
-        .mut_args(|a| a.env(None::<&'static str>));
+    let cmd =
+        T::augment_args(clap::Command::new("defaults")).mut_args(|a| a.env(None::<&'static str>));
     let matches = cmd
         .try_get_matches_from(["defaults"])
         .expect("every setting has a default");
@@ -199,7 +199,10 @@ impl Default for AuthConfig {
 impl std::fmt::Debug for AuthConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthConfig")
-            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("jwt_jwks", &self.jwt_jwks)
             .field("jwt_signing_key", &self.jwt_signing_key)
             .field("jwt_signing_alg", &self.jwt_signing_alg)

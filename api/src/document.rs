@@ -262,7 +262,11 @@ pub fn count_tokens(text: &str, max: usize) -> Option<usize> {
                 if b[i..].starts_with(b"\"\"\"") {
                     i += 3;
                     while i < b.len() && !b[i..].starts_with(b"\"\"\"") {
-                        i += if b[i..].starts_with(b"\\\"\"\"") { 4 } else { 1 };
+                        i += if b[i..].starts_with(b"\\\"\"\"") {
+                            4
+                        } else {
+                            1
+                        };
                     }
                     i += 3;
                 } else {
@@ -277,7 +281,10 @@ pub fn count_tokens(text: &str, max: usize) -> Option<usize> {
             c if c == b'_' || c == b'-' || c.is_ascii_alphanumeric() => {
                 i += 1;
                 while i < b.len()
-                    && (b[i] == b'_' || b[i] == b'.' || b[i] == b'+' || b[i].is_ascii_alphanumeric())
+                    && (b[i] == b'_'
+                        || b[i] == b'.'
+                        || b[i] == b'+'
+                        || b[i].is_ascii_alphanumeric())
                 {
                     // Names and numbers (with their fraction and exponent) are one token.
                     if (b[i] == b'+' || b[i] == b'.') && !b[i - 1].is_ascii_alphanumeric() {
@@ -436,7 +443,10 @@ mod tests {
             "PERSISTED_QUERY_NOT_FOUND"
         );
         let mut wrong = request("{ orders { nodes { id } } }", Some(ext.clone()));
-        assert_eq!(docs.prepare(&mut wrong, &cfg).unwrap_err().code, "VALIDATION");
+        assert_eq!(
+            docs.prepare(&mut wrong, &cfg).unwrap_err().code,
+            "VALIDATION"
+        );
         let mut first = request(query, Some(ext.clone()));
         let pending = docs.prepare(&mut first, &cfg).unwrap().expect("to keep");
         // Not kept until committed (after validation passed).
@@ -490,7 +500,10 @@ mod tests {
         let cfg = ServerConfig::default();
         let mut q = String::from("query { ...F40 } fragment F0 on Query { orders { totalCount } }");
         for i in 1..=40 {
-            q.push_str(&format!(" fragment F{i} on Query {{ ...F{p} ...F{p} }}", p = i - 1));
+            q.push_str(&format!(
+                " fragment F{i} on Query {{ ...F{p} ...F{p} }}",
+                p = i - 1
+            ));
         }
         let started = std::time::Instant::now();
         let err = Documents::new(1 << 20)
@@ -512,7 +525,10 @@ mod tests {
     fn tokens_are_counted_before_parsing() {
         assert_eq!(count_tokens("{ orders { totalCount } }", 100), Some(6));
         assert_eq!(
-            count_tokens("query Q($a: Int = -1.5e+10) { f(s: \"a b\", t: \"\"\"x\"\"\") }", 100),
+            count_tokens(
+                "query Q($a: Int = -1.5e+10) { f(s: \"a b\", t: \"\"\"x\"\"\") }",
+                100
+            ),
             Some(21)
         );
         assert_eq!(count_tokens("# only a comment\n,,,", 100), Some(0));

@@ -341,9 +341,15 @@ async fn print_demo_tokens(
             ttl: chrono::Duration::hours(12).min(keys.max_ttl()),
             scope: None,
         };
-        let (token, _) = tokens::issue(conn, gate, keys, &tokens::Issuer::operator("serve --demo"), req)
-            .await
-            .map_err(AppError::into_anyhow)?;
+        let (token, _) = tokens::issue(
+            conn,
+            gate,
+            keys,
+            &tokens::Issuer::operator("serve --demo"),
+            req,
+        )
+        .await
+        .map_err(AppError::into_anyhow)?;
         lines.push(format!("{:<10} {token}", role.as_str()));
     }
     println!(

@@ -161,7 +161,9 @@ fn bounded_body(
             let item = match chunk {
                 Ok(b) if seen + b.len() > limit => {
                     too_large.store(true, std::sync::atomic::Ordering::SeqCst);
-                    Err(std::io::Error::other("the request body is larger than the limit"))
+                    Err(std::io::Error::other(
+                        "the request body is larger than the limit",
+                    ))
                 }
                 Ok(b) => {
                     seen += b.len();
@@ -332,10 +334,7 @@ async fn graphql(
 /// The HTTP answer to a refusal before execution: a persisted query not (or no longer) known
 /// is the protocol's normal answer (the client resends the query): 200; the rate limit: 429
 /// with `Retry-After`; limits and bad hashes: 400.
-fn refusal_to_http(
-    refusal: &crate::document::Refusal,
-    cfg: &ServerConfig,
-) -> HttpResponse {
+fn refusal_to_http(refusal: &crate::document::Refusal, cfg: &ServerConfig) -> HttpResponse {
     use actix_web::http::StatusCode;
     match refusal.code {
         "PERSISTED_QUERY_NOT_FOUND" => bad_request(StatusCode::OK, refusal.code, &refusal.message),

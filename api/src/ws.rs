@@ -199,21 +199,23 @@ async fn wait_for_init(
             }
             Some(Ok(AggregatedMessage::Pong(_))) => continue,
             Some(Ok(AggregatedMessage::Binary(_))) => {
-                close(session.clone(), 4400, "binary messages are not part of the protocol").await;
+                close(
+                    session.clone(),
+                    4400,
+                    "binary messages are not part of the protocol",
+                )
+                .await;
                 return Init::Closed;
             }
             Some(Ok(AggregatedMessage::Text(t))) => t,
         };
         match serde_json::from_str::<ClientMessage>(&text) {
             Ok(ClientMessage::ConnectionInit { payload }) => {
-                let value = payload
-                    .as_ref()
-                    .and_then(Value::as_object)
-                    .and_then(|o| {
-                        o.iter()
-                            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-                            .and_then(|(_, v)| v.as_str())
-                    });
+                let value = payload.as_ref().and_then(Value::as_object).and_then(|o| {
+                    o.iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                        .and_then(|(_, v)| v.as_str())
+                });
                 let caller = match value {
                     None => Err(AppError::Unauthenticated(
                         "connection_init carries no Authorization (\"Bearer <token>\")".into(),
@@ -223,7 +225,12 @@ async fn wait_for_init(
                 let caller = match caller {
                     Ok(c) => c,
                     Err(e) => {
-                        close(session.clone(), 4403, &format!("Forbidden: {}", e.message())).await;
+                        close(
+                            session.clone(),
+                            4403,
+                            &format!("Forbidden: {}", e.message()),
+                        )
+                        .await;
                         return Init::Closed;
                     }
                 };
@@ -312,10 +319,9 @@ async fn connection(
         tokio::select! {
             _ = &mut expiry => break Some((4403, "Forbidden: token expired".into())),
             _ = recheck.tick() => {
-                if let Err(e) = pipeline::recheck(&state, &caller).await {
-                    if let AppError::Unauthenticated(why) = e {
-                        break Some((4403, format!("Forbidden: {why}")));
-                    }
+                // A database error is not a revocation: the next check tries again.
+                if let Err(AppError::Unauthenticated(why)) = pipeline::recheck(&state, &caller).await {
+                    break Some((4403, format!("Forbidden: {why}")));
                 }
             }
             change = changes.recv() => match change {
@@ -434,9 +440,7 @@ async fn start(
     if running >= state.config.ws_max_operations {
         let refusal = Refusal::new(
             "TOO_MANY_OPERATIONS",
-            format!(
-                "this connection already runs {running} operations (REMEDY_WS_MAX_OPERATIONS)"
-            ),
+            format!("this connection already runs {running} operations (REMEDY_WS_MAX_OPERATIONS)"),
         );
         send(&mut session, error_message(id, refusal_errors(&refusal))).await;
         return Started::Answered;
@@ -476,7 +480,12 @@ async fn start(
                 }
                 first = false;
                 let payload = serde_json::to_value(&res).unwrap_or(Value::Null);
-                if !send(&mut session, json!({ "id": id, "type": "next", "payload": payload })).await {
+                if !send(
+                    &mut session,
+                    json!({ "id": id, "type": "next", "payload": payload }),
+                )
+                .await
+                {
                     let _ = done.send(id);
                     return;
                 }
@@ -484,7 +493,12 @@ async fn start(
         } else {
             let res = pipeline::run(&state, &caller, op, Transport::WebSocket, None).await;
             let payload = serde_json::to_value(&res).unwrap_or(Value::Null);
-            if !send(&mut session, json!({ "id": id, "type": "next", "payload": payload })).await {
+            if !send(
+                &mut session,
+                json!({ "id": id, "type": "next", "payload": payload }),
+            )
+            .await
+            {
                 let _ = done.send(id);
                 return;
             }

@@ -14,5 +14,5 @@ mod ops;
 mod read;
 mod reliability;
 mod reporting;
-mod seams;
 mod scope_leaks;
+mod seams;

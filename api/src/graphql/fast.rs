@@ -689,7 +689,9 @@ mod tests {
         )
         .finish();
         let res = schema
-            .execute(format!("{{ __type(name: \"{type_name}\") {{ fields {{ name }} }} }}"))
+            .execute(format!(
+                "{{ __type(name: \"{type_name}\") {{ fields {{ name }} }} }}"
+            ))
             .await;
         assert!(res.errors.is_empty(), "{:?}", res.errors);
         let json = res.data.into_json().unwrap();

@@ -528,6 +528,8 @@ async fn insert_evidence(
             });
         }
     }
+    // Inserted without reading the row back: its bytes would come back with it (RETURNING
+    // on PostgreSQL, a SELECT on SQLite); the record is read without them.
     let row = evidence::ActiveModel {
         measure_id: Set(measure_id),
         system_id: Set(system_id),
@@ -547,17 +549,20 @@ async fn insert_evidence(
         submitted_at: Set(w.now),
         created_at: Set(w.now),
         ..Default::default()
-    }
-    .insert(&w.txn)
-    .await?;
-    w.audit(action, "Evidence", row.id, None, Some(json!(row)))
-        .await?;
+    };
+    let id = evidence::Entity::insert(row)
+        .exec(&w.txn)
+        .await?
+        .last_insert_id;
     let meta: EvidenceMeta = evidence_meta_select()
-        .filter(evidence::Column::Id.eq(row.id))
+        .filter(evidence::Column::Id.eq(id))
         .into_model()
         .one(&w.txn)
         .await?
         .ok_or_else(|| AppError::not_found("evidence"))?;
+    // The same JSON as the row's (whose bytes are never serialised).
+    w.audit(action, "Evidence", id, None, Some(json!(meta)))
+        .await?;
     w.commit().await?;
     Ok(Evidence(meta))
 }

@@ -88,8 +88,14 @@ where
                             .copied()
                             .filter(|o| who.sees_order(*o))
                             .collect();
-                        crate::service::access::record_caller(&db, &gate, &who, &seen, Some("subscription"))
-                            .await;
+                        crate::service::access::record_caller(
+                            &db,
+                            &gate,
+                            &who,
+                            &seen,
+                            Some("subscription"),
+                        )
+                        .await;
                     }
                     return Some((item, (rx, who)));
                 }
