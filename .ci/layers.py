@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Fails on a module circle inside api/src, and on a layer that uses a layer above it.
+"""Fails on a module circle inside api/src, and on a module that uses a layer above its own
+(the layers are listed below and described in ARCHITECTURE.md).
 
 Modules are files (`graphql/types.rs` is `graphql::types`; `graphql/mod.rs` is `graphql`). An
 edge A -> B is any `crate::B...` path in A's code (use lines and inline paths, tests
@@ -14,12 +15,24 @@ ROOT = os.path.join(os.path.dirname(__file__), "..", "api", "src")
 
 # Lower layers first; a module may use its own layer and those before it.
 LAYERS = [
-    ["error", "config", "id", "auth", "domain", "audit", "db", "telemetry", "document"],
+    ["error", "digest", "ttl", "config", "id", "auth", "domain", "audit", "db", "telemetry", "document"],
     ["service", "events", "seed", "report"],
     ["graphql", "metrics"],
-    ["pipeline", "server", "ws"],
+    ["state"],
+    ["pipeline"],
+    ["ws"],
+    ["server"],
     ["lib", "main"],
 ]
+
+
+# What is known and left to untangle: listed here so that CI fails on any new circle or upward
+# dependency, and on this list once an entry no longer holds (so that it only shrinks).
+KNOWN = {
+    # The GraphQL objects (types.rs) and the two modules that build them in bulk (fast.rs,
+    # measure lists) or from rollups (dashboard.rs: Order/Regulator progress, timelines).
+    "module circle: graphql::dashboard, graphql::fast, graphql::types",
+}
 
 
 def module_of(path):
@@ -129,18 +142,22 @@ def main():
     for i, layer in enumerate(LAYERS):
         for top in layer:
             layer_of[top] = i
-    if "--layers" in sys.argv:
+    if True:
         for a in sorted(edges):
             for b in sorted(edges[a]):
                 la, lb = layer_of.get(a.split("::")[0]), layer_of.get(b.split("::")[0])
                 if la is not None and lb is not None and lb > la:
                     failures.append(f"upward dependency: {a} -> {b}")
+    found = {f.split("\n")[0] for f in failures}
+    new = [f for f in failures if f.split("\n")[0] not in KNOWN]
+    gone = sorted(KNOWN - found)
     for f in failures:
-        print(f)
-    if failures:
-        print(f"{len(failures)} problem(s)")
+        print(("known: " if f.split("\n")[0] in KNOWN else "NEW: ") + f)
+    for g in gone:
+        print(f"resolved, remove it from KNOWN in .ci/layers.py: {g}")
+    if new or gone:
         return 1
-    print(f"no module circle among {len(modules)} modules")
+    print(f"{len(modules)} modules: no new module circle or upward dependency ({len(KNOWN)} known)")
     return 0
 
 

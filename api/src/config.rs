@@ -137,7 +137,7 @@ fn defaults<T: Args + FromArgMatches>() -> T {
 impl std::fmt::Debug for DbConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DbConfig")
-            .field("database_url", &crate::db::redact(&self.database_url))
+            .field("database_url", &redact(&self.database_url))
             .field("db_max_connections", &self.db_max_connections)
             .field("db_acquire_timeout", &self.db_acquire_timeout)
             .field("db_test_before_acquire", &self.db_test_before_acquire)
@@ -185,7 +185,7 @@ pub struct AuthConfig {
     pub jwt_leeway: u64,
     /// Longest lifetime of a token remedy issues (`issueToken`, `remedy token issue`), in the
     /// same syntax as a token's TTL: `90s`, `30m`, `8h`, `7d`.
-    #[arg(long, env = "REMEDY_TOKEN_MAX_TTL", default_value = "366d", value_parser = crate::auth::tokens::parse_max_ttl)]
+    #[arg(long, env = "REMEDY_TOKEN_MAX_TTL", default_value = "366d", value_parser = crate::ttl::parse_max_ttl)]
     pub token_max_ttl: chrono::Duration,
 }
 
@@ -230,9 +230,41 @@ impl AuthConfig {
     }
 }
 
+/// Hides the password of a database URL for logs and errors.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redacts_password_only() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact("sqlite://remedy.db?mode=rwc"),
+            "sqlite://remedy.db?mode=rwc"
+        );
+    }
 
     #[test]
     fn defaults_come_from_the_attributes_and_ignore_the_environment() {

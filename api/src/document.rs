@@ -171,7 +171,7 @@ impl Documents {
                     };
                     doc
                 } else {
-                    let hash = crate::service::plan::sha256_hex(request.query.as_bytes());
+                    let hash = crate::digest::sha256_hex(request.query.as_bytes());
                     if !hash.eq_ignore_ascii_case(&pq.sha256_hash) {
                         return Err(Refusal::new(
                             "VALIDATION",
@@ -435,7 +435,7 @@ mod tests {
         let cfg = ServerConfig::default();
         let docs = Documents::new(1 << 20);
         let query = "{ orders { totalCount } }";
-        let hash = crate::service::plan::sha256_hex(query.as_bytes());
+        let hash = crate::digest::sha256_hex(query.as_bytes());
         let ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
         let mut unknown = request("", Some(ext.clone()));
         assert_eq!(
@@ -471,7 +471,7 @@ mod tests {
             let mut r = request(query, None);
             assert_eq!(docs.prepare(&mut r, &cfg).unwrap_err().code, "VALIDATION");
         }
-        let hash = crate::service::plan::sha256_hex(query.as_bytes());
+        let hash = crate::digest::sha256_hex(query.as_bytes());
         let ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
         assert!(docs.prepare(&mut request(query, Some(ext)), &cfg).is_err());
         assert_eq!(docs.held_bytes(), (0, 0));

@@ -3,9 +3,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use migration::{Migrator, MigratorTrait};
-use remedy::auth::{jwt::Keys, tokens, Role};
+use remedy::auth::{jwt::Keys, Role};
 use remedy::config::{AuthConfig, DbConfig, ServerConfig};
 use remedy::error::AppError;
+use remedy::service::tokens;
 use remedy::service::write::WriteGate;
 use remedy::{db, graphql, seed, server, telemetry};
 use sea_orm::ConnectionTrait;

@@ -12,7 +12,7 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -312,14 +312,4 @@ pub async fn middleware(
             .observe(started.elapsed().as_secs_f64());
     }
     Ok(res)
-}
-
-/// `GET /metrics`.
-pub async fn endpoint(
-    metrics: web::Data<Metrics>,
-    state: web::Data<crate::server::AppState>,
-) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(prometheus::TEXT_FORMAT)
-        .body(metrics.render(&state.db))
 }

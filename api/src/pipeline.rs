@@ -19,10 +19,11 @@ use async_graphql::{ErrorExtensions, Request, Response, ServerError};
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 
-use crate::auth::{tokens, Caller};
+use crate::auth::Caller;
 use crate::document::{Pending, Refusal};
 use crate::error::AppError;
-use crate::server::AppState;
+use crate::service::tokens;
+use crate::state::AppState;
 
 /// How an operation reached the server (for logs and the access log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

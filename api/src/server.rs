@@ -1,73 +1,16 @@
 //! The HTTP server: GraphQL at `POST /graphql`, GraphiQL at `GET /` (assets served by
-//! remedy itself), `/healthz` and `/readyz`.
-use std::sync::Arc;
+//! remedy itself), `/healthz`, `/readyz`, `/metrics`, evidence downloads and the WebSocket
+//! route ([`crate::ws`]). Every GraphQL operation goes through [`crate::pipeline`].
 
 use actix_web::http::header;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use async_graphql::ErrorExtensions;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
 
-use crate::auth::jwt::Keys;
 use crate::auth::Caller;
 use crate::config::ServerConfig;
 use crate::error::AppError;
-use crate::graphql::{build_schema, RemedySchema};
-use crate::service::write::WriteGate;
 
-/// State shared by all workers: built once.
-pub struct AppState {
-    pub schema: RemedySchema,
-    pub db: DatabaseConnection,
-    pub config: ServerConfig,
-    pub keys: Arc<Keys>,
-    pub store: crate::service::plan::EvidenceStore,
-    /// Requests per minute per token subject (None: unlimited).
-    pub limiter: Option<governor::DefaultKeyedRateLimiter<String>>,
-    pub metrics: web::Data<crate::metrics::Metrics>,
-    /// Parsed documents (persisted queries, parses by text), bounded by bytes.
-    pub documents: crate::document::Documents,
-    /// Multipart uploads processed at once (`REMEDY_MAX_CONCURRENT_UPLOADS`).
-    pub uploads: tokio::sync::Semaphore,
-    /// Change events (subscriptions; token revocations close open sockets).
-    pub bus: crate::events::Bus,
-    /// Open WebSocket connections per token subject.
-    pub sockets: crate::ws::Sockets,
-    /// The one write gate of this server, shared with the schema: every write takes it.
-    pub gate: Arc<WriteGate>,
-}
-
-impl AppState {
-    pub fn new(db: DatabaseConnection, config: ServerConfig, keys: Arc<Keys>) -> Self {
-        let metrics = crate::metrics::Metrics::new();
-        let bus = crate::events::Bus::start(&db);
-        let gate = Arc::new(WriteGate::for_backend(db.get_database_backend()));
-        let schema = build_schema(
-            db.clone(),
-            &config,
-            keys.clone(),
-            metrics.measure_lists.clone(),
-            bus.clone(),
-            gate.clone(),
-        );
-        let store = crate::service::plan::EvidenceStore::from_config(&config);
-        let limiter = std::num::NonZeroU32::new(config.rate_limit_per_minute)
-            .map(|n| governor::RateLimiter::keyed(governor::Quota::per_minute(n)));
-        Self {
-            schema,
-            db,
-            keys,
-            store,
-            limiter,
-            metrics: web::Data::new(metrics),
-            documents: crate::document::Documents::new(config.document_cache_bytes),
-            uploads: tokio::sync::Semaphore::new(config.max_concurrent_uploads.max(1)),
-            bus,
-            sockets: crate::ws::Sockets::default(),
-            gate,
-            config,
-        }
-    }
-}
+pub use crate::state::AppState;
 
 /// Verifies the bearer token of a request ([`crate::pipeline::authenticate`]).
 pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Caller, AppError> {
@@ -405,8 +348,7 @@ async fn download_evidence(
             "evidence not found",
         )
     };
-    let Ok(raw) = crate::graphql::id::decode(&async_graphql::ID(path.into_inner()), "Evidence")
-    else {
+    let Ok(raw) = crate::id::decode(&async_graphql::ID(path.into_inner()), "Evidence") else {
         return not_found();
     };
     let row = match entity::evidence::Entity::find_by_id(raw)
@@ -483,6 +425,16 @@ async fn download_evidence(
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::CACHE_CONTROL, "private, no-store"))
         .body(bytes)
+}
+
+/// `GET /metrics`.
+async fn metrics(
+    metrics: web::Data<crate::metrics::Metrics>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(prometheus::TEXT_FORMAT)
+        .body(metrics.render(&state.db))
 }
 
 async fn healthz() -> HttpResponse {
@@ -566,7 +518,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .wrap(actix_web::middleware::from_fn(crate::metrics::middleware))
                     .route(web::post().to(graphql_with_timeout)),
             )
-            .route("/metrics", web::get().to(crate::metrics::endpoint))
+            .route("/metrics", web::get().to(metrics))
             .route("/graphql/ws", web::get().to(crate::ws::subscriptions))
             .route("/", web::get().to(graphiql))
             .route("/graphiql/{file}", web::get().to(graphiql_asset))

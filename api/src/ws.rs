@@ -18,7 +18,6 @@
 //!   the API (on every replica), and within `REMEDY_WS_RECHECK_SECONDS` when it is revoked
 //!   otherwise; its subscriptions end with it.
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -32,42 +31,10 @@ use crate::document::Refusal;
 use crate::error::AppError;
 use crate::events::Kind;
 use crate::pipeline::{self, Transport};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The sub-protocol spoken.
 pub const PROTOCOL: &str = "graphql-transport-ws";
-
-/// Open connections per token subject.
-#[derive(Default)]
-pub struct Sockets(Mutex<HashMap<String, usize>>);
-
-impl Sockets {
-    fn enter(&self, subject: &str, max: usize) -> bool {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let n = map.entry(subject.to_string()).or_insert(0);
-        if *n >= max {
-            return false;
-        }
-        *n += 1;
-        true
-    }
-
-    fn leave(&self, subject: &str) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = map.get_mut(subject) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                map.remove(subject);
-            }
-        }
-    }
-
-    /// Open connections of a subject.
-    pub fn open(&self, subject: &str) -> usize {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(subject).copied().unwrap_or(0)
-    }
-}
 
 /// A connection's place in [`Sockets`], given back when the connection ends.
 struct Slot {

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use remedy::auth::jwt::{Claims, Keys};
-use remedy::auth::{default_scope, tokens, Role};
+use remedy::auth::{default_scope, Role};
 use remedy::config::{AuthConfig, DbConfig, ServerConfig};
 use remedy::server::{self, AppState};
+use remedy::service::tokens;
 use remedy::service::write::WriteGate;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{json, Value};

@@ -165,7 +165,7 @@ async fn subscribers_hear_changes_of_their_scope_only() {
     // A revoked token is refused the same way.
     let revoked = app.token(remedy::auth::Role::Viewer, &[]).await;
     let jti = app.keys.verify(&revoked).unwrap().jti;
-    remedy::auth::tokens::revoke(&app.db, &app.gate, &jti, "test")
+    remedy::service::tokens::revoke(&app.db, &app.gate, &jti, "test")
         .await
         .unwrap();
     let mut refused = ws_open(&app.address, Some(&revoked)).await;

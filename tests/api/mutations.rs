@@ -3,7 +3,7 @@
 use entity::prelude::*;
 use entity::*;
 use remedy::auth::Role;
-use remedy::graphql::id::encode;
+use remedy::id::encode;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, Statement,
@@ -122,7 +122,7 @@ async fn a_measure_runs_from_planned_to_verified_with_an_audit_trail() {
     assert!(e.is_empty(), "{e:?}");
     assert_eq!(m["status"], "VERIFIED");
     // The audit log proves every step, and the chain holds.
-    let raw = remedy::graphql::id::decode(&async_graphql::ID(id.clone()), "Measure").unwrap();
+    let raw = remedy::id::decode(&async_graphql::ID(id.clone()), "Measure").unwrap();
     let data = app
         .query_ok(
             "query($e: String) { auditLog(filter: {entity: \"Measure\", entityId: $e}, first: 100) { nodes { action actor after } } verifyAuditLog { intact events firstBrokenId } }",
@@ -254,7 +254,7 @@ async fn concurrent_updates_with_one_version_have_exactly_one_winner() {
         }
     }
     assert_eq!((wins, conflicts), (1, 15));
-    let raw = remedy::graphql::id::decode(&async_graphql::ID(id.clone()), "Measure").unwrap();
+    let raw = remedy::id::decode(&async_graphql::ID(id.clone()), "Measure").unwrap();
     let updates = AuditEvent::find()
         .filter(audit_event::Column::Entity.eq("Measure"))
         .filter(audit_event::Column::EntityId.eq(raw.to_string()))

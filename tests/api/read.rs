@@ -8,7 +8,7 @@ use entity::enums::*;
 use entity::prelude::*;
 use entity::*;
 use remedy::auth::Role;
-use remedy::graphql::id::encode;
+use remedy::id::encode;
 use remedy::service::measures::is_overdue;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::{json, Value};

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use entity::prelude::*;
 use entity::*;
-use remedy::graphql::id::encode;
+use remedy::id::encode;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, Database, EntityTrait, QueryFilter, QueryOrder, Statement,
 };

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use entity::*;
 use remedy::auth::Role;
-use remedy::graphql::id::encode;
+use remedy::id::encode;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -29,7 +29,7 @@ const REPORT: &str = "query R($o: ID!, $d: NaiveDate, $f: ReportFormat!) {
 }";
 
 async fn order_gid(app: &TestApp, reference: &str) -> String {
-    let id = remedy::auth::tokens::resolve_order(&app.db, reference)
+    let id = remedy::service::tokens::resolve_order(&app.db, reference)
         .await
         .expect("order");
     encode("Order", id).0
@@ -284,7 +284,7 @@ async fn report_access_follows_roles_and_order_scope() {
     assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
     // An evaluator allowed to generate reports, scoped to METI: its own order works, the
     // other order answers exactly like one that does not exist.
-    let meti_raw = remedy::auth::tokens::resolve_order(&app.db, METI)
+    let meti_raw = remedy::service::tokens::resolve_order(&app.db, METI)
         .await
         .unwrap();
     let scoped = issue(

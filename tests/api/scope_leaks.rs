@@ -8,7 +8,7 @@ use std::time::Duration;
 use entity::prelude::*;
 use entity::*;
 use remedy::auth::Role;
-use remedy::graphql::id::encode;
+use remedy::id::encode;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::{json, Value};
 
@@ -222,7 +222,7 @@ async fn report_with_a_legacy_cross_order_link(app: &TestApp) -> (String, i64) {
         .query_ok(CREATE_REPORT, json!({"o": ppc, "m": ids}))
         .await["createReport"]
         .clone();
-    let raw = remedy::graphql::id::decode(
+    let raw = remedy::id::decode(
         &async_graphql::ID(created["id"].as_str().unwrap().to_string()),
         "Report",
     )
@@ -419,4 +419,80 @@ async fn other_embedded_copies_stay_within_the_grant() {
     let content: Value =
         serde_json::from_str(body["data"]["regulatorReport"]["content"].as_str().unwrap()).unwrap();
     assert_absent(&content, &leak, "the generated PPC report");
+}
+
+/// Every mutation checks the caller's orders through the same store functions
+/// (`service::scope::check_*`): a writer limited to PPC changes nothing of METI, and writes
+/// no plan-wide object (regulators, owners, systems, new orders); inside PPC it works.
+#[tokio::test]
+async fn an_order_limited_writer_changes_nothing_outside_its_orders() {
+    let app = spawn_demo_app().await;
+    let ppc = order(&app, PPC).await;
+    let meti = order(&app, METI).await;
+    let editor = issue(
+        &app.db,
+        &app.gate,
+        &app.keys,
+        "ppc-editor",
+        &[Role::Editor],
+        &[ppc.id],
+    )
+    .await;
+    let finding_of = |order_id: i64| {
+        let db = app.db.clone();
+        async move {
+            Finding::find()
+                .filter(finding::Column::OrderId.eq(order_id))
+                .one(&db)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let meti_finding = finding_of(meti.id).await;
+    let ppc_finding = finding_of(ppc.id).await;
+    let ppc_measure = measure(&app, PPC_ONLY[0]).await;
+    let meti_order = encode("Order", meti.id).0;
+    let meti_f = encode("Finding", meti_finding.id).0;
+    let events_before = AuditEvent::find().count(&app.db).await.unwrap();
+    let outside: Vec<(String, &str)> = vec![
+        (format!("mutation {{ archiveOrder(id: \"{meti_order}\", version: {}) {{ id }} }}", meti.version), "NOT_FOUND"),
+        (format!("mutation {{ createFinding(input: {{orderId: \"{meti_order}\", category: HUMAN, number: \"99\", title: \"t\", facts: \"f\", directive: \"d\"}}) {{ id }} }}"), "NOT_FOUND"),
+        (format!("mutation {{ updateFinding(id: \"{meti_f}\", version: {}, input: {{title: \"moved\"}}) {{ id }} }}", meti_finding.version), "NOT_FOUND"),
+        (format!("mutation {{ archiveFinding(id: \"{meti_f}\", version: {}) {{ id }} }}", meti_finding.version), "NOT_FOUND"),
+        (format!("mutation {{ createMeasure(input: {{code: \"M-99\", title: \"t\", findingIds: [\"{meti_f}\"]}}) {{ id }} }}"), "NOT_FOUND"),
+        (format!("mutation {{ linkMeasure(input: {{measureId: \"{}\", version: {}, findingIds: [\"{meti_f}\"]}}) {{ id }} }}", gid(&ppc_measure), ppc_measure.version), "NOT_FOUND"),
+        ("mutation { createRegulator(input: {code: \"X\", name: \"x\", kind: OTHER}) { id } }".into(), "FORBIDDEN"),
+        ("mutation { createOwner(input: {code: \"o\", name: \"o\", kind: PERSON}) { id } }".into(), "FORBIDDEN"),
+        ("mutation { createSystem(input: {code: \"s\", name: \"s\", kind: INTERNAL}) { id } }".into(), "FORBIDDEN"),
+        (format!("mutation {{ createOrder(input: {{regulatorId: \"{}\", kind: OTHER, reference: \"R-1\", title: \"t\", issuedOn: \"2022-01-01\"}}) {{ id }} }}", encode("Regulator", meti.regulator_id).0), "FORBIDDEN"),
+    ];
+    for (query, code) in &outside {
+        let (status, body) = app.graphql_as(Some(&editor), query, json!({})).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        assert_eq!(error_codes(&body), [*code], "{query}: {body}");
+    }
+    assert_eq!(
+        AuditEvent::find().count(&app.db).await.unwrap(),
+        events_before,
+        "a refused mutation wrote an audit event"
+    );
+    let unchanged = Finding::find_by_id(meti_finding.id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(unchanged, meti_finding);
+    // Inside its order it writes.
+    let data = app
+        .query_ok_as(
+            &editor,
+            &format!(
+                "mutation {{ updateFinding(id: \"{}\", version: {}, input: {{title: \"PPC, retitled\"}}) {{ title }} }}",
+                encode("Finding", ppc_finding.id).0,
+                ppc_finding.version
+            ),
+        )
+        .await;
+    assert_eq!(data["updateFinding"]["title"], "PPC, retitled");
 }

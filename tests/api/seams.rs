@@ -179,7 +179,7 @@ async fn a_token_revoked_behind_the_servers_back_runs_nothing_more() {
     let victim = app.token(Role::Admin, &[]).await;
     let mut ws = ws_connect(&app.address, &victim).await;
     let mut quiet = ws_connect(&app.address, &victim).await;
-    remedy::auth::tokens::revoke(&app.db, &app.gate, &jti_of(&victim), "test")
+    remedy::service::tokens::revoke(&app.db, &app.gate, &jti_of(&victim), "test")
         .await
         .unwrap();
     // The next operation is refused and the socket closes.
@@ -685,7 +685,7 @@ async fn uploads_are_refused_before_the_body_is_read() {
     let keys =
         remedy::auth::jwt::Keys::from_config(&remedy::config::AuthConfig::with_secret(TEST_SECRET))
             .unwrap();
-    let meti = remedy::auth::tokens::resolve_order(&db, METI)
+    let meti = remedy::service::tokens::resolve_order(&db, METI)
         .await
         .unwrap();
     let gate = remedy::service::write::WriteGate::for_backend(
@@ -751,7 +751,7 @@ async fn concurrent_uploads_are_bounded_in_memory() {
         .await
         .unwrap()
         .unwrap();
-    let measure_id = remedy::graphql::id::encode("Measure", measure.id).0;
+    let measure_id = remedy::id::encode("Measure", measure.id).0;
     let before = rss_mib(pid);
     let mut tasks = Vec::new();
     for i in 0..12u8 {

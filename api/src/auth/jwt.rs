@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{Caller, Role};
 use crate::config::AuthConfig;
 use crate::error::AppError;
-use crate::graphql::id;
+use crate::id;
 
 /// The claims remedy reads and writes.
 #[derive(Debug, Clone, Serialize, Deserialize)]

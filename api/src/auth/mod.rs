@@ -5,7 +5,6 @@
 //! on fields check a [`Permission`]; order-scoped tokens (evaluators) are additionally
 //! restricted in the data-access layer (`Caller::order_scope`).
 pub mod jwt;
-pub mod tokens;
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};

@@ -5,11 +5,11 @@ use entity::{access_log, audit_event};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use super::connection::{cost, from_select, Conn, Keyset, PageArgs};
-use super::id;
 use super::mutation::AuditVerification;
 use crate::audit;
 use crate::auth::{caller, Permission, Requires};
 use crate::error::{AppError, AppResult};
+use crate::id;
 
 /// The audit and access logs span every order (the audit events carry whole rows before and
 /// after): refused to order-scoped tokens, whatever their roles, as `changes` is.

@@ -18,13 +18,12 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect,
 };
 
-use super::id;
 use super::loader::{evidence_meta_select, EvidenceMeta};
 use super::types::{today, Order, Regulator};
 use crate::auth::Caller;
 use crate::error::AppResult;
-use crate::seed::next_period_end;
-use crate::service::measures::{overdue_condition, status_as_of, OPEN_STATUSES};
+use crate::id;
+use crate::service::measures::{overdue_condition, status_as_of};
 use crate::service::scope;
 
 /// Counts by status and the derived percentages.
@@ -146,22 +145,7 @@ pub struct Progress {
     pub categories: Vec<CategoryProgress>,
 }
 
-/// Whether a measure was overdue on `on`, from its recorded dates and executions.
-pub fn overdue_as_of(m: &measure::Model, on: NaiveDate, occurrences: &[occurrence::Model]) -> bool {
-    let status = status_as_of(m, on);
-    if m.recurrence == Recurrence::None {
-        return OPEN_STATUSES.contains(&status) && m.due_on.is_some_and(|d| d < on);
-    }
-    let Some(start) = m.started_on.or(m.completed_on).filter(|s| *s <= on) else {
-        return false;
-    };
-    let last_done = occurrences
-        .iter()
-        .filter(|o| o.measure_id == m.id && o.done_on <= on)
-        .filter_map(|o| o.due_on.or(Some(o.done_on)))
-        .max();
-    next_period_end(m.recurrence, start, last_done).is_some_and(|next| next < on)
-}
+pub use crate::domain::overdue_as_of;
 
 /// Everything the historical rollups need, loaded in a fixed number of statements.
 struct Plan {

@@ -44,13 +44,13 @@ use entity::*;
 use tokio::sync::OnceCell;
 
 use super::connection::{limits, window, Conn, Cursor, PageArgs};
-use super::id;
 use super::loader::{
     EvidenceCountOfMeasure, FindingsOfMeasure, Loader, OwnerById, SystemsOfMeasure,
 };
 use super::types::{loader, today, Finding, Measure, System};
 use crate::auth::Caller;
 use crate::error::AppError;
+use crate::id;
 use crate::service::measures::is_overdue;
 
 /// Whether lists of measures may be rendered in bulk: `REMEDY_BULK_RENDER` (on by default), and

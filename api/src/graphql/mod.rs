@@ -3,7 +3,6 @@ pub mod audit;
 pub mod connection;
 pub mod dashboard;
 pub mod fast;
-pub mod id;
 pub mod loader;
 pub mod mutation;
 pub mod query;

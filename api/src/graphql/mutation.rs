@@ -11,11 +11,11 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use super::id::decode;
 use super::loader::{evidence_meta_select, EvidenceMeta};
 use super::types::*;
 use crate::auth::{caller, Caller, Permission, Requires};
 use crate::error::{AppError, AppResult};
+use crate::id::decode;
 use crate::service::plan::{self, EvidenceStore};
 use crate::service::write::{
     self, archive, load, opt_text, text, update_versioned, Write, WriteGate, LONG, SHORT,
@@ -34,26 +34,20 @@ async fn begin<'a>(ctx: &Context<'a>) -> AppResult<(Write<'a>, &'a Caller)> {
     Ok((Write::begin(db, gate, &who.subject).await?, who))
 }
 
-/// Whether a scoped caller may act on an order (an ungranted order answers as unknown).
-fn check_order(who: &Caller, order_id: i64) -> AppResult<()> {
-    if who.sees_order(order_id) {
-        Ok(())
-    } else {
-        Err(AppError::not_found("order"))
-    }
-}
+use crate::service::scope::{check_finding, check_order, check_unscoped};
 
+/// A measure the caller may act on ([`crate::service::scope::check_measure`]).
 async fn check_measure(w: &Write<'_>, who: &Caller, measure_id: i64) -> AppResult<measure::Model> {
     let m = load::<measure::Entity>(w, measure_id).await?;
-    if who.is_scoped()
-        && !crate::service::scope::orders_of_measure(&w.txn, measure_id)
-            .await?
-            .iter()
-            .any(|o| who.sees_order(*o))
-    {
-        return Err(AppError::not_found("measure"));
-    }
+    crate::service::scope::check_measure(&w.txn, who, measure_id).await?;
     Ok(m)
+}
+
+/// A finding the caller may act on ([`check_finding`]).
+async fn checked_finding(w: &Write<'_>, who: &Caller, id: &ID) -> AppResult<finding::Model> {
+    let f = load::<finding::Entity>(w, decode(id, "Finding")?).await?;
+    check_finding(who, &f)?;
+    Ok(f)
 }
 
 fn date_order(
@@ -635,7 +629,8 @@ impl PlanMutation {
         ctx: &Context<'_>,
         input: CreateRegulatorInput,
     ) -> AppResult<Regulator> {
-        let (w, _) = begin(ctx).await?;
+        let (w, who) = begin(ctx).await?;
+        check_unscoped(who, "regulators")?;
         let row = regulator::ActiveModel {
             code: Set(write::code("code", &input.code)?),
             name: Set(text("name", &input.name, SHORT)?),
@@ -664,7 +659,8 @@ impl PlanMutation {
         version: i32,
         input: UpdateRegulatorInput,
     ) -> AppResult<Regulator> {
-        let (w, _) = begin(ctx).await?;
+        let (w, who) = begin(ctx).await?;
+        check_unscoped(who, "regulators")?;
         let row = update_versioned::<regulator::Entity, _>(
             &w,
             decode(&id, "Regulator")?,
@@ -697,7 +693,8 @@ impl PlanMutation {
         id: ID,
         version: i32,
     ) -> AppResult<Regulator> {
-        let (w, _) = begin(ctx).await?;
+        let (w, who) = begin(ctx).await?;
+        check_unscoped(who, "regulators")?;
         let row = archive::<regulator::Entity>(&w, decode(&id, "Regulator")?, version).await?;
         w.commit().await?;
         Ok(Regulator(row))
@@ -708,7 +705,8 @@ impl PlanMutation {
     /// Creates an order.
     #[graphql(guard = "Requires(Permission::WritePlan)")]
     async fn create_order(&self, ctx: &Context<'_>, input: CreateOrderInput) -> AppResult<Order> {
-        let (w, _) = begin(ctx).await?;
+        let (w, who) = begin(ctx).await?;
+        check_unscoped(who, "new orders")?;
         let regulator_id = load::<regulator::Entity>(&w, decode(&input.regulator_id, "Regulator")?)
             .await?
             .id;
@@ -784,8 +782,10 @@ impl PlanMutation {
     /// Archives an order.
     #[graphql(guard = "Requires(Permission::WritePlan)")]
     async fn archive_order(&self, ctx: &Context<'_>, id: ID, version: i32) -> AppResult<Order> {
-        let (w, _) = begin(ctx).await?;
-        let row = archive::<regulatory_order::Entity>(&w, decode(&id, "Order")?, version).await?;
+        let (w, who) = begin(ctx).await?;
+        let raw = decode(&id, "Order")?;
+        check_order(who, raw)?;
+        let row = archive::<regulatory_order::Entity>(&w, raw, version).await?;
         w.commit().await?;
         Ok(Order(row))
     }
@@ -799,10 +799,10 @@ impl PlanMutation {
         ctx: &Context<'_>,
         input: CreateFindingInput,
     ) -> AppResult<Finding> {
-        let (w, _) = begin(ctx).await?;
-        let order_id = load::<regulatory_order::Entity>(&w, decode(&input.order_id, "Order")?)
-            .await?
-            .id;
+        let (w, who) = begin(ctx).await?;
+        let order_id = decode(&input.order_id, "Order")?;
+        check_order(who, order_id)?;
+        let order_id = load::<regulatory_order::Entity>(&w, order_id).await?.id;
         let row = finding::ActiveModel {
             order_id: Set(order_id),
             category: Set(input.category),
@@ -839,10 +839,11 @@ impl PlanMutation {
         version: i32,
         input: UpdateFindingInput,
     ) -> AppResult<Finding> {
-        let (w, _) = begin(ctx).await?;
+        let (w, who) = begin(ctx).await?;
+        let current = checked_finding(&w, who, &id).await?;
         let row = update_versioned::<finding::Entity, _>(
             &w,
-            decode(&id, "Finding")?,
+            current.id,
             version,
             "update",
             None,
@@ -876,8 +877,9 @@ impl PlanMutation {
     /// Archives a finding.
     #[graphql(guard = "Requires(Permission::WritePlan)")]
     async fn archive_finding(&self, ctx: &Context<'_>, id: ID, version: i32) -> AppResult<Finding> {
-        let (w, _) = begin(ctx).await?;
-        let row = archive::<finding::Entity>(&w, decode(&id, "Finding")?, version).await?;
+        let (w, who) = begin(ctx).await?;
+        let current = checked_finding(&w, who, &id).await?;
+        let row = archive::<finding::Entity>(&w, current.id, version).await?;
         w.commit().await?;
         Ok(Finding(row))
     }
@@ -887,7 +889,8 @@ impl PlanMutation {
     /// Creates an owner.
     #[graphql(guard = "Requires(Permission::WritePlan)")]
     async fn create_owner(&self, ctx: &Context<'_>, input: CreateOwnerInput) -> AppResult<Owner> {
-        let (w, _) = begin(ctx).await?;
+        let (w, who) = begin(ctx).await?;
+        check_unscoped(who, "owners")?;
         let parent_id = match &input.parent_id {
             Some(p) => Some(load::<owner::Entity>(&w, decode(p, "Owner")?).await?.id),
             None => None,
@@ -923,7 +926,8 @@ impl PlanMutation {
         version: i32,
         input: UpdateOwnerInput,
     ) -> AppResult<Owner> {
-        let (w, _) = begin(ctx).await?;
+        let (w, who) = begin(ctx).await?;
+        check_unscoped(who, "owners")?;
         let row = update_versioned::<owner::Entity, _>(
             &w,
             decode(&id, "Owner")?,
@@ -957,7 +961,8 @@ impl PlanMutation {
     /// Archives an owner.
     #[graphql(guard = "Requires(Permission::WritePlan)")]
     async fn archive_owner(&self, ctx: &Context<'_>, id: ID, version: i32) -> AppResult<Owner> {
-        let (w, _) = begin(ctx).await?;
+        let (w, who) = begin(ctx).await?;
+        check_unscoped(who, "owners")?;
         let row = archive::<owner::Entity>(&w, decode(&id, "Owner")?, version).await?;
         w.commit().await?;
         Ok(Owner(row))
@@ -970,7 +975,8 @@ impl PlanMutation {
         ctx: &Context<'_>,
         input: CreateSystemInput,
     ) -> AppResult<System> {
-        let (w, _) = begin(ctx).await?;
+        let (w, who) = begin(ctx).await?;
+        check_unscoped(who, "systems")?;
         let row = system::ActiveModel {
             code: Set(write::code("code", &input.code)?),
             name: Set(text("name", &input.name, SHORT)?),
@@ -1001,7 +1007,8 @@ impl PlanMutation {
         version: i32,
         input: UpdateSystemInput,
     ) -> AppResult<System> {
-        let (w, _) = begin(ctx).await?;
+        let (w, who) = begin(ctx).await?;
+        check_unscoped(who, "systems")?;
         let row = update_versioned::<system::Entity, _>(
             &w,
             decode(&id, "System")?,
@@ -1035,7 +1042,8 @@ impl PlanMutation {
     /// Archives a system.
     #[graphql(guard = "Requires(Permission::WritePlan)")]
     async fn archive_system(&self, ctx: &Context<'_>, id: ID, version: i32) -> AppResult<System> {
-        let (w, _) = begin(ctx).await?;
+        let (w, who) = begin(ctx).await?;
+        check_unscoped(who, "systems")?;
         let row = archive::<system::Entity>(&w, decode(&id, "System")?, version).await?;
         w.commit().await?;
         Ok(System(row))
@@ -1050,7 +1058,7 @@ impl PlanMutation {
         ctx: &Context<'_>,
         input: CreateMeasureInput,
     ) -> AppResult<Measure> {
-        let (w, _) = begin(ctx).await?;
+        let (w, who) = begin(ctx).await?;
         if input.finding_ids.is_empty() {
             return Err(AppError::validation(
                 "findingIds",
@@ -1063,7 +1071,7 @@ impl PlanMutation {
         };
         let mut findings = Vec::new();
         for f in &input.finding_ids {
-            findings.push(load::<finding::Entity>(&w, decode(f, "Finding")?).await?.id);
+            findings.push(checked_finding(&w, who, f).await?.id);
         }
         let mut systems = Vec::new();
         for s in &input.system_ids {
@@ -1702,7 +1710,7 @@ async fn relink(ctx: &Context<'_>, input: MeasureLinksInput, add: bool) -> AppRe
     }
     let mut findings = Vec::new();
     for f in &input.finding_ids {
-        findings.push(load::<finding::Entity>(&w, decode(f, "Finding")?).await?.id);
+        findings.push(checked_finding(&w, who, f).await?.id);
     }
     let mut systems = Vec::new();
     for s in &input.system_ids {

@@ -9,11 +9,11 @@ use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilt
 use super::connection::{cost, from_select, from_vec, limits, Conn, Keyset, PageArgs};
 use super::dashboard::{self, Progress};
 use super::fast::{listed, ListedMeasure};
-use super::id;
 use super::loader::{evidence_meta_select, EvidenceMeta};
 use super::types::*;
 use crate::auth::{caller, Permission, Requires};
 use crate::error::{AppError, AppResult};
+use crate::id;
 use crate::service::measures::{filter_condition, MeasureFilter};
 use crate::service::plan::current_evidence_condition;
 use crate::service::scope;

@@ -7,10 +7,10 @@ use entity::audit_event;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::connection::Limits;
-use super::id;
 use super::types::today;
 use crate::auth::{caller, Permission, Requires};
 use crate::error::{AppError, AppResult};
+use crate::id;
 use crate::report::{self, GeneratedReport, ReportFormat};
 
 /// Kinds of object whose changes `changes` exports (plan data; never tokens).

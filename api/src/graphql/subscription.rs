@@ -7,11 +7,11 @@ use futures_util::stream::{self, Stream};
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
 use tokio::sync::broadcast;
 
-use super::id;
 use super::types::{Measure, Report};
 use crate::auth::{caller, Caller, Permission, Requires};
 use crate::error::{AppError, AppResult};
 use crate::events::{Bus, Change, Kind};
+use crate::id;
 use crate::service::scope;
 use crate::service::write::WriteGate;
 use std::sync::Arc;
@@ -74,7 +74,7 @@ where
                 }
                 // A subscription lives no longer than its token: expiry or revocation ends it.
                 if who.expired()
-                    || crate::auth::tokens::is_revoked(&db, &who.jti)
+                    || crate::service::tokens::is_revoked(&db, &who.jti)
                         .await
                         .unwrap_or(true)
                 {

@@ -7,8 +7,9 @@ use entity::api_token;
 use sea_orm::DatabaseConnection;
 
 use crate::auth::jwt::Keys;
-use crate::auth::{caller, tokens, Permission, Requires, Role};
+use crate::auth::{caller, Permission, Requires, Role};
 use crate::error::AppResult;
+use crate::service::tokens;
 use crate::service::write::WriteGate;
 
 /// An issued token's record. The token itself is never stored.

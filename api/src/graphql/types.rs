@@ -8,10 +8,10 @@ use entity::*;
 
 use super::connection::{cost, from_vec, Conn, PageArgs};
 use super::fast::{listed, ListedMeasure};
-use super::id;
 use super::loader::*;
 use crate::auth::{caller, Caller, Permission, Requires};
 use crate::error::{AppError, AppResult};
+use crate::id;
 use crate::service::measures::is_overdue;
 
 pub fn loader<'a, T>(ctx: &async_graphql::ContextBase<'a, T>) -> &'a DataLoader<Loader> {
@@ -54,9 +54,7 @@ where
 }
 
 /// The server's notion of today (UTC).
-pub fn today() -> NaiveDate {
-    Utc::now().date_naive()
-}
+pub use crate::domain::today;
 
 /// Keeps the measures a scoped caller may see (those answering a finding of a granted order)
 /// and records the orders they belong to in the caller's access trail.

@@ -6,9 +6,9 @@ use chrono::NaiveDate;
 use serde_json::{json, Value};
 
 use super::{load, render, ReportFormat};
-use crate::auth::tokens;
 use crate::config::DbConfig;
 use crate::error::AppError;
+use crate::service::tokens;
 
 #[derive(clap::Args, Debug)]
 pub struct ReportArgs {
@@ -87,7 +87,7 @@ async fn remote(args: &ReportArgs, base: &str) -> anyhow::Result<String> {
     let client = reqwest::Client::new();
     // A reference is resolved to the order's global ID first.
     let mut order_id = args.order.clone();
-    if crate::graphql::id::decode(&async_graphql::ID(order_id.clone()), "Order").is_err() {
+    if crate::id::decode(&async_graphql::ID(order_id.clone()), "Order").is_err() {
         let data = post(&client, &url, token, json!({ "query": ORDERS_QUERY })).await?;
         order_id = data["orders"]["edges"]
             .as_array()
@@ -121,7 +121,7 @@ async fn local(args: &ReportArgs) -> anyhow::Result<String> {
     let order = tokens::resolve_order(&conn, &args.order)
         .await
         .map_err(AppError::into_anyhow)?;
-    let as_of = args.as_of.unwrap_or_else(crate::graphql::types::today);
+    let as_of = args.as_of.unwrap_or_else(crate::domain::today);
     let data = load(&conn, None, order, as_of)
         .await
         .map_err(AppError::into_anyhow)?;

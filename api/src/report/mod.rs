@@ -20,8 +20,8 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter}
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::domain::overdue_as_of;
 use crate::error::{AppError, AppResult};
-use crate::graphql::dashboard::overdue_as_of;
 use crate::service::measures::status_as_of;
 
 /// The output formats.

@@ -5,7 +5,7 @@
 //! Loading is idempotent: if the demo orders are already present nothing is written.
 use std::collections::HashMap;
 
-use chrono::{Datelike, Duration, NaiveDate, SubsecRound, Utc};
+use chrono::{NaiveDate, SubsecRound, Utc};
 use entity::enums::*;
 use entity::*;
 use sea_orm::{
@@ -17,6 +17,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::audit;
+pub use crate::domain::{next_period_end, periods};
 use crate::error::{AppError, AppResult};
 
 /// The actor recorded in the audit log for demo data.
@@ -755,84 +756,6 @@ fn demo_next_due(ms: &SeedMeasure) -> Option<NaiveDate> {
     next_period_end(ms.recurrence, start, last)
 }
 
-/// The end of the first period after `last_done` (or the first period after `start` when
-/// nothing was done yet): when the next execution of a recurring measure is due.
-pub fn next_period_end(
-    recurrence: Recurrence,
-    start: NaiveDate,
-    last_done: Option<NaiveDate>,
-) -> Option<NaiveDate> {
-    if recurrence == Recurrence::None {
-        return None;
-    }
-    let horizon = last_done.unwrap_or(start) + Duration::days(400);
-    periods(recurrence, start, horizon)
-        .into_iter()
-        .map(|(_, end)| end)
-        .find(|end| last_done.is_none_or(|d| *end > d))
-}
-
-/// The full periods of a recurrence that end after `start` and on or before `as_of`:
-/// (label, last day of the period).
-pub fn periods(
-    recurrence: Recurrence,
-    start: NaiveDate,
-    as_of: NaiveDate,
-) -> Vec<(String, NaiveDate)> {
-    let mut out = Vec::new();
-    match recurrence {
-        Recurrence::None => {}
-        Recurrence::Weekly => {
-            // ISO weeks; the period ends on Friday (the working week).
-            let mut monday = start - Duration::days(start.weekday().num_days_from_monday() as i64);
-            loop {
-                let friday = monday + Duration::days(4);
-                if friday > as_of {
-                    break;
-                }
-                if friday >= start {
-                    let w = monday.iso_week();
-                    out.push((format!("{}-W{:02}", w.year(), w.week()), friday));
-                }
-                monday += Duration::days(7);
-            }
-        }
-        Recurrence::Monthly | Recurrence::Quarterly | Recurrence::Yearly => {
-            let step = match recurrence {
-                Recurrence::Monthly => 1,
-                Recurrence::Quarterly => 3,
-                _ => 12,
-            };
-            let first_month0 = match recurrence {
-                Recurrence::Monthly => start.month0(),
-                Recurrence::Quarterly => start.month0() / 3 * 3,
-                _ => 0,
-            };
-            let (mut y, mut m0) = (start.year(), first_month0);
-            loop {
-                let (ny, nm0) = if m0 + step >= 12 {
-                    (y + 1, m0 + step - 12)
-                } else {
-                    (y, m0 + step)
-                };
-                let end = NaiveDate::from_ymd_opt(ny, nm0 + 1, 1).expect("valid date")
-                    - Duration::days(1);
-                if end > as_of {
-                    break;
-                }
-                let label = match recurrence {
-                    Recurrence::Monthly => format!("{y}-{:02}", m0 + 1),
-                    Recurrence::Quarterly => format!("{y}-Q{}", m0 / 3 + 1),
-                    _ => format!("{y}"),
-                };
-                out.push((label, end));
-                (y, m0) = (ny, nm0);
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -853,26 +776,5 @@ mod tests {
                 assert!(findings.contains(f), "{} links unknown finding {f}", m.code);
             }
         }
-    }
-
-    #[test]
-    fn periods_cover_full_periods_only() {
-        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
-        let q = periods(Recurrence::Quarterly, d("2022-08-31"), d("2022-11-29"));
-        assert_eq!(q, vec![("2022-Q3".to_string(), d("2022-09-30"))]);
-        let m = periods(Recurrence::Monthly, d("2022-08-01"), d("2022-11-29"));
-        assert_eq!(
-            m.iter().map(|p| p.0.as_str()).collect::<Vec<_>>(),
-            ["2022-08", "2022-09", "2022-10"]
-        );
-        let w = periods(Recurrence::Weekly, d("2022-11-14"), d("2022-11-29"));
-        assert_eq!(
-            w,
-            vec![
-                ("2022-W46".to_string(), d("2022-11-18")),
-                ("2022-W47".to_string(), d("2022-11-25"))
-            ]
-        );
-        assert!(periods(Recurrence::None, d("2022-01-01"), d("2022-12-31")).is_empty());
     }
 }

@@ -11,22 +11,9 @@ use sea_orm::{ColumnTrait, Condition};
 use crate::error::AppResult;
 use crate::service::scope::{links_with_orders, measures_of_orders};
 
-/// Statuses in which a one-off measure's due date still binds.
-pub const OPEN_STATUSES: [MeasureStatus; 2] = [MeasureStatus::Planned, MeasureStatus::InProgress];
+pub use crate::domain::{is_overdue, status_as_of, OPEN_STATUSES};
 
-/// Whether a measure is overdue on `today`: a one-off measure still planned or in progress
-/// past its due date, or a recurring measure (not cancelled or deferred) whose next
-/// execution is past due. Deferred and cancelled measures are never overdue: they carry a
-/// reason instead.
-pub fn is_overdue(m: &measure::Model, today: NaiveDate) -> bool {
-    let late_one_off = OPEN_STATUSES.contains(&m.status) && m.due_on.is_some_and(|d| d < today);
-    let late_recurring = m.recurrence != Recurrence::None
-        && !matches!(m.status, MeasureStatus::Cancelled | MeasureStatus::Deferred)
-        && m.next_due_on.is_some_and(|d| d < today);
-    late_one_off || late_recurring
-}
-
-/// [`is_overdue`] as SQL, NULL-safe so that its negation is exact.
+/// [`is_overdue`](crate::domain::is_overdue) as SQL, NULL-safe so that its negation is exact.
 pub fn overdue_condition(today: NaiveDate) -> Condition {
     Condition::any()
         .add(
@@ -45,27 +32,6 @@ pub fn overdue_condition(today: NaiveDate) -> Condition {
                 .add(measure::Column::NextDueOn.is_not_null())
                 .add(measure::Column::NextDueOn.lt(today)),
         )
-}
-
-/// A measure's status as it stood on `on`, derived from its recorded dates: done once its
-/// completion date has passed, in progress once started, planned before that.
-pub fn status_as_of(m: &measure::Model, on: NaiveDate) -> MeasureStatus {
-    match m.completed_on {
-        Some(done) if done <= on => match m.status {
-            MeasureStatus::Verified => MeasureStatus::Verified,
-            _ => MeasureStatus::Implemented,
-        },
-        _ => match m.started_on {
-            Some(start) if start <= on => MeasureStatus::InProgress,
-            _ if m.completed_on.is_none()
-                && matches!(m.status, MeasureStatus::InProgress)
-                && m.started_on.is_none() =>
-            {
-                MeasureStatus::InProgress
-            }
-            _ => MeasureStatus::Planned,
-        },
-    }
 }
 
 /// Filters on measures; every field narrows (they combine with AND).
@@ -117,7 +83,7 @@ pub fn filter_condition(
     today: NaiveDate,
     scope: Option<&BTreeSet<i64>>,
 ) -> AppResult<Condition> {
-    use crate::graphql::id::decode;
+    use crate::id::decode;
     let in_scope = |stmt: &mut sea_orm::sea_query::SelectStatement| {
         if let Some(g) = scope {
             stmt.and_where(

@@ -11,7 +11,6 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 };
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::error::{AppError, AppResult};
 use crate::seed::{next_period_end, periods};
@@ -186,8 +185,8 @@ pub async fn snapshot<C: ConnectionTrait>(
         .into_iter()
         .map(|o| (o.id, o))
         .collect();
-    let evidence: Vec<crate::graphql::loader::EvidenceMeta> =
-        crate::graphql::loader::evidence_meta_select()
+    let evidence: Vec<crate::service::evidence::EvidenceMeta> =
+        crate::service::evidence::evidence_meta_select()
             .filter(evidence::Column::MeasureId.is_in(ids))
             .order_by_asc(evidence::Column::Id)
             .into_model()
@@ -229,9 +228,7 @@ pub enum EvidenceStore {
     Directory(PathBuf),
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+pub use crate::digest::sha256_hex;
 
 impl EvidenceStore {
     /// The store the server is configured with (`REMEDY_EVIDENCE_DIR`, else the database).

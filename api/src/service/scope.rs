@@ -156,6 +156,57 @@ pub fn evaluations(caller: &Caller) -> Condition {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Write-side checks: every mutation that touches order data calls one of these, so a caller
+// limited to orders changes nothing outside them (an ungranted object answers as unknown).
+
+/// A caller limited to orders may act on this order only if it was granted.
+pub fn check_order(who: &Caller, order_id: i64) -> crate::error::AppResult<()> {
+    if who.sees_order(order_id) {
+        Ok(())
+    } else {
+        Err(crate::error::AppError::not_found("order"))
+    }
+}
+
+/// A finding, through its order.
+pub fn check_finding(who: &Caller, finding: &finding::Model) -> crate::error::AppResult<()> {
+    if who.sees_order(finding.order_id) {
+        Ok(())
+    } else {
+        Err(crate::error::AppError::not_found("finding"))
+    }
+}
+
+/// A measure, through the orders of its findings (one of them granted is enough).
+pub async fn check_measure<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    who: &Caller,
+    measure_id: i64,
+) -> crate::error::AppResult<()> {
+    if who.is_scoped()
+        && !orders_of_measure(conn, measure_id)
+            .await?
+            .iter()
+            .any(|o| who.sees_order(*o))
+    {
+        return Err(crate::error::AppError::not_found("measure"));
+    }
+    Ok(())
+}
+
+/// Plan-wide objects (regulators, owners, systems, new orders) belong to no single order: a
+/// caller limited to orders may not write them.
+pub fn check_unscoped(who: &Caller, what: &str) -> crate::error::AppResult<()> {
+    if who.is_scoped() {
+        Err(crate::error::AppError::Forbidden(format!(
+            "a token limited to orders cannot write {what}"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
 /// The orders a measure answers findings of.
 pub async fn orders_of_measure<C: sea_orm::ConnectionTrait>(
     conn: &C,

@@ -17,7 +17,7 @@ use crate::error::{AppError, AppResult};
 /// Serialises writers on SQLite. A deferred SQLite transaction that reads and then writes
 /// fails at once with SQLITE_BUSY ("database is locked"; busy_timeout does not apply) when
 /// another connection committed in between, so every write of the process takes this gate:
-/// mutations ([`Write::begin`]), token issue and revocation (`auth::tokens`) and the access
+/// mutations ([`Write::begin`]), token issue and revocation (`service::tokens`) and the access
 /// log (`service::access`). One instance per server (`AppState::gate`), shared by the HTTP
 /// layer and the schema. PostgreSQL needs no gate.
 #[derive(Default)]
