@@ -153,6 +153,9 @@ pub async fn run(
     let operation = request.operation_name.clone();
     let request = request
         .data(caller.clone())
+        .data(crate::graphql::dashboard::PerRequest::new(
+            Duration::from_millis(state.config.loader_delay_ms),
+        ))
         .data(crate::graphql::RequestInfo {
             operation: operation.clone(),
         });

@@ -241,7 +241,7 @@ async fn a_request_past_its_timeout_answers_timeout_and_writes_nothing() {
     assert_eq!(
         sample(
             &text,
-            r#"remedy_graphql_requests_total{operation="unknown",outcome="TIMEOUT"}"#
+            r#"remedy_graphql_requests_total{operation="OpsCreate",outcome="TIMEOUT"}"#
         ),
         Some(1.0),
         "{text}"

@@ -1274,6 +1274,83 @@ async fn nested_page_costs_a_constant_number_of_statements() {
     assert!(counts[0] <= 30, "{counts:?}");
 }
 
+/// The README's quick-start dashboard (regulators, their orders, each order's progress today
+/// and as of a date) and a timeline on every order cost the same statements for 2 orders as
+/// for 12: progress is computed once per date for the whole page, timelines in one batch.
+#[tokio::test]
+async fn dashboards_cost_a_constant_number_of_statements_whatever_the_number_of_orders() {
+    let app = spawn_demo_app_configured(|c| c.loader_delay_ms = 300).await;
+    let dashboard = "query($d: NaiveDate) { regulators { nodes { code orders { nodes { reference \
+        asOf: progress(asOf: $d) { total implemented overdue percentImplemented } \
+        today: progress { total overdue } \
+        timeline(first: 40) { totalCount nodes { kind summary } } } } } } }";
+    async fn count(app: &TestApp, query: &str) -> (u64, Value) {
+        let before = app.statements.load(Ordering::SeqCst);
+        let data = app.query_ok(query, json!({ "d": "2022-11-29" })).await;
+        (app.statements.load(Ordering::SeqCst) - before, data)
+    }
+    let (small, data) = count(&app, dashboard).await;
+    let orders = |data: &Value| -> Vec<Value> {
+        data["regulators"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["orders"]["nodes"].as_array().unwrap().clone())
+            .collect()
+    };
+    assert_eq!(orders(&data).len(), 2);
+    let meti = orders(&data)
+        .into_iter()
+        .find(|o| o["reference"] == "METI-2022-06-30")
+        .unwrap();
+    let regulator = app
+        .query_ok("{ regulators { nodes { id code } } }", json!({}))
+        .await["regulators"]["nodes"][0]["id"]
+        .clone();
+    for i in 0..10 {
+        let order = app
+            .query_ok(
+                "mutation($r: ID!, $ref: String!) { createOrder(input: {regulatorId: $r, kind: OTHER, reference: $ref, title: \"Synthetic order\", issuedOn: \"2022-08-01\"}) { id } }",
+                json!({ "r": regulator, "ref": format!("SYN-{i:02}") }),
+            )
+            .await["createOrder"]["id"]
+            .clone();
+        let finding = app
+            .query_ok(
+                "mutation($o: ID!) { createFinding(input: {orderId: $o, category: TECHNICAL, number: \"1\", title: \"t\", facts: \"f\", directive: \"d\"}) { id } }",
+                json!({ "o": order }),
+            )
+            .await["createFinding"]["id"]
+            .clone();
+        app.query_ok(
+            "mutation($f: ID!, $c: String!) { createMeasure(input: {code: $c, title: \"t\", dueOn: \"2022-10-01\", findingIds: [$f]}) { id } }",
+            json!({ "f": finding, "c": format!("SYN-M-{i:02}") }),
+        )
+        .await;
+    }
+    let (large, data) = count(&app, dashboard).await;
+    let all = orders(&data);
+    assert_eq!(all.len(), 12);
+    for o in &all {
+        assert!(o["asOf"].is_object() && o["today"].is_object(), "{o}");
+        assert!(o["timeline"]["totalCount"].as_u64().unwrap() >= 1, "{o}");
+    }
+    let synthetic = all.iter().find(|o| o["reference"] == "SYN-03").unwrap();
+    assert_eq!(synthetic["asOf"]["total"], 1, "{synthetic}");
+    assert_eq!(synthetic["asOf"]["overdue"], 1, "{synthetic}");
+    // The demo order's figures did not change with the others added.
+    let meti_after = all
+        .iter()
+        .find(|o| o["reference"] == "METI-2022-06-30")
+        .unwrap();
+    assert_eq!(meti_after["asOf"], meti["asOf"]);
+    assert_eq!(meti_after["timeline"], meti["timeline"]);
+    assert_eq!(
+        small, large,
+        "statements for the dashboard with 2 orders vs 12: {small} vs {large}"
+    );
+}
+
 #[tokio::test]
 async fn depth_and_complexity_limits_name_the_limit() {
     let app = spawn_demo_app().await;

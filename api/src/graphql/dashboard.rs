@@ -6,8 +6,8 @@
 //! recorded by then has ended.
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use async_graphql::{Enum, SimpleObject, ID};
-use chrono::{DateTime, NaiveDate, Utc};
+use async_graphql::SimpleObject;
+use chrono::NaiveDate;
 use entity::enums::*;
 use entity::*;
 use sea_orm::sea_query::{
@@ -18,13 +18,12 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect,
 };
 
-use super::loader::{evidence_meta_select, EvidenceMeta};
 use super::types::{today, Order, Regulator};
 use crate::auth::Caller;
 use crate::error::AppResult;
-use crate::id;
 use crate::service::measures::{overdue_condition, status_as_of};
 use crate::service::scope;
+use async_graphql::dataloader::{DataLoader, Loader as DlLoader};
 
 /// Counts by status and the derived percentages.
 #[derive(SimpleObject, Default, Clone, Debug, PartialEq)]
@@ -106,7 +105,7 @@ pub struct CategoryProgress {
 }
 
 /// Figures for one order.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Clone)]
 pub struct OrderProgress {
     /// The order.
     pub order: Order,
@@ -167,13 +166,13 @@ fn executions(by_measure: &HashMap<i64, Vec<occurrence::Model>>, id: i64) -> &[o
 async fn visible_orders(
     db: &DatabaseConnection,
     who: &Caller,
-    only: Option<i64>,
+    only: Option<&[i64]>,
 ) -> AppResult<(Vec<regulatory_order::Model>, Vec<regulator::Model>)> {
     let mut select = regulatory_order::Entity::find()
         .filter(scope::orders(who))
         .filter(regulatory_order::Column::ArchivedAt.is_null());
-    if let Some(id) = only {
-        select = select.filter(regulatory_order::Column::Id.eq(id));
+    if let Some(ids) = only {
+        select = select.filter(regulatory_order::Column::Id.is_in(ids.iter().copied()));
     }
     let orders = select
         .order_by_asc(regulatory_order::Column::IssuedOn)
@@ -345,11 +344,101 @@ pub async fn order_progress(
     order_id: i64,
     as_of: Option<NaiveDate>,
 ) -> AppResult<Option<OrderProgress>> {
+    Ok(orders_progress(db, who, &[order_id], as_of)
+        .await?
+        .remove(&order_id))
+}
+
+/// The figures of several orders at once (today's, or as of a date), in the same number of
+/// statements as one: what `Order.progress` costs for a whole page of orders.
+pub async fn orders_progress(
+    db: &DatabaseConnection,
+    who: &Caller,
+    order_ids: &[i64],
+    as_of: Option<NaiveDate>,
+) -> AppResult<HashMap<i64, OrderProgress>> {
     let p = match as_of {
-        None => progress_now(db, who, Some(order_id)).await?,
+        None => progress_now(db, who, Some(order_ids)).await?,
         Some(day) => progress_as_of(db, who, day).await?,
     };
-    Ok(p.orders.into_iter().find(|o| o.order.0.id == order_id))
+    Ok(p.orders
+        .into_iter()
+        .filter(|o| order_ids.contains(&o.order.0.id))
+        .map(|o| (o.order.0.id, o))
+        .collect())
+}
+
+/// Per-request loaders of caller-dependent figures (the schema-wide loaders know no caller):
+/// `Order.progress` of every order a request selects is computed in one batch per date.
+#[derive(Default)]
+pub struct PerRequest {
+    progress: std::sync::OnceLock<DataLoader<ProgressLoader>>,
+    delay: std::time::Duration,
+}
+
+impl PerRequest {
+    /// Loaders that gather keys for `delay` (`REMEDY_LOADER_DELAY_MS`) before a batch.
+    pub fn new(delay: std::time::Duration) -> Self {
+        Self {
+            progress: std::sync::OnceLock::new(),
+            delay,
+        }
+    }
+
+    fn progress(&self, db: &DatabaseConnection, who: &Caller) -> &DataLoader<ProgressLoader> {
+        self.progress.get_or_init(|| {
+            DataLoader::new(
+                ProgressLoader {
+                    db: db.clone(),
+                    who: who.clone(),
+                },
+                tokio::spawn,
+            )
+            .delay(self.delay)
+        })
+    }
+}
+
+/// Loads `(order, as of)` figures for one caller.
+pub struct ProgressLoader {
+    db: DatabaseConnection,
+    who: Caller,
+}
+
+impl DlLoader<(i64, Option<NaiveDate>)> for ProgressLoader {
+    type Value = OrderProgress;
+    type Error = crate::error::AppError;
+
+    async fn load(
+        &self,
+        keys: &[(i64, Option<NaiveDate>)],
+    ) -> AppResult<HashMap<(i64, Option<NaiveDate>), OrderProgress>> {
+        let mut by_day: BTreeMap<Option<NaiveDate>, Vec<i64>> = BTreeMap::new();
+        for (order, day) in keys {
+            by_day.entry(*day).or_default().push(*order);
+        }
+        let mut out = HashMap::new();
+        for (day, orders) in by_day {
+            for (id, p) in orders_progress(&self.db, &self.who, &orders, day).await? {
+                out.insert((id, day), p);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `Order.progress`: batched through the request's [`PerRequest`] when there is one.
+pub async fn progress_of_order(
+    ctx: &async_graphql::Context<'_>,
+    order_id: i64,
+    as_of: Option<NaiveDate>,
+) -> AppResult<Option<OrderProgress>> {
+    let db = ctx.data_unchecked::<DatabaseConnection>();
+    let who = crate::auth::caller(ctx)?;
+    match ctx.data_opt::<PerRequest>() {
+        Some(per) => per.progress(db, who).load_one((order_id, as_of)).await,
+        None => order_progress(db, who, order_id, as_of).await,
+    }
 }
 
 /// One line of the SQL rollup: how many measures of a group are in a status, late or not.
@@ -376,7 +465,7 @@ struct FindingCount {
 async fn progress_now(
     db: &DatabaseConnection,
     who: &Caller,
-    only: Option<i64>,
+    only: Option<&[i64]>,
 ) -> AppResult<Progress> {
     let day = today();
     let (orders, regulators) = visible_orders(db, who, only).await?;
@@ -639,175 +728,4 @@ pub async fn overdue(
         (due(a).is_none(), due(a), &a.code, a.id).cmp(&(due(b).is_none(), due(b), &b.code, b.id))
     });
     Ok(rows)
-}
-
-/// What happened on an order.
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, PartialOrd, Ord)]
-pub enum TimelineKind {
-    /// The regulator issued the order.
-    OrderIssued,
-    /// Work on a measure started.
-    MeasureStarted,
-    /// A measure was completed.
-    MeasureCompleted,
-    /// A measure's status or plan changed (from the audit log).
-    MeasureChanged,
-    /// Evidence was issued or added.
-    EvidenceAdded,
-    /// A report fell due.
-    ReportDue,
-    /// A report was filed.
-    ReportSubmitted,
-    /// The regulator acknowledged a report.
-    ReportAcknowledged,
-    /// An evaluator assessed a report or measure.
-    Evaluation,
-}
-
-/// One event on an order's timeline.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct TimelineEntry {
-    /// The day it happened.
-    pub on: NaiveDate,
-    /// The exact time, when known.
-    pub at: Option<DateTime<Utc>>,
-    /// What happened.
-    pub kind: TimelineKind,
-    /// A one-line description.
-    pub summary: String,
-    /// The global ID of the object concerned.
-    pub node_id: ID,
-}
-
-/// Every dated event of an order, in date order.
-pub async fn timeline(
-    db: &DatabaseConnection,
-    order: &regulatory_order::Model,
-) -> AppResult<Vec<TimelineEntry>> {
-    let mut out = vec![TimelineEntry {
-        on: order.issued_on,
-        at: None,
-        kind: TimelineKind::OrderIssued,
-        summary: format!("{} issued: {}", order.reference, order.title),
-        node_id: id::encode("Order", order.id),
-    }];
-    let measures = measure::Entity::find()
-        .filter(measure::Column::Id.in_subquery(scope::measures_of_orders([order.id])))
-        .all(db)
-        .await?;
-    let measure_ids: Vec<i64> = measures.iter().map(|m| m.id).collect();
-    for m in &measures {
-        let nid = id::encode("Measure", m.id);
-        if let Some(d) = m.started_on {
-            out.push(TimelineEntry {
-                on: d,
-                at: None,
-                kind: TimelineKind::MeasureStarted,
-                summary: format!("{} started: {}", m.code, m.title),
-                node_id: nid.clone(),
-            });
-        }
-        if let Some(d) = m.completed_on {
-            out.push(TimelineEntry {
-                on: d,
-                at: None,
-                kind: TimelineKind::MeasureCompleted,
-                summary: format!("{} completed: {}", m.code, m.title),
-                node_id: nid.clone(),
-            });
-        }
-    }
-    let changes = audit_event::Entity::find()
-        .filter(audit_event::Column::Entity.eq("Measure"))
-        .filter(audit_event::Column::Action.ne("create"))
-        .filter(audit_event::Column::EntityId.is_in(measure_ids.iter().map(|i| i.to_string())))
-        .all(db)
-        .await?;
-    let code_of: HashMap<String, &str> = measures
-        .iter()
-        .map(|m| (m.id.to_string(), m.code.as_str()))
-        .collect();
-    for e in changes {
-        let raw: i64 = e.entity_id.parse().unwrap_or_default();
-        out.push(TimelineEntry {
-            on: e.at.date_naive(),
-            at: Some(e.at),
-            kind: TimelineKind::MeasureChanged,
-            summary: format!(
-                "{} {} by {}",
-                code_of.get(&e.entity_id).copied().unwrap_or("?"),
-                e.action,
-                e.actor
-            ),
-            node_id: id::encode("Measure", raw),
-        });
-    }
-    let evidence: Vec<EvidenceMeta> = evidence_meta_select()
-        .filter(evidence::Column::MeasureId.is_in(measure_ids.clone()))
-        .into_model::<EvidenceMeta>()
-        .all(db)
-        .await?;
-    for e in evidence {
-        out.push(TimelineEntry {
-            on: e.issued_on.unwrap_or_else(|| e.submitted_at.date_naive()),
-            at: None,
-            kind: TimelineKind::EvidenceAdded,
-            summary: format!("evidence: {}", e.title),
-            node_id: id::encode("Evidence", e.id),
-        });
-    }
-    let reports = report::Entity::find()
-        .filter(report::Column::OrderId.eq(order.id))
-        .all(db)
-        .await?;
-    let report_ids: Vec<i64> = reports.iter().map(|r| r.id).collect();
-    for r in &reports {
-        let nid = id::encode("Report", r.id);
-        out.push(TimelineEntry {
-            on: r.due_on,
-            at: None,
-            kind: TimelineKind::ReportDue,
-            summary: format!("report due: {}", r.title),
-            node_id: nid.clone(),
-        });
-        if let Some(d) = r.submitted_on {
-            out.push(TimelineEntry {
-                on: d,
-                at: None,
-                kind: TimelineKind::ReportSubmitted,
-                summary: format!("report filed: {}", r.title),
-                node_id: nid.clone(),
-            });
-        }
-        if let Some(d) = r.acknowledged_on {
-            out.push(TimelineEntry {
-                on: d,
-                at: None,
-                kind: TimelineKind::ReportAcknowledged,
-                summary: format!("report acknowledged: {}", r.title),
-                node_id: nid.clone(),
-            });
-        }
-    }
-    let evaluations = evaluation::Entity::find()
-        .filter(
-            sea_orm::Condition::any()
-                .add(evaluation::Column::ReportId.is_in(report_ids))
-                .add(evaluation::Column::MeasureId.is_in(measure_ids)),
-        )
-        .all(db)
-        .await?;
-    for e in evaluations {
-        out.push(TimelineEntry {
-            on: e.evaluated_at.date_naive(),
-            at: Some(e.evaluated_at),
-            kind: TimelineKind::Evaluation,
-            summary: format!("evaluation by {}: {}", e.evaluator_subject, e.verdict),
-            node_id: id::encode("Evaluation", e.id),
-        });
-    }
-    out.sort_by(|a, b| {
-        (a.on, a.kind, &a.summary, &a.node_id.0).cmp(&(b.on, b.kind, &b.summary, &b.node_id.0))
-    });
-    Ok(out)
 }

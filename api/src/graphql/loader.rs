@@ -435,3 +435,29 @@ impl DlLoader<EvidenceCountOfMeasure> for Loader {
         Ok(out)
     }
 }
+
+/// An order's timeline ([`super::timeline::timelines`]): every order of a page in the same
+/// six statements. Timelines hold nothing outside their order, so no caller is needed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TimelineOfOrder(pub i64);
+
+impl DlLoader<TimelineOfOrder> for Loader {
+    type Value = Arc<Vec<super::timeline::TimelineEntry>>;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[TimelineOfOrder],
+    ) -> Result<HashMap<TimelineOfOrder, Self::Value>, AppError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let orders = regulatory_order::Entity::find()
+            .filter(regulatory_order::Column::Id.is_in(ids))
+            .all(&self.db)
+            .await?;
+        Ok(super::timeline::timelines(&self.db, &orders)
+            .await?
+            .into_iter()
+            .map(|(id, entries)| (TimelineOfOrder(id), Arc::new(entries)))
+            .collect())
+    }
+}

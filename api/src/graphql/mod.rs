@@ -8,6 +8,7 @@ pub mod mutation;
 pub mod query;
 pub mod reporting;
 pub mod subscription;
+pub mod timeline;
 pub mod token;
 pub mod types;
 

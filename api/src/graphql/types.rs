@@ -211,6 +211,7 @@ impl Regulator {
 }
 
 /// One regulatory action: a business-improvement order, guidance, a report request.
+#[derive(Clone)]
 pub struct Order(pub regulatory_order::Model);
 
 /// One regulatory action: a business-improvement order, guidance, a report request.
@@ -325,8 +326,7 @@ impl Order {
         ctx: &Context<'_>,
         as_of: Option<NaiveDate>,
     ) -> AppResult<Option<super::dashboard::OrderProgress>> {
-        let db = ctx.data_unchecked::<sea_orm::DatabaseConnection>();
-        super::dashboard::order_progress(db, caller(ctx)?, self.0.id, as_of).await
+        super::dashboard::progress_of_order(ctx, self.0.id, as_of).await
     }
     /// Everything that happened on it, in date order: issue, measures started and completed,
     /// changes, evidence, reports due and filed, evaluations.
@@ -338,9 +338,12 @@ impl Order {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> AppResult<Conn<super::dashboard::TimelineEntry>> {
-        let db = ctx.data_unchecked::<sea_orm::DatabaseConnection>();
-        let rows = super::dashboard::timeline(db, &self.0).await?;
+    ) -> AppResult<Conn<super::timeline::TimelineEntry>> {
+        let rows = loader(ctx)
+            .load_one(super::loader::TimelineOfOrder(self.0.id))
+            .await?
+            .map(std::sync::Arc::unwrap_or_clone)
+            .unwrap_or_default();
         from_vec(ctx, &page_args!(first, after, last, before), rows, |e| e)
     }
     /// What the caller may do with it.

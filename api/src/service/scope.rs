@@ -321,3 +321,31 @@ pub async fn visible_snapshot<C: sea_orm::ConnectionTrait>(
     });
     Ok(snapshot)
 }
+
+/// `(measure, order)` for every measure answering a finding of these orders (archived
+/// findings included, as the timeline shows history): one statement.
+pub async fn measure_order_pairs<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    order_ids: &[i64],
+) -> crate::error::AppResult<Vec<(i64, i64)>> {
+    use sea_orm::{EntityTrait, QueryFilter, QuerySelect};
+    #[derive(sea_orm::FromQueryResult)]
+    struct Pair {
+        measure_id: i64,
+        order_id: i64,
+    }
+    let rows: Vec<Pair> = measure_finding::Entity::find()
+        .select_only()
+        .column(measure_finding::Column::MeasureId)
+        .column_as(finding::Column::OrderId, "order_id")
+        .inner_join(finding::Entity)
+        .filter(finding::Column::OrderId.is_in(order_ids.iter().copied()))
+        .distinct()
+        .into_model()
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|p| (p.measure_id, p.order_id))
+        .collect())
+}

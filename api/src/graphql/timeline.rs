@@ -1,0 +1,253 @@
+//! Order timelines: every dated event of an order, built for a whole page of orders at once.
+use std::collections::{BTreeSet, HashMap};
+
+use async_graphql::{Enum, SimpleObject, ID};
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::*;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+
+use crate::error::AppResult;
+use crate::id;
+use crate::service::evidence::{evidence_meta_select, EvidenceMeta};
+use crate::service::scope;
+
+/// What happened on an order.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, PartialOrd, Ord)]
+pub enum TimelineKind {
+    /// The regulator issued the order.
+    OrderIssued,
+    /// Work on a measure started.
+    MeasureStarted,
+    /// A measure was completed.
+    MeasureCompleted,
+    /// A measure's status or plan changed (from the audit log).
+    MeasureChanged,
+    /// Evidence was issued or added.
+    EvidenceAdded,
+    /// A report fell due.
+    ReportDue,
+    /// A report was filed.
+    ReportSubmitted,
+    /// The regulator acknowledged a report.
+    ReportAcknowledged,
+    /// An evaluator assessed a report or measure.
+    Evaluation,
+}
+
+/// One event on an order's timeline.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct TimelineEntry {
+    /// The day it happened.
+    pub on: NaiveDate,
+    /// The exact time, when known.
+    pub at: Option<DateTime<Utc>>,
+    /// What happened.
+    pub kind: TimelineKind,
+    /// A one-line description.
+    pub summary: String,
+    /// The global ID of the object concerned.
+    pub node_id: ID,
+}
+
+/// One order's timeline ([`timelines`]).
+pub async fn timeline(
+    db: &DatabaseConnection,
+    order: &regulatory_order::Model,
+) -> AppResult<Vec<TimelineEntry>> {
+    Ok(timelines(db, std::slice::from_ref(order))
+        .await?
+        .remove(&order.id)
+        .unwrap_or_default())
+}
+
+/// The timelines of several orders in six statements, whatever their number: each order's
+/// issue, its measures started and completed and their changes (audit log), their evidence,
+/// its reports due, filed and acknowledged, and the evaluations of those reports and measures;
+/// in date order.
+pub async fn timelines(
+    db: &DatabaseConnection,
+    orders: &[regulatory_order::Model],
+) -> AppResult<HashMap<i64, Vec<TimelineEntry>>> {
+    let mut out: HashMap<i64, Vec<TimelineEntry>> = orders
+        .iter()
+        .map(|order| {
+            (
+                order.id,
+                vec![TimelineEntry {
+                    on: order.issued_on,
+                    at: None,
+                    kind: TimelineKind::OrderIssued,
+                    summary: format!("{} issued: {}", order.reference, order.title),
+                    node_id: id::encode("Order", order.id),
+                }],
+            )
+        })
+        .collect();
+    if orders.is_empty() {
+        return Ok(out);
+    }
+    let order_ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
+    // Which orders each measure answers (a measure may answer several).
+    let pairs = scope::measure_order_pairs(db, &order_ids).await?;
+    let mut orders_of: HashMap<i64, Vec<i64>> = HashMap::new();
+    for (m, o) in pairs {
+        orders_of.entry(m).or_default().push(o);
+    }
+    let measure_ids: Vec<i64> = orders_of.keys().copied().collect();
+    let measures = measure::Entity::find()
+        .filter(measure::Column::Id.is_in(measure_ids.clone()))
+        .all(db)
+        .await?;
+    let mut push_for_measure = |measure_id: i64, entry: TimelineEntry| {
+        if let Some(os) = orders_of.get(&measure_id) {
+            for o in os {
+                if let Some(list) = out.get_mut(o) {
+                    list.push(entry.clone());
+                }
+            }
+        }
+    };
+    for m in &measures {
+        let nid = id::encode("Measure", m.id);
+        if let Some(d) = m.started_on {
+            push_for_measure(
+                m.id,
+                TimelineEntry {
+                    on: d,
+                    at: None,
+                    kind: TimelineKind::MeasureStarted,
+                    summary: format!("{} started: {}", m.code, m.title),
+                    node_id: nid.clone(),
+                },
+            );
+        }
+        if let Some(d) = m.completed_on {
+            push_for_measure(
+                m.id,
+                TimelineEntry {
+                    on: d,
+                    at: None,
+                    kind: TimelineKind::MeasureCompleted,
+                    summary: format!("{} completed: {}", m.code, m.title),
+                    node_id: nid.clone(),
+                },
+            );
+        }
+    }
+    let changes = audit_event::Entity::find()
+        .filter(audit_event::Column::Entity.eq("Measure"))
+        .filter(audit_event::Column::Action.ne("create"))
+        .filter(audit_event::Column::EntityId.is_in(measure_ids.iter().map(|i| i.to_string())))
+        .all(db)
+        .await?;
+    let code_of: HashMap<String, &str> = measures
+        .iter()
+        .map(|m| (m.id.to_string(), m.code.as_str()))
+        .collect();
+    for e in changes {
+        let raw: i64 = e.entity_id.parse().unwrap_or_default();
+        push_for_measure(
+            raw,
+            TimelineEntry {
+                on: e.at.date_naive(),
+                at: Some(e.at),
+                kind: TimelineKind::MeasureChanged,
+                summary: format!(
+                    "{} {} by {}",
+                    code_of.get(&e.entity_id).copied().unwrap_or("?"),
+                    e.action,
+                    e.actor
+                ),
+                node_id: id::encode("Measure", raw),
+            },
+        );
+    }
+    let evidence: Vec<EvidenceMeta> = evidence_meta_select()
+        .filter(evidence::Column::MeasureId.is_in(measure_ids.clone()))
+        .into_model::<EvidenceMeta>()
+        .all(db)
+        .await?;
+    for e in evidence {
+        push_for_measure(
+            e.measure_id,
+            TimelineEntry {
+                on: e.issued_on.unwrap_or_else(|| e.submitted_at.date_naive()),
+                at: None,
+                kind: TimelineKind::EvidenceAdded,
+                summary: format!("evidence: {}", e.title),
+                node_id: id::encode("Evidence", e.id),
+            },
+        );
+    }
+    let reports = report::Entity::find()
+        .filter(report::Column::OrderId.is_in(order_ids.clone()))
+        .all(db)
+        .await?;
+    let report_ids: Vec<i64> = reports.iter().map(|r| r.id).collect();
+    let order_of_report: HashMap<i64, i64> = reports.iter().map(|r| (r.id, r.order_id)).collect();
+    for r in &reports {
+        let nid = id::encode("Report", r.id);
+        let list = out.get_mut(&r.order_id).expect("a requested order");
+        list.push(TimelineEntry {
+            on: r.due_on,
+            at: None,
+            kind: TimelineKind::ReportDue,
+            summary: format!("report due: {}", r.title),
+            node_id: nid.clone(),
+        });
+        if let Some(d) = r.submitted_on {
+            list.push(TimelineEntry {
+                on: d,
+                at: None,
+                kind: TimelineKind::ReportSubmitted,
+                summary: format!("report filed: {}", r.title),
+                node_id: nid.clone(),
+            });
+        }
+        if let Some(d) = r.acknowledged_on {
+            list.push(TimelineEntry {
+                on: d,
+                at: None,
+                kind: TimelineKind::ReportAcknowledged,
+                summary: format!("report acknowledged: {}", r.title),
+                node_id: nid.clone(),
+            });
+        }
+    }
+    let evaluations = evaluation::Entity::find()
+        .filter(
+            sea_orm::Condition::any()
+                .add(evaluation::Column::ReportId.is_in(report_ids))
+                .add(evaluation::Column::MeasureId.is_in(measure_ids)),
+        )
+        .all(db)
+        .await?;
+    for e in evaluations {
+        let entry = TimelineEntry {
+            on: e.evaluated_at.date_naive(),
+            at: Some(e.evaluated_at),
+            kind: TimelineKind::Evaluation,
+            summary: format!("evaluation by {}: {}", e.evaluator_subject, e.verdict),
+            node_id: id::encode("Evaluation", e.id),
+        };
+        // An evaluation shows on the order of its report, or on every order of its measure.
+        let mut targets: BTreeSet<i64> = BTreeSet::new();
+        if let Some(o) = e.report_id.and_then(|r| order_of_report.get(&r)) {
+            targets.insert(*o);
+        }
+        if let Some(os) = e.measure_id.and_then(|m| orders_of.get(&m)) {
+            targets.extend(os.iter().copied());
+        }
+        for o in targets {
+            if let Some(list) = out.get_mut(&o) {
+                list.push(entry.clone());
+            }
+        }
+    }
+    for list in out.values_mut() {
+        list.sort_by(|a, b| {
+            (a.on, a.kind, &a.summary, &a.node_id.0).cmp(&(b.on, b.kind, &b.summary, &b.node_id.0))
+        });
+    }
+    Ok(out)
+}
