@@ -120,6 +120,16 @@ async fn send(session: &mut Session, message: Value) -> bool {
     session.text(message.to_string()).await.is_ok()
 }
 
+/// Sends an operation's `next` message; false once the socket is gone.
+async fn send_next(session: &mut Session, id: &str, res: &async_graphql::Response) -> bool {
+    let payload = serde_json::to_value(res).unwrap_or(Value::Null);
+    send(
+        session,
+        json!({ "id": id, "type": "next", "payload": payload }),
+    )
+    .await
+}
+
 /// The `error` message of an operation: its GraphQL errors.
 fn error_message(id: &str, errors: Value) -> Value {
     json!({ "id": id, "type": "error", "payload": errors })
@@ -446,26 +456,14 @@ async fn start(
                     return;
                 }
                 first = false;
-                let payload = serde_json::to_value(&res).unwrap_or(Value::Null);
-                if !send(
-                    &mut session,
-                    json!({ "id": id, "type": "next", "payload": payload }),
-                )
-                .await
-                {
+                if !send_next(&mut session, &id, &res).await {
                     let _ = done.send(id);
                     return;
                 }
             }
         } else {
             let res = pipeline::run(&state, &caller, op, Transport::WebSocket, None).await;
-            let payload = serde_json::to_value(&res).unwrap_or(Value::Null);
-            if !send(
-                &mut session,
-                json!({ "id": id, "type": "next", "payload": payload }),
-            )
-            .await
-            {
+            if !send_next(&mut session, &id, &res).await {
                 let _ = done.send(id);
                 return;
             }

@@ -350,6 +350,19 @@ impl TestApp {
     }
 }
 
+/// The `jti` of a token (its payload read without verification: the test made it).
+pub fn jti_of(token: &str) -> String {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url payload"),
+    )
+    .expect("JSON claims");
+    claims["jti"].as_str().expect("a jti").to_string()
+}
+
 /// The error codes of a GraphQL response.
 pub fn error_codes(body: &Value) -> Vec<String> {
     body["errors"]

@@ -349,17 +349,7 @@ async fn a_revoked_token_stops_hearing_and_evaluator_deliveries_are_logged() {
         .unwrap();
     assert_eq!(logged_after, logged_before + 1);
     // Revoke the evaluator's token: the next change ends its subscription instead of reaching it.
-    let jti = {
-        use base64::Engine;
-        let payload = evaluator.split('.').nth(1).unwrap();
-        let claims: Value = serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .unwrap(),
-        )
-        .unwrap();
-        claims["jti"].as_str().unwrap().to_string()
-    };
+    let jti = jti_of(&evaluator);
     app.query_ok(
         "mutation($j: String!) { revokeToken(jti: $j) { revoked } }",
         json!({ "j": jti }),
