@@ -347,6 +347,16 @@ pub fn check_limits(doc: &ExecutableDocument, cfg: &ServerConfig) -> Result<(), 
             ),
         ));
     }
+    let depth = expanded_depth(doc);
+    if depth > cfg.max_depth {
+        return Err(Refusal::new(
+            "QUERY_TOO_DEEP",
+            format!(
+                "query is nested too deep: {depth} levels, the limit is {} levels (REMEDY_MAX_DEPTH)",
+                cfg.max_depth
+            ),
+        ));
+    }
     let expanded = expanded_fields(doc);
     if expanded > cfg.max_expanded_fields as u64 {
         return Err(Refusal::new(
@@ -364,6 +374,62 @@ pub fn check_limits(doc: &ExecutableDocument, cfg: &ServerConfig) -> Result<(), 
         ));
     }
     Ok(())
+}
+
+/// Introspection roots: their subtrees are bounded by the schema itself (and by the
+/// complexity, expanded-size and recursion limits), so they do not count towards the depth
+/// limit; the standard introspection queries of graphql-js, graphql-core and GraphiQL nest
+/// `ofType` nine deep.
+const INTROSPECTION_ROOTS: [&str; 2] = ["__schema", "__type"];
+
+/// The deepest nesting of fields any operation of the document reaches once fragments are
+/// spread (a root field is level 1), each fragment's depth computed once; an introspection
+/// root counts as one level.
+pub fn expanded_depth(doc: &ExecutableDocument) -> usize {
+    fn set_depth(
+        set: &SelectionSet,
+        doc: &ExecutableDocument,
+        memo: &mut HashMap<String, Option<usize>>,
+    ) -> usize {
+        let mut deepest = 0;
+        for item in &set.items {
+            let d = match &item.node {
+                Selection::Field(f) => {
+                    if INTROSPECTION_ROOTS.contains(&f.node.name.node.as_str()) {
+                        1
+                    } else {
+                        1 + set_depth(&f.node.selection_set.node, doc, memo)
+                    }
+                }
+                Selection::InlineFragment(fr) => set_depth(&fr.node.selection_set.node, doc, memo),
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    match memo.get(name) {
+                        Some(Some(d)) => *d,
+                        // A cycle: validation names it.
+                        Some(None) => 0,
+                        None => match doc.fragments.get(&spread.node.fragment_name.node) {
+                            None => 0,
+                            Some(fragment) => {
+                                memo.insert(name.to_string(), None);
+                                let d = set_depth(&fragment.node.selection_set.node, doc, memo);
+                                memo.insert(name.to_string(), Some(d));
+                                d
+                            }
+                        },
+                    }
+                }
+            };
+            deepest = deepest.max(d);
+        }
+        deepest
+    }
+    let mut memo = HashMap::new();
+    doc.operations
+        .iter()
+        .map(|(_, op)| set_depth(&op.node.selection_set.node, doc, &mut memo))
+        .max()
+        .unwrap_or(0)
 }
 
 /// The most field selections any operation of the document expands to, every fragment's
@@ -519,6 +585,31 @@ mod tests {
         )
         .unwrap();
         assert_eq!(expanded_fields(&cyclic), 2);
+    }
+
+    #[test]
+    fn depth_counts_fragments_once_and_not_introspection_subtrees() {
+        let doc = |q: &str| async_graphql::parser::parse_query(q).unwrap();
+        assert_eq!(expanded_depth(&doc("{ a { b { c } } }")), 3);
+        assert_eq!(
+            expanded_depth(&doc("{ a { ...F } } fragment F on T { b { c { d } } }")),
+            4
+        );
+        let typeref = "fragment R on __Type { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } } }";
+        let introspection =
+            format!("{{ __schema {{ types {{ fields {{ type {{ ...R }} }} }} }} }} {typeref}");
+        assert_eq!(expanded_depth(&doc(&introspection)), 1);
+        assert_eq!(
+            expanded_depth(&doc(&format!("{{ orders {{ nodes {{ __typename }} }} __type(name: \"X\") {{ ...R }} }} {typeref}"))),
+            3
+        );
+        let cfg = ServerConfig::default();
+        let deep = format!("{}{}", "{ a ".repeat(13), "}".repeat(13));
+        let err = Documents::new(1 << 20)
+            .prepare(&mut request(&deep, None), &cfg)
+            .unwrap_err();
+        assert_eq!(err.code, "QUERY_TOO_DEEP");
+        assert!(err.message.contains("the limit is 12"), "{}", err.message);
     }
 
     #[test]

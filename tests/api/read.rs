@@ -1351,12 +1351,55 @@ async fn dashboards_cost_a_constant_number_of_statements_whatever_the_number_of_
     );
 }
 
+/// graphql-js's `getIntrospectionQuery()` (what GraphiQL, codegen and schema tools send; it
+/// nests `ofType` nine deep) is answered with the default limits: introspection subtrees do
+/// not count towards the depth limit. Switched off, introspection is still refused.
+#[tokio::test]
+async fn the_standard_introspection_query_is_answered() {
+    const INTROSPECTION: &str = "query IntrospectionQuery { __schema { queryType { name } mutationType { name } subscriptionType { name } types { ...FullType } directives { name description locations args { ...InputValue } } } }
+      fragment FullType on __Type { kind name description fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason } inputFields { ...InputValue } interfaces { ...TypeRef } enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason } possibleTypes { ...TypeRef } }
+      fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+      fragment TypeRef on __Type { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } } }";
+    let app = spawn_demo_app().await;
+    let viewer = app.token(remedy::auth::Role::Viewer, &[]).await;
+    let data = app.query_ok_as(&viewer, INTROSPECTION).await;
+    let types = data["__schema"]["types"].as_array().unwrap();
+    let measure = types
+        .iter()
+        .find(|t| t["name"] == "Measure")
+        .expect("Measure");
+    assert!(
+        measure["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["name"] == "dueOn"),
+        "{measure}"
+    );
+    assert_eq!(data["__schema"]["subscriptionType"]["name"], "Subscription");
+    // A deep query hidden beside introspection is still refused.
+    let (status, body) = app
+        .graphql(
+            "{ __typename measures(first: 1) { nodes { findings(first: 1) { nodes { measures(first: 1) { nodes { findings(first: 1) { nodes { measures(first: 1) { nodes { findings(first: 1) { nodes { order { regulator { code } } } } } } } } } } } } } } __schema { queryType { name } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(error_codes(&body), ["QUERY_TOO_DEEP"], "{body}");
+    let closed = spawn_demo_app_configured(|c| c.introspection = false).await;
+    let (_, body) = closed.graphql(INTROSPECTION, json!({})).await;
+    // Nothing of the schema is disclosed.
+    assert!(body["data"]["__schema"].is_null(), "{body}");
+    assert!(!body.to_string().contains("Measure"), "{body}");
+}
+
 #[tokio::test]
 async fn depth_and_complexity_limits_name_the_limit() {
     let app = spawn_demo_app().await;
     let deep = "{ measures(first: 1) { nodes { findings(first: 1) { nodes { measures(first: 1) { nodes { findings(first: 1) { nodes { measures(first: 1) { nodes { findings(first: 1) { nodes { order { regulator { code } } } } } } } } } } } } } } }";
     let (status, body) = app.graphql(deep, json!({})).await;
-    assert_eq!(status, 200);
+    // Refused before validation, like the other document limits.
+    assert_eq!(status, 400);
     assert_eq!(error_codes(&body), ["QUERY_TOO_DEEP"], "{body}");
     let msg = body["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(msg.contains("limit is 12"), "{body}");

@@ -79,7 +79,8 @@ pub fn build_schema(
         .data(mutation::UploadLimits {
             max_bytes: cfg.max_upload_bytes,
         })
-        .limit_depth(cfg.max_depth)
+        // Depth is limited before validation (`crate::document`), without counting the
+        // introspection roots' subtrees, so that standard introspection queries work.
         .limit_complexity(cfg.max_complexity)
         .limit_recursive_depth(32)
         .limit_directives(16);
