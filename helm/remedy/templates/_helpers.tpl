@@ -151,6 +151,15 @@ hook runs before the ConfigMap exists. Empty values are left out.
   (list "REMEDY_WORKERS" $c.workers)
   (list "REMEDY_SHUTDOWN_GRACE_SECONDS" $c.shutdownGraceSeconds)
   (list "REMEDY_REQUEST_TIMEOUT_SECONDS" $c.requestTimeoutSeconds)
+  (list "REMEDY_TOKEN_MAX_TTL" $c.tokenMaxTtl)
+  (list "REMEDY_MAX_TOKENS" $c.maxTokens)
+  (list "REMEDY_MAX_EXPANDED_FIELDS" $c.maxExpandedFields)
+  (list "REMEDY_DOCUMENT_CACHE_BYTES" $c.documentCacheBytes)
+  (list "REMEDY_MAX_CONCURRENT_UPLOADS" $c.maxConcurrentUploads)
+  (list "REMEDY_WS_INIT_TIMEOUT_SECONDS" $c.wsInitTimeoutSeconds)
+  (list "REMEDY_WS_MAX_OPERATIONS" $c.wsMaxOperations)
+  (list "REMEDY_WS_MAX_SOCKETS_PER_SUBJECT" $c.wsMaxSocketsPerSubject)
+  (list "REMEDY_WS_RECHECK_SECONDS" $c.wsRecheckSeconds)
   (list "OTEL_EXPORTER_OTLP_ENDPOINT" $c.otelExporterOtlpEndpoint)
 -}}
 {{- range $pairs }}
