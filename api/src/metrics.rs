@@ -204,7 +204,7 @@ struct Outcome {
 }
 
 /// The error codes of a response, in order (`UNKNOWN` for an error without one).
-fn codes_of(res: &async_graphql::Response) -> Vec<String> {
+pub fn codes_of(res: &async_graphql::Response) -> Vec<String> {
     res.errors
         .iter()
         .map(|e| {

@@ -25,13 +25,6 @@ use crate::error::AppError;
 use crate::service::tokens;
 use crate::state::AppState;
 
-/// How an operation reached the server (for logs and the access log).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    Http,
-    WebSocket,
-}
-
 /// Verifies an `Authorization` value (`Bearer <token>`): signature, claims (expiry
 /// included), then revocation.
 pub async fn authenticate(state: &AppState, value: &str) -> Result<Caller, AppError> {
@@ -76,6 +69,21 @@ pub struct Operation {
     pub name: Option<String>,
 }
 
+/// The per-subject rate limit: every operation, and every other authenticated request
+/// (evidence downloads), counts against it.
+pub fn admit(state: &AppState, caller: &Caller) -> Result<(), Refusal> {
+    match &state.limiter {
+        Some(limiter) if limiter.check_key(&caller.subject).is_err() => Err(Refusal::new(
+            "RATE_LIMITED",
+            format!(
+                "rate limit exceeded: at most {} requests per minute per token subject",
+                state.config.rate_limit_per_minute
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Admission and document limits: the per-subject rate limit, then the document
 /// ([`crate::document::Documents::prepare`]).
 pub fn prepare(
@@ -83,17 +91,7 @@ pub fn prepare(
     caller: &Caller,
     mut request: Request,
 ) -> Result<Operation, Refusal> {
-    if let Some(limiter) = &state.limiter {
-        if limiter.check_key(&caller.subject).is_err() {
-            return Err(Refusal::new(
-                "RATE_LIMITED",
-                format!(
-                    "rate limit exceeded: at most {} requests per minute per token subject",
-                    state.config.rate_limit_per_minute
-                ),
-            ));
-        }
-    }
+    admit(state, caller)?;
     let pending = state.documents.prepare(&mut request, &state.config)?;
     let (name, kind) = crate::metrics::operation(&mut request);
     let kind = match kind {
@@ -128,7 +126,7 @@ pub fn error_response(err: AppError) -> Response {
 
 /// Whether a response shows its document was refused before execution (parse or validation
 /// errors: no data, and no error carries a path).
-fn refused_before_execution(res: &Response) -> bool {
+pub fn refused_before_execution(res: &Response) -> bool {
     !res.errors.is_empty()
         && matches!(res.data, async_graphql::Value::Null)
         && res.errors.iter().all(|e| e.path.is_empty())
@@ -136,11 +134,25 @@ fn refused_before_execution(res: &Response) -> bool {
 
 /// Runs a query or mutation: within the request timeout, errors labelled, metrics counted,
 /// an evaluator's access recorded, the document cached once it passed validation.
+/// What every operation's resolvers find in the request: the caller (with an access trail of
+/// its own), per-request loaders, the operation's name.
+fn with_request_data(state: &AppState, caller: &Caller, request: Request) -> (Request, Caller) {
+    let caller = caller.fresh();
+    let operation = request.operation_name.clone();
+    let request = request
+        .data(caller.clone())
+        .data(crate::graphql::dashboard::PerRequest::new(
+            Duration::from_millis(state.config.loader_delay_ms),
+        ))
+        .data(crate::graphql::RequestInfo { operation });
+    (request, caller)
+}
+
+/// Runs a query or mutation received over HTTP (`http`) or WebSocket (`None`).
 pub async fn run(
     state: &AppState,
     caller: &Caller,
     op: Operation,
-    transport: Transport,
     http: Option<&actix_web::HttpRequest>,
 ) -> Response {
     let Operation {
@@ -149,16 +161,8 @@ pub async fn run(
         name,
         kind,
     } = op;
-    let caller = caller.fresh();
     let operation = request.operation_name.clone();
-    let request = request
-        .data(caller.clone())
-        .data(crate::graphql::dashboard::PerRequest::new(
-            Duration::from_millis(state.config.loader_delay_ms),
-        ))
-        .data(crate::graphql::RequestInfo {
-            operation: operation.clone(),
-        });
+    let (request, caller) = with_request_data(state, caller, request);
     let kind_label = match kind {
         Kind::Query => "query",
         Kind::Mutation => "mutation",
@@ -173,7 +177,8 @@ pub async fn run(
         match tokio::time::timeout(Duration::from_secs(secs), exec).await {
             Ok(r) => r,
             Err(_) => {
-                tracing::warn!(seconds = secs, ?transport, "GraphQL operation timed out");
+                let transport = if http.is_some() { "http" } else { "websocket" };
+                tracing::warn!(seconds = secs, transport, "GraphQL operation timed out");
                 refusal_response(&Refusal::new(
                     "TIMEOUT",
                     format!(
@@ -211,12 +216,7 @@ pub async fn run(
 /// subscription's resolvers check the token again before each event and end the stream when
 /// it has expired or was revoked.
 pub fn subscribe(state: &AppState, caller: &Caller, op: Operation) -> BoxStream<'static, Response> {
-    let caller = caller.fresh();
-    let operation = op.request.operation_name.clone();
-    let request = op
-        .request
-        .data(caller)
-        .data(crate::graphql::RequestInfo { operation });
+    let (request, _) = with_request_data(state, caller, op.request);
     let cfg = state.config.clone();
     let metrics = state.metrics.clone();
     state
@@ -231,8 +231,9 @@ pub fn subscribe(state: &AppState, caller: &Caller, op: Operation) -> BoxStream<
 }
 
 /// Gives every error a stable `extensions.code`: resolver errors carry theirs already;
-/// errors raised by async-graphql itself (document and variable validation, limits) get
-/// `QUERY_TOO_COMPLEX`, `QUERY_TOO_DEEP` (naming the limit) or `VALIDATION`.
+/// errors raised by async-graphql itself (document and variable validation, the complexity
+/// limit) get `QUERY_TOO_COMPLEX` (naming the limit) or `VALIDATION`. Depth is refused
+/// before validation ([`crate::document`]).
 pub fn label_errors(response: &mut Response, cfg: &crate::config::ServerConfig) {
     for err in &mut response.errors {
         let has_code = err
@@ -246,14 +247,6 @@ pub fn label_errors(response: &mut Response, cfg: &crate::config::ServerConfig) 
             (
                 "QUERY_TOO_COMPLEX",
                 format!("query is too complex: the limit is {} (REMEDY_MAX_COMPLEXITY; connections count their page size)", cfg.max_complexity),
-            )
-        } else if err.message.contains("nested too deep") {
-            (
-                "QUERY_TOO_DEEP",
-                format!(
-                    "query is nested too deep: the limit is {} levels (REMEDY_MAX_DEPTH)",
-                    cfg.max_depth
-                ),
             )
         } else {
             ("VALIDATION", err.message.clone())

@@ -7,7 +7,6 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use async_graphql::ErrorExtensions;
 
 use crate::auth::Caller;
-use crate::config::ServerConfig;
 use crate::error::AppError;
 
 pub use crate::state::AppState;
@@ -131,7 +130,7 @@ async fn graphql(
     http: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    use crate::pipeline::{self, Transport};
+    use crate::pipeline;
     // Authenticate from the headers before reading the body.
     let caller = match authenticate(&state, &http).await {
         Ok(c) => c,
@@ -243,21 +242,18 @@ async fn graphql(
     for request in requests {
         match pipeline::prepare(&state, &caller, request) {
             Ok(op) => operations.push(op),
-            Err(refusal) => return refusal_to_http(&refusal, cfg),
+            Err(refusal) => return refusal_to_http(&refusal),
         }
     }
     let mut responses = Vec::with_capacity(operations.len());
     for op in operations {
-        responses.push(pipeline::run(&state, &caller, op, Transport::Http, Some(&http)).await);
+        responses.push(pipeline::run(&state, &caller, op, Some(&http)).await);
     }
     // A single operation that ran out of time answers 504, as the whole-request timeout does.
     let timed_out = !is_array
-        && responses[0].errors.iter().any(|e| {
-            e.extensions
-                .as_ref()
-                .and_then(|x| x.get("code"))
-                .is_some_and(|c| matches!(c, async_graphql::Value::String(s) if s == "TIMEOUT"))
-        });
+        && crate::metrics::codes_of(&responses[0])
+            .iter()
+            .any(|c| c == "TIMEOUT");
     let body = if is_array {
         serde_json::to_vec(&responses)
     } else {
@@ -277,21 +273,19 @@ async fn graphql(
 /// The HTTP answer to a refusal before execution: a persisted query not (or no longer) known
 /// is the protocol's normal answer (the client resends the query): 200; the rate limit: 429
 /// with `Retry-After`; limits and bad hashes: 400.
-fn refusal_to_http(refusal: &crate::document::Refusal, cfg: &ServerConfig) -> HttpResponse {
+fn refusal_to_http(refusal: &crate::document::Refusal) -> HttpResponse {
     use actix_web::http::StatusCode;
-    match refusal.code {
-        "PERSISTED_QUERY_NOT_FOUND" => bad_request(StatusCode::OK, refusal.code, &refusal.message),
-        "RATE_LIMITED" => HttpResponse::TooManyRequests()
-            .insert_header((header::RETRY_AFTER, "60"))
-            .json(serde_json::json!({
-                "data": null,
-                "errors": [{
-                    "message": format!("rate limit exceeded: at most {} requests per minute per token subject", cfg.rate_limit_per_minute),
-                    "extensions": { "code": "RATE_LIMITED" },
-                }],
-            })),
-        _ => bad_request(StatusCode::BAD_REQUEST, refusal.code, &refusal.message),
+    let status = match refusal.code {
+        "PERSISTED_QUERY_NOT_FOUND" => StatusCode::OK,
+        "RATE_LIMITED" => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let mut res = bad_request(status, refusal.code, &refusal.message);
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
     }
+    res
 }
 
 fn content_length(http: &HttpRequest) -> Option<usize> {

@@ -30,7 +30,7 @@ use crate::auth::Caller;
 use crate::document::Refusal;
 use crate::error::AppError;
 use crate::events::Kind;
-use crate::pipeline::{self, Transport};
+use crate::pipeline;
 use crate::state::AppState;
 
 /// The sub-protocol spoken.
@@ -130,61 +130,72 @@ async fn send_next(session: &mut Session, id: &str, res: &async_graphql::Respons
     .await
 }
 
-/// The `error` message of an operation: its GraphQL errors.
-fn error_message(id: &str, errors: Value) -> Value {
+/// The `error` message of an operation: the errors of a response that has no data.
+fn error_message(id: &str, res: &async_graphql::Response) -> Value {
+    let errors = serde_json::to_value(&res.errors).unwrap_or(Value::Null);
     json!({ "id": id, "type": "error", "payload": errors })
 }
 
-fn refusal_errors(refusal: &Refusal) -> Value {
-    json!([{ "message": refusal.message, "extensions": { "code": refusal.code } }])
+/// What a frame from the client comes to.
+enum Frame {
+    /// A protocol message to read.
+    Text(bytestring::ByteString),
+    /// Handled here (ping, pong): wait for the next one.
+    Handled,
+    /// The connection ends: closed by the client, or to be closed with this code.
+    End(Option<(u16, String)>),
 }
 
-fn app_error_errors(err: AppError) -> Value {
-    serde_json::to_value(pipeline::error_response(err).errors).unwrap_or(Value::Null)
+/// Reads one frame: pings answered, overflows and protocol errors turned into close codes.
+async fn frame(
+    session: &mut Session,
+    msg: Option<Result<AggregatedMessage, actix_ws::ProtocolError>>,
+) -> Frame {
+    match msg {
+        None | Some(Ok(AggregatedMessage::Close(_))) => Frame::End(None),
+        Some(Err(e)) => Frame::End(Some(protocol_error(e))),
+        Some(Ok(AggregatedMessage::Ping(bytes))) => {
+            let _ = session.pong(&bytes).await;
+            Frame::Handled
+        }
+        Some(Ok(AggregatedMessage::Pong(_))) => Frame::Handled,
+        Some(Ok(AggregatedMessage::Binary(_))) => Frame::End(Some((
+            4400,
+            "binary messages are not part of the protocol".into(),
+        ))),
+        Some(Ok(AggregatedMessage::Text(t))) => Frame::Text(t),
+    }
 }
 
-/// What ended the wait for `connection_init`.
-enum Init {
-    Ready(Caller),
-    Closed,
+/// Closes the socket as `end` says (without a code when the client went away).
+async fn finish(session: Session, end: Option<(u16, String)>) {
+    match end {
+        Some((code, text)) => close(session, code, &text).await,
+        None => {
+            let _ = session.close(None).await;
+        }
+    }
 }
 
+/// Waits for `connection_init` and authenticates it; otherwise, how the connection ends.
 async fn wait_for_init(
     state: &web::Data<AppState>,
     session: &mut Session,
     stream: &mut actix_ws::AggregatedMessageStream,
-) -> Init {
+) -> Result<Caller, Option<(u16, String)>> {
     let deadline = tokio::time::sleep(Duration::from_secs(state.config.ws_init_timeout_seconds));
     tokio::pin!(deadline);
     loop {
         let msg = tokio::select! {
             _ = &mut deadline => {
-                close(session.clone(), 4408, "Connection initialisation timeout").await;
-                return Init::Closed;
+                return Err(Some((4408, "Connection initialisation timeout".into())));
             }
             msg = stream.next() => msg,
         };
-        let text = match msg {
-            None | Some(Ok(AggregatedMessage::Close(_))) => return Init::Closed,
-            Some(Err(e)) => {
-                protocol_error(session.clone(), e).await;
-                return Init::Closed;
-            }
-            Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                let _ = session.pong(&bytes).await;
-                continue;
-            }
-            Some(Ok(AggregatedMessage::Pong(_))) => continue,
-            Some(Ok(AggregatedMessage::Binary(_))) => {
-                close(
-                    session.clone(),
-                    4400,
-                    "binary messages are not part of the protocol",
-                )
-                .await;
-                return Init::Closed;
-            }
-            Some(Ok(AggregatedMessage::Text(t))) => t,
+        let text = match frame(session, msg).await {
+            Frame::Text(t) => t,
+            Frame::Handled => continue,
+            Frame::End(end) => return Err(end),
         };
         match serde_json::from_str::<ClientMessage>(&text) {
             Ok(ClientMessage::ConnectionInit { payload }) => {
@@ -199,48 +210,41 @@ async fn wait_for_init(
                     )),
                     Some(v) => pipeline::authenticate(state, v).await,
                 };
-                let caller = match caller {
-                    Ok(c) => c,
-                    Err(e) => {
-                        close(
-                            session.clone(),
-                            4403,
-                            &format!("Forbidden: {}", e.message()),
-                        )
-                        .await;
-                        return Init::Closed;
-                    }
-                };
-                return Init::Ready(caller);
+                return caller.map_err(|e| Some((4403, format!("Forbidden: {}", e.message()))));
             }
             Ok(ClientMessage::Ping { .. }) => {
                 if !send(session, json!({ "type": "pong" })).await {
-                    return Init::Closed;
+                    return Err(None);
                 }
             }
             Ok(ClientMessage::Pong { .. }) => {}
-            Ok(ClientMessage::Subscribe { .. }) => {
-                close(session.clone(), 4401, "Unauthorized").await;
-                return Init::Closed;
-            }
+            Ok(ClientMessage::Subscribe { .. }) => return Err(Some((4401, "Unauthorized".into()))),
             Ok(ClientMessage::Complete { .. }) | Err(_) => {
-                close(session.clone(), 4400, "Invalid message").await;
-                return Init::Closed;
+                return Err(Some((4400, "Invalid message".into())))
             }
         }
     }
 }
 
-async fn protocol_error(session: Session, err: actix_ws::ProtocolError) {
-    let (code, text) = match &err {
-        actix_ws::ProtocolError::Overflow => (1009, "Message too big"),
-        actix_ws::ProtocolError::Io(e) if e.to_string().contains("continuation size") => {
-            (1009, "Message too big")
-        }
-        _ => (1002, "Protocol error"),
-    };
+/// The close code and text of a protocol error (an overflowing frame or message: 1009).
+fn protocol_error(err: actix_ws::ProtocolError) -> (u16, String) {
     tracing::debug!(error = %err, "closing a WebSocket");
-    close(session, code, text).await;
+    match &err {
+        actix_ws::ProtocolError::Overflow => (1009, "Message too big".into()),
+        actix_ws::ProtocolError::Io(e) if e.to_string().contains("continuation size") => {
+            (1009, "Message too big".into())
+        }
+        _ => (1002, "Protocol error".into()),
+    }
+}
+
+/// Whether an open connection's token was revoked or has expired; a database error is not a
+/// revocation (the next check tries again).
+async fn lost_token(state: &AppState, caller: &Caller) -> Option<(u16, String)> {
+    match pipeline::recheck(state, caller).await {
+        Err(AppError::Unauthenticated(why)) => Some((4403, format!("Forbidden: {why}"))),
+        _ => None,
+    }
 }
 
 /// How long until a token's `exp` (none: far away).
@@ -260,8 +264,8 @@ async fn connection(
     mut stream: actix_ws::AggregatedMessageStream,
 ) {
     let caller = match wait_for_init(&state, &mut session, &mut stream).await {
-        Init::Ready(c) => c,
-        Init::Closed => return,
+        Ok(c) => c,
+        Err(end) => return finish(session, end).await,
     };
     if !state
         .sockets
@@ -285,8 +289,8 @@ async fn connection(
     if !send(&mut session, json!({ "type": "connection_ack" })).await {
         return;
     }
+    // Running operations by id; finished ones are pruned before each new one.
     let mut ops: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
-    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let mut changes = state.bus.subscribe();
     let expiry = tokio::time::sleep(until_expiry(&caller));
     tokio::pin!(expiry);
@@ -296,9 +300,8 @@ async fn connection(
         tokio::select! {
             _ = &mut expiry => break Some((4403, "Forbidden: token expired".into())),
             _ = recheck.tick() => {
-                // A database error is not a revocation: the next check tries again.
-                if let Err(AppError::Unauthenticated(why)) = pipeline::recheck(&state, &caller).await {
-                    break Some((4403, format!("Forbidden: {why}")));
+                if let Some(end) = lost_token(&state, &caller).await {
+                    break Some(end);
                 }
             }
             change = changes.recv() => match change {
@@ -307,35 +310,19 @@ async fn connection(
                 }
                 Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    if pipeline::recheck(&state, &caller).await.is_err() {
-                        break Some((4403, "Forbidden: token revoked".into()));
+                    if let Some(end) = lost_token(&state, &caller).await {
+                        break Some(end);
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => {
                     changes = state.bus.subscribe();
                 }
             },
-            Some(id) = done_rx.recv() => {
-                if ops.get(&id).is_some_and(|h| h.is_finished()) {
-                    ops.remove(&id);
-                }
-            }
             msg = stream.next() => {
-                let text = match msg {
-                    None | Some(Ok(AggregatedMessage::Close(_))) => break None,
-                    Some(Err(e)) => {
-                        protocol_error(session.clone(), e).await;
-                        break None;
-                    }
-                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                        let _ = session.pong(&bytes).await;
-                        continue;
-                    }
-                    Some(Ok(AggregatedMessage::Pong(_))) => continue,
-                    Some(Ok(AggregatedMessage::Binary(_))) => {
-                        break Some((4400, "binary messages are not part of the protocol".into()))
-                    }
-                    Some(Ok(AggregatedMessage::Text(t))) => t,
+                let text = match frame(&mut session, msg).await {
+                    Frame::Text(t) => t,
+                    Frame::Handled => continue,
+                    Frame::End(end) => break end,
                 };
                 match serde_json::from_str::<ClientMessage>(&text) {
                     Ok(ClientMessage::ConnectionInit { .. }) => {
@@ -357,7 +344,7 @@ async fn connection(
                         if ops.contains_key(&id) {
                             break Some((4409, format!("Subscriber for {id} already exists")));
                         }
-                        match start(&state, &caller, &session, &id, payload, ops.len(), &done_tx).await {
+                        match start(&state, &caller, &session, &id, payload, ops.len()).await {
                             Started::Running(handle) => {
                                 ops.insert(id, handle);
                             }
@@ -373,12 +360,7 @@ async fn connection(
     for (_, handle) in ops.drain() {
         handle.abort();
     }
-    match end {
-        Some((code, text)) => close(session, code, &text).await,
-        None => {
-            let _ = session.close(None).await;
-        }
-    }
+    finish(session, end).await;
 }
 
 enum Started {
@@ -397,7 +379,6 @@ async fn start(
     id: &str,
     payload: Value,
     running: usize,
-    done: &tokio::sync::mpsc::UnboundedSender<String>,
 ) -> Started {
     let mut session = session.clone();
     if let Err(e) = pipeline::recheck(state, caller).await {
@@ -405,7 +386,12 @@ async fn start(
             AppError::Unauthenticated(why) => (true, format!("Forbidden: {why}")),
             other => (false, other.message()),
         };
-        if !send(&mut session, error_message(id, app_error_errors(e))).await {
+        if !send(
+            &mut session,
+            error_message(id, &pipeline::error_response(e)),
+        )
+        .await
+        {
             return Started::Close(1011, "send failed".into());
         }
         return if unauthenticated {
@@ -419,7 +405,11 @@ async fn start(
             "TOO_MANY_OPERATIONS",
             format!("this connection already runs {running} operations (REMEDY_WS_MAX_OPERATIONS)"),
         );
-        send(&mut session, error_message(id, refusal_errors(&refusal))).await;
+        send(
+            &mut session,
+            error_message(id, &pipeline::refusal_response(&refusal)),
+        )
+        .await;
         return Started::Answered;
     }
     let request: async_graphql::Request = match serde_json::from_value(payload) {
@@ -431,45 +421,39 @@ async fn start(
     let op = match pipeline::prepare(state, caller, request) {
         Ok(op) => op,
         Err(refusal) => {
-            send(&mut session, error_message(id, refusal_errors(&refusal))).await;
+            send(
+                &mut session,
+                error_message(id, &pipeline::refusal_response(&refusal)),
+            )
+            .await;
             return Started::Answered;
         }
     };
     let state = state.clone();
     let caller = caller.clone();
     let id = id.to_string();
-    let done = done.clone();
     let handle = actix_web::rt::spawn(async move {
         if op.kind == pipeline::Kind::Subscription {
-            let mut responses = pipeline::subscribe(&state, &caller, op);
-            let mut first = true;
-            while let Some(res) = responses.next().await {
-                if first
-                    && res.data == async_graphql::Value::Null
-                    && !res.errors.is_empty()
-                    && res.errors.iter().all(|e| e.path.is_empty())
-                {
-                    // Refused before it started (parse, validation): the protocol's `error`.
-                    let errors = serde_json::to_value(&res.errors).unwrap_or(Value::Null);
-                    send(&mut session, error_message(&id, errors)).await;
-                    let _ = done.send(id);
+            let mut responses = pipeline::subscribe(&state, &caller, op).peekable();
+            // Refused before it started (parse, validation): the protocol's `error`.
+            if let Some(first) = std::pin::Pin::new(&mut responses).peek().await {
+                if pipeline::refused_before_execution(first) {
+                    send(&mut session, error_message(&id, first)).await;
                     return;
                 }
-                first = false;
+            }
+            while let Some(res) = responses.next().await {
                 if !send_next(&mut session, &id, &res).await {
-                    let _ = done.send(id);
                     return;
                 }
             }
         } else {
-            let res = pipeline::run(&state, &caller, op, Transport::WebSocket, None).await;
+            let res = pipeline::run(&state, &caller, op, None).await;
             if !send_next(&mut session, &id, &res).await {
-                let _ = done.send(id);
                 return;
             }
         }
         send(&mut session, json!({ "id": id, "type": "complete" })).await;
-        let _ = done.send(id);
     });
     Started::Running(handle)
 }

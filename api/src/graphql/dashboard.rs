@@ -337,18 +337,6 @@ pub async fn progress(
     }
 }
 
-/// One order's figures (today's, or as of a date).
-pub async fn order_progress(
-    db: &DatabaseConnection,
-    who: &Caller,
-    order_id: i64,
-    as_of: Option<NaiveDate>,
-) -> AppResult<Option<OrderProgress>> {
-    Ok(orders_progress(db, who, &[order_id], as_of)
-        .await?
-        .remove(&order_id))
-}
-
 /// The figures of several orders at once (today's, or as of a date), in the same number of
 /// statements as one: what `Order.progress` costs for a whole page of orders.
 pub async fn orders_progress(
@@ -427,7 +415,8 @@ impl DlLoader<(i64, Option<NaiveDate>)> for ProgressLoader {
     }
 }
 
-/// `Order.progress`: batched through the request's [`PerRequest`] when there is one.
+/// `Order.progress`, batched through the request's [`PerRequest`] (every operation gets one
+/// in `crate::pipeline`).
 pub async fn progress_of_order(
     ctx: &async_graphql::Context<'_>,
     order_id: i64,
@@ -435,10 +424,10 @@ pub async fn progress_of_order(
 ) -> AppResult<Option<OrderProgress>> {
     let db = ctx.data_unchecked::<DatabaseConnection>();
     let who = crate::auth::caller(ctx)?;
-    match ctx.data_opt::<PerRequest>() {
-        Some(per) => per.progress(db, who).load_one((order_id, as_of)).await,
-        None => order_progress(db, who, order_id, as_of).await,
-    }
+    let per = ctx.data_opt::<PerRequest>().ok_or_else(|| {
+        crate::error::AppError::from(anyhow::anyhow!("the request carries no PerRequest loaders"))
+    })?;
+    per.progress(db, who).load_one((order_id, as_of)).await
 }
 
 /// One line of the SQL rollup: how many measures of a group are in a status, late or not.

@@ -17,6 +17,7 @@ use crate::auth::{caller, Caller, Permission, Requires};
 use crate::error::{AppError, AppResult};
 use crate::id::decode;
 use crate::service::plan::{self, EvidenceStore};
+use crate::service::scope::{check_finding, check_order, check_unscoped};
 use crate::service::write::{
     self, archive, load, opt_text, text, update_versioned, Write, WriteGate, LONG, SHORT,
 };
@@ -33,8 +34,6 @@ async fn begin<'a>(ctx: &Context<'a>) -> AppResult<(Write<'a>, &'a Caller)> {
     let gate = ctx.data_unchecked::<std::sync::Arc<WriteGate>>();
     Ok((Write::begin(db, gate, &who.subject).await?, who))
 }
-
-use crate::service::scope::{check_finding, check_order, check_unscoped};
 
 /// A measure the caller may act on ([`crate::service::scope::check_measure`]).
 async fn check_measure(w: &Write<'_>, who: &Caller, measure_id: i64) -> AppResult<measure::Model> {

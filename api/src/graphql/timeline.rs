@@ -49,17 +49,6 @@ pub struct TimelineEntry {
     pub node_id: ID,
 }
 
-/// One order's timeline ([`timelines`]).
-pub async fn timeline(
-    db: &DatabaseConnection,
-    order: &regulatory_order::Model,
-) -> AppResult<Vec<TimelineEntry>> {
-    Ok(timelines(db, std::slice::from_ref(order))
-        .await?
-        .remove(&order.id)
-        .unwrap_or_default())
-}
-
 /// The timelines of several orders in six statements, whatever their number: each order's
 /// issue, its measures started and completed and their changes (audit log), their evidence,
 /// its reports due, filed and acknowledged, and the evaluations of those reports and measures;
