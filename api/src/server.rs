@@ -334,6 +334,9 @@ async fn download_evidence(
         Ok(c) => c,
         Err(e) => return error_response(e),
     };
+    if let Err(refusal) = crate::pipeline::admit(&state, &caller) {
+        return refusal_to_http(&refusal);
+    }
     if let Err(e) = caller.require(crate::auth::Permission::ReadPlan) {
         return error_response(e);
     }

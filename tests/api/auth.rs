@@ -403,6 +403,18 @@ async fn requests_beyond_the_rate_limit_are_refused_per_subject() {
         .await;
     assert_eq!(status, 429);
     assert_eq!(error_codes(&body), ["RATE_LIMITED"]);
+    // Evidence downloads count against the same limit.
+    let res = app
+        .client
+        .get(format!("{}/evidence/unknown", app.address))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert_eq!(res.headers()["retry-after"], "60");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(error_codes(&body), ["RATE_LIMITED"]);
     // Another subject is not affected.
     let (status, _) = app
         .graphql_as(

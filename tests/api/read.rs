@@ -1120,82 +1120,115 @@ async fn an_evaluator_probing_the_other_order_sees_nothing_of_it() {
         .filter(|m| !meti_measures.contains(m))
         .collect();
 
-    // node / nodes on each of its objects: exactly as an unknown ID.
-    let mut probes = vec![
-        encode("Order", ppc).0,
-        encode("Report", ppc_report.id).0,
-        encode("Evaluation", ppc_eval.id).0,
-    ];
-    probes.extend(ppc_findings.iter().map(|f| encode("Finding", f.id).0));
-    probes.extend(ppc_only.iter().map(|m| encode("Measure", *m).0));
-    for id in &probes {
-        let (_, body) = app
-            .graphql_as(
-                Some(&evaluator),
-                "query($id: ID!) { node(id: $id) { id } }",
-                json!({"id": id}),
+    // The same probes over HTTP and over WebSocket.
+    let ws = crate::live::ws_connect(&app.address, &evaluator).await;
+    for mut via in [Via::Http, Via::Ws(Box::new(ws), 0)] {
+        // node / nodes on each of its objects: exactly as an unknown ID.
+        let mut probes = vec![
+            encode("Order", ppc).0,
+            encode("Report", ppc_report.id).0,
+            encode("Evaluation", ppc_eval.id).0,
+        ];
+        probes.extend(ppc_findings.iter().map(|f| encode("Finding", f.id).0));
+        probes.extend(ppc_only.iter().map(|m| encode("Measure", *m).0));
+        for id in &probes {
+            let body = via
+                .body(
+                    &app,
+                    &evaluator,
+                    "query($id: ID!) { node(id: $id) { id } }",
+                    json!({"id": id}),
+                )
+                .await;
+            assert_eq!(error_codes(&body), ["NOT_FOUND"], "{id}: {body}");
+            assert_eq!(body["errors"][0]["message"], "node not found");
+        }
+        let data = via
+            .ok(
+                &app,
+                &evaluator,
+                &format!(
+                    "{{ nodes(ids: {}) {{ id }} }}",
+                    serde_json::to_string(&probes).unwrap()
+                ),
             )
             .await;
-        assert_eq!(error_codes(&body), ["NOT_FOUND"], "{id}: {body}");
-        assert_eq!(body["errors"][0]["message"], "node not found");
-    }
-    let data = app
-        .query_ok_as(
-            &evaluator,
-            &format!(
-                "{{ nodes(ids: {}) {{ id }} }}",
-                serde_json::to_string(&probes).unwrap()
-            ),
-        )
-        .await;
-    assert!(data["nodes"].as_array().unwrap().iter().all(Value::is_null));
+        assert!(data["nodes"].as_array().unwrap().iter().all(Value::is_null));
 
-    // Lists, filters and counts.
-    let ppc_gid = encode("Order", ppc).0;
-    let q = format!(
-        "{{ orders {{ totalCount nodes {{ reference }} }} \
-           m: measures(filter: {{orderId: \"{ppc_gid}\"}}) {{ totalCount }} \
-           f: findings(filter: {{orderId: \"{ppc_gid}\"}}) {{ totalCount }} \
-           r: reports(filter: {{orderId: \"{ppc_gid}\"}}) {{ totalCount }} \
-           allReports: reports {{ nodes {{ code order {{ reference }} }} }} \
-           up: upcomingReports(withinDays: 3660) {{ nodes {{ order {{ reference }} }} }} \
-           ev: evidence(first: 100) {{ nodes {{ measure {{ findings {{ nodes {{ order {{ reference }} }} }} }} }} }} \
-           progress(asOf: \"2022-11-29\") {{ orders {{ order {{ reference }} }} regulators {{ regulator {{ code }} }} }} \
-           regulators {{ nodes {{ code orders {{ nodes {{ reference }} }} }} }} \
-           measures(first: 100) {{ totalCount nodes {{ findings {{ nodes {{ order {{ reference }} }} }} }} }} }}"
-    );
-    let data = app.query_ok_as(&evaluator, &q).await;
-    assert_eq!(data["orders"]["totalCount"], 1);
-    assert_eq!(data["m"]["totalCount"], 0);
-    assert_eq!(data["f"]["totalCount"], 0);
-    assert_eq!(data["r"]["totalCount"], 0);
-    let text = data.to_string();
-    assert!(
-        !text.contains("PPC-2022-07-13"),
-        "the ungranted order leaked: {text}"
-    );
-    assert!(
-        !text.contains("\"PPC\""),
-        "the ungranted regulator leaked: {text}"
-    );
-    assert_eq!(
-        data["measures"]["totalCount"].as_u64().unwrap() as usize,
-        meti_measures.len()
-    );
-    // Systems and owners reach measures of the granted order only.
-    let data = app
-        .query_ok_as(&evaluator, "{ systems(first: 20) { nodes { measures(first: 50) { nodes { id findings(first: 10) { nodes { order { reference } } } } } evidence(first: 20) { totalCount } } } owners(first: 20) { nodes { parent { code } measures(first: 50) { nodes { findings(first: 10) { nodes { order { reference } } } } } } } }")
-        .await;
-    assert!(!data.to_string().contains("PPC-2022-07-13"));
-    // The audit log and token administration are closed to it; contact data too.
-    let (_, body) = app
-        .graphql_as(
-            Some(&evaluator),
-            "{ owners { nodes { contact } } }",
-            json!({}),
-        )
-        .await;
-    assert!(error_codes(&body).contains(&"FORBIDDEN".to_string()));
+        // Lists, filters and counts.
+        let ppc_gid = encode("Order", ppc).0;
+        let q = format!(
+            "{{ orders {{ totalCount nodes {{ reference }} }} \
+               m: measures(filter: {{orderId: \"{ppc_gid}\"}}) {{ totalCount }} \
+               f: findings(filter: {{orderId: \"{ppc_gid}\"}}) {{ totalCount }} \
+               r: reports(filter: {{orderId: \"{ppc_gid}\"}}) {{ totalCount }} \
+               allReports: reports {{ nodes {{ code order {{ reference }} }} }} \
+               up: upcomingReports(withinDays: 3660) {{ nodes {{ order {{ reference }} }} }} \
+               ev: evidence(first: 100) {{ nodes {{ measure {{ findings {{ nodes {{ order {{ reference }} }} }} }} }} }} \
+               progress(asOf: \"2022-11-29\") {{ orders {{ order {{ reference }} }} regulators {{ regulator {{ code }} }} }} \
+               regulators {{ nodes {{ code orders {{ nodes {{ reference }} }} }} }} \
+               measures(first: 100) {{ totalCount nodes {{ findings {{ nodes {{ order {{ reference }} }} }} }} }} }}"
+        );
+        let data = via.ok(&app, &evaluator, &q).await;
+        assert_eq!(data["orders"]["totalCount"], 1);
+        assert_eq!(data["m"]["totalCount"], 0);
+        assert_eq!(data["f"]["totalCount"], 0);
+        assert_eq!(data["r"]["totalCount"], 0);
+        let text = data.to_string();
+        assert!(
+            !text.contains("PPC-2022-07-13"),
+            "the ungranted order leaked: {text}"
+        );
+        assert!(
+            !text.contains("\"PPC\""),
+            "the ungranted regulator leaked: {text}"
+        );
+        assert_eq!(
+            data["measures"]["totalCount"].as_u64().unwrap() as usize,
+            meti_measures.len()
+        );
+        // Systems and owners reach measures of the granted order only.
+        let data = via
+            .ok(&app, &evaluator, "{ systems(first: 20) { nodes { measures(first: 50) { nodes { id findings(first: 10) { nodes { order { reference } } } } } evidence(first: 20) { totalCount } } } owners(first: 20) { nodes { parent { code } measures(first: 50) { nodes { findings(first: 10) { nodes { order { reference } } } } } } } }")
+            .await;
+        assert!(!data.to_string().contains("PPC-2022-07-13"));
+        // The audit log and token administration are closed to it; contact data too.
+        let body = via
+            .body(
+                &app,
+                &evaluator,
+                "{ owners { nodes { contact } } }",
+                json!({}),
+            )
+            .await;
+        assert!(error_codes(&body).contains(&"FORBIDDEN".to_string()));
+    }
+}
+
+/// Where a test's queries travel: HTTP POST, or one open WebSocket (graphql-transport-ws).
+enum Via {
+    Http,
+    Ws(Box<crate::live::Ws>, usize),
+}
+
+impl Via {
+    /// The response body of a query (`{data, errors}`), as the transport delivers it.
+    async fn body(&mut self, app: &TestApp, token: &str, query: &str, variables: Value) -> Value {
+        match self {
+            Via::Http => app.graphql_as(Some(token), query, variables).await.1,
+            Via::Ws(ws, n) => {
+                *n += 1;
+                crate::seams::ws_op(ws, &format!("probe-{n}"), query, variables).await
+            }
+        }
+    }
+
+    /// The data of a query that must succeed.
+    async fn ok(&mut self, app: &TestApp, token: &str, query: &str) -> Value {
+        let body = self.body(app, token, query, json!({})).await;
+        assert!(body.get("errors").is_none(), "errors for {query}: {body}");
+        body["data"].clone()
+    }
 }
 
 #[tokio::test]

@@ -71,7 +71,7 @@ async fn send(ws: &mut Ws, v: Value) {
 
 /// Runs one operation over an open socket and returns its `next` payload, or the `error`
 /// message's errors wrapped as `{"errors": [...]}`.
-async fn ws_op(ws: &mut Ws, id: &str, query: &str, variables: Value) -> Value {
+pub(crate) async fn ws_op(ws: &mut Ws, id: &str, query: &str, variables: Value) -> Value {
     subscribe(ws, id, query, variables).await;
     loop {
         match event(ws, Duration::from_secs(20)).await {
