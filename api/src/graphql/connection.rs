@@ -643,7 +643,7 @@ pub async fn from_select<E, M, C, N>(
 where
     E: EntityTrait,
     E::Model: Send + Sync,
-    M: FromQueryResult + KeyRow<E::Column> + Send + Sync,
+    M: FromQueryResult + KeyRow<E::Column> + crate::service::scope::InTrail + Send + Sync,
     C: ConnectionTrait,
     N: async_graphql::OutputType,
 {
@@ -675,6 +675,11 @@ where
     rows.truncate(size as usize);
     if backward {
         rows.reverse();
+    }
+    // What a scoped caller is given joins its access trail (its scope is in `select`).
+    if let Some(who) = ctx.data_opt::<crate::auth::Caller>() {
+        let trail = rows.iter().map(crate::service::scope::InTrail::trail);
+        crate::service::scope::touch(db, who, trail).await?;
     }
 
     let look = ctx.look_ahead();

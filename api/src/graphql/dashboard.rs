@@ -18,8 +18,9 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect,
 };
 
-use super::types::{today, Order, Regulator};
+use super::object::{Order, Regulator};
 use crate::auth::Caller;
+use crate::domain::today;
 use crate::error::AppResult;
 use crate::service::measures::{overdue_condition, status_as_of};
 use crate::service::scope;

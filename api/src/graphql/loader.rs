@@ -1,10 +1,14 @@
-//! Batched loading of every relation: one loader call is one SQL statement,
-//! whatever the number of parents in the page. Loaders return unscoped rows; the
-//! resolvers apply the caller's scope (see `crate::service::scope`).
+//! Batched loading of every relation: one loader call is one SQL statement, whatever the
+//! number of parents in the page.
+//!
+//! The loaders are the caller's: each request gets its own ([`Batch`]), and every statement
+//! carries the caller's scope (`crate::service::scope`), so a relation returns only what the
+//! caller may see and resolvers never filter. The orders behind what a scoped caller is given
+//! join its access trail here too.
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use async_graphql::dataloader::Loader as DlLoader;
+use async_graphql::dataloader::{DataLoader, Loader as DlLoader};
 use entity::*;
 use sea_orm::sea_query::{Alias, Expr, Order, Query};
 use sea_orm::{
@@ -12,20 +16,65 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect,
 };
 
-use crate::error::AppError;
+use crate::auth::Caller;
+use crate::error::{AppError, AppResult};
+use crate::service::scope::{self, InTrail};
 
 /// The column alias carrying a link's parent in [`via_link!`] statements.
 const LINK_PARENT: &str = "remedy_link_parent";
 
-#[derive(Clone)]
+/// Loads for one caller: every statement is limited to what the caller may see.
 pub struct Loader {
     db: DatabaseConnection,
+    who: Caller,
 }
 
 impl Loader {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection, who: Caller) -> Self {
+        Self { db, who }
     }
+
+    /// Adds the orders behind `rows` to a scoped caller's access trail.
+    async fn record<M: InTrail>(&self, rows: &[M]) -> Result<(), AppError> {
+        if !self.who.is_scoped() {
+            return Ok(());
+        }
+        let trail: Vec<scope::Trail> = rows.iter().map(InTrail::trail).collect();
+        scope::touch(&self.db, &self.who, trail).await
+    }
+}
+
+/// The request's loaders, made on first use for the request's caller (attached to every
+/// operation by `crate::pipeline`).
+pub struct Batch {
+    loader: OnceLock<DataLoader<Loader>>,
+    delay: std::time::Duration,
+}
+
+impl Batch {
+    /// Loaders that gather keys for `delay` (`REMEDY_LOADER_DELAY_MS`) before a batch.
+    pub fn new(delay: std::time::Duration) -> Self {
+        Self {
+            loader: OnceLock::new(),
+            delay,
+        }
+    }
+}
+
+/// The current request's loader, scoped to its caller.
+pub fn loader<'a, T>(ctx: &async_graphql::ContextBase<'a, T>) -> AppResult<&'a DataLoader<Loader>> {
+    let who = ctx
+        .data_opt::<Caller>()
+        .ok_or_else(|| AppError::Unauthenticated("no caller in request".into()))?;
+    let batch = ctx
+        .data_opt::<Batch>()
+        .ok_or_else(|| AppError::from(anyhow::anyhow!("no loaders in request")))?;
+    Ok(batch.loader.get_or_init(|| {
+        let db = ctx.data_unchecked::<DatabaseConnection>().clone();
+        DataLoader::new(Loader::new(db, who.clone()), tokio::spawn)
+            .delay(batch.delay)
+            .max_batch_size(5000)
+    }))
 }
 
 pub use crate::service::evidence::{evidence_meta_select, EvidenceMeta};
@@ -77,7 +126,7 @@ fn shared<K: std::hash::Hash + Eq, V>(lists: HashMap<K, Vec<V>>) -> HashMap<K, A
 }
 
 macro_rules! by_id {
-    ($key:ident, $entity:ident) => {
+    ($key:ident, $entity:ident, $scope:path) => {
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub struct $key(pub i64);
 
@@ -90,8 +139,10 @@ macro_rules! by_id {
                 let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
                 let rows = $entity::Entity::find()
                     .filter($entity::Column::Id.is_in(ids))
+                    .filter($scope(&self.who))
                     .all(&self.db)
                     .await?;
+                self.record(&rows).await?;
                 Ok(rows
                     .into_iter()
                     .map(|r| ($key(r.id), Arc::new(r)))
@@ -102,7 +153,7 @@ macro_rules! by_id {
 }
 
 macro_rules! has_many {
-    ($key:ident, $entity:ident, $col:ident, $field:ident, [$($order:ident),*]) => {
+    ($key:ident, $entity:ident, $col:ident, $field:ident, $scope:path, [$($order:ident),*]) => {
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub struct $key(pub i64);
 
@@ -112,9 +163,12 @@ macro_rules! has_many {
 
             async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, AppError> {
                 let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
-                let query = $entity::Entity::find().filter($entity::Column::$col.is_in(ids));
+                let query = $entity::Entity::find()
+                    .filter($entity::Column::$col.is_in(ids))
+                    .filter($scope(&self.who));
                 $(let query = query.order_by_asc($entity::Column::$order);)*
                 let rows = query.all(&self.db).await?;
+                self.record(&rows).await?;
                 Ok(shared(group(keys, rows.into_iter().map(|r| ($key(r.$field), r)))))
             }
         }
@@ -124,7 +178,7 @@ macro_rules! has_many {
 /// Many-to-many through a link table, in one statement: the targets joined to the links,
 /// each row carrying the parent it was reached from.
 macro_rules! via_link {
-    ($key:ident, $link:ident, $from_col:ident, $to_col:ident, $target:ident, [$($order:ident),*]) => {
+    ($key:ident, $link:ident, $from_col:ident, $to_col:ident, $target:ident, $scope:path, [$($order:ident),*]) => {
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub struct $key(pub i64);
 
@@ -143,13 +197,18 @@ macro_rules! via_link {
                         Expr::col(($link::Entity, $link::Column::$to_col))
                             .equals(($target::Entity, $target::Column::Id)),
                     )
-                    .and_where(Expr::col(($link::Entity, $link::Column::$from_col)).is_in(ids));
+                    .and_where(Expr::col(($link::Entity, $link::Column::$from_col)).is_in(ids))
+                    .cond_where($scope(&self.who));
                 $(stmt.order_by(($target::Entity, $target::Column::$order), Order::Asc);)*
                 let rows = self.db.query_all(self.db.get_database_backend().build(&stmt)).await?;
                 let mut pairs = Vec::with_capacity(rows.len());
                 for row in rows {
                     let parent: i64 = row.try_get("", LINK_PARENT)?;
                     pairs.push(($key(parent), $target::Model::from_query_result(&row, "")?));
+                }
+                if self.who.is_scoped() {
+                    let trail: Vec<scope::Trail> = pairs.iter().map(|p| p.1.trail()).collect();
+                    scope::touch(&self.db, &self.who, trail).await?;
                 }
                 // The statement's order is the target ordering within each parent.
                 Ok(shared(group(keys, pairs)))
@@ -158,29 +217,47 @@ macro_rules! via_link {
     };
 }
 
-by_id!(RegulatorById, regulator);
-by_id!(OrderById, regulatory_order);
-by_id!(FindingById, finding);
-by_id!(MeasureById, measure);
-by_id!(OwnerById, owner);
-by_id!(SystemById, system);
-by_id!(ReportById, report);
-by_id!(EvaluatorById, evaluator);
+by_id!(RegulatorById, regulator, scope::regulators);
+by_id!(OrderById, regulatory_order, scope::orders);
+by_id!(FindingById, finding, scope::findings);
+by_id!(MeasureById, measure, scope::measures);
+by_id!(OwnerById, owner, scope::owners);
+by_id!(SystemById, system, scope::systems);
+by_id!(ReportById, report, scope::reports);
+by_id!(EvaluationById, evaluation, scope::evaluations);
+by_id!(OccurrenceById, occurrence, scope::occurrences);
+by_id!(EvaluatorById, evaluator, scope::everyone);
 
 has_many!(
     OrdersOfRegulator,
     regulatory_order,
     RegulatorId,
     regulator_id,
+    scope::orders,
     [IssuedOn, Id]
 );
-has_many!(FindingsOfOrder, finding, OrderId, order_id, [Id]);
-has_many!(ReportsOfOrder, report, OrderId, order_id, [DueOn, Id]);
+has_many!(
+    FindingsOfOrder,
+    finding,
+    OrderId,
+    order_id,
+    scope::findings,
+    [Id]
+);
+has_many!(
+    ReportsOfOrder,
+    report,
+    OrderId,
+    order_id,
+    scope::reports,
+    [DueOn, Id]
+);
 has_many!(
     OccurrencesOfMeasure,
     occurrence,
     MeasureId,
     measure_id,
+    scope::occurrences,
     [DoneOn, Id]
 );
 
@@ -190,6 +267,7 @@ via_link!(
     FindingId,
     MeasureId,
     measure,
+    scope::measures,
     [Code, Id]
 );
 via_link!(
@@ -198,6 +276,7 @@ via_link!(
     MeasureId,
     FindingId,
     finding,
+    scope::findings,
     [OrderId, Id]
 );
 via_link!(
@@ -206,6 +285,7 @@ via_link!(
     MeasureId,
     SystemId,
     system,
+    scope::systems,
     [Code, Id]
 );
 via_link!(
@@ -214,6 +294,7 @@ via_link!(
     SystemId,
     MeasureId,
     measure,
+    scope::measures,
     [Code, Id]
 );
 via_link!(
@@ -222,6 +303,7 @@ via_link!(
     ReportId,
     MeasureId,
     measure,
+    scope::measures,
     [Code, Id]
 );
 
@@ -240,9 +322,11 @@ impl DlLoader<MeasuresOfOwner> for Loader {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
         let rows = measure::Entity::find()
             .filter(measure::Column::OwnerId.is_in(ids))
+            .filter(scope::measures(&self.who))
             .order_by_asc(measure::Column::Code)
             .all(&self.db)
             .await?;
+        self.record(&rows).await?;
         Ok(group(
             keys,
             rows.into_iter()
@@ -263,7 +347,12 @@ impl DlLoader<MeasuresOfOrder> for Loader {
         &self,
         keys: &[MeasuresOfOrder],
     ) -> Result<HashMap<MeasuresOfOrder, Self::Value>, AppError> {
-        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        // The measures of a granted order are visible (they answer one of its findings).
+        let ids: Vec<i64> = keys
+            .iter()
+            .map(|k| k.0)
+            .filter(|o| self.who.sees_order(*o))
+            .collect();
         let pairs: Vec<(i64, i64)> = measure_finding::Entity::find()
             .select_only()
             .column(finding::Column::OrderId)
@@ -285,6 +374,7 @@ impl DlLoader<MeasuresOfOrder> for Loader {
             .await?;
         let mut orders_of: HashMap<i64, Vec<i64>> = HashMap::new();
         for (order, measure) in pairs {
+            self.who.touch(order);
             orders_of.entry(measure).or_default().push(order);
         }
         let mut out = group(keys, std::iter::empty());
@@ -318,6 +408,7 @@ impl DlLoader<OrdersOfMeasure> for Loader {
             .column(finding::Column::OrderId)
             .inner_join(finding::Entity)
             .filter(measure_finding::Column::MeasureId.is_in(ids))
+            .filter(scope::findings(&self.who))
             .distinct()
             .into_tuple()
             .all(&self.db)
@@ -342,10 +433,12 @@ macro_rules! evidence_by {
                 let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
                 let rows = evidence_meta_select()
                     .filter(evidence::Column::$col.is_in(ids))
+                    .filter(scope::evidence(&self.who))
                     .order_by_asc(evidence::Column::Id)
                     .into_model::<EvidenceMeta>()
                     .all(&self.db)
                     .await?;
+                self.record(&rows).await?;
                 Ok(group(
                     keys,
                     rows.into_iter()
@@ -389,6 +482,7 @@ macro_rules! evaluations_by {
                 let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
                 let rows = evaluation::Entity::find()
                     .filter(evaluation::Column::$col.is_in(ids))
+                    .filter(scope::evaluations(&self.who))
                     .order_by_asc(evaluation::Column::EvaluatedAt)
                     .order_by_asc(evaluation::Column::Id)
                     .all(&self.db)
@@ -424,6 +518,7 @@ impl DlLoader<EvidenceCountOfMeasure> for Loader {
             .column(evidence::Column::MeasureId)
             .column_as(Expr::col(evidence::Column::Id).count(), "n")
             .filter(evidence::Column::MeasureId.is_in(ids))
+            .filter(scope::evidence(&self.who))
             .group_by(evidence::Column::MeasureId)
             .into_tuple()
             .all(&self.db)
@@ -437,7 +532,7 @@ impl DlLoader<EvidenceCountOfMeasure> for Loader {
 }
 
 /// An order's timeline ([`super::timeline::timelines`]): every order of a page in the same
-/// six statements. Timelines hold nothing outside their order, so no caller is needed.
+/// six statements. Timelines hold nothing outside their order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TimelineOfOrder(pub i64);
 
@@ -452,6 +547,7 @@ impl DlLoader<TimelineOfOrder> for Loader {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
         let orders = regulatory_order::Entity::find()
             .filter(regulatory_order::Column::Id.is_in(ids))
+            .filter(scope::orders(&self.who))
             .all(&self.db)
             .await?;
         Ok(super::timeline::timelines(&self.db, &orders)

@@ -5,6 +5,7 @@ pub mod dashboard;
 pub mod fast;
 pub mod loader;
 pub mod mutation;
+pub mod object;
 pub mod query;
 pub mod reporting;
 pub mod subscription;
@@ -12,7 +13,6 @@ pub mod timeline;
 pub mod token;
 pub mod types;
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 use sea_orm::DatabaseConnection;
 
@@ -59,11 +59,6 @@ pub fn build_schema(
 ) -> RemedySchema {
     let subscription = Subscription::default();
     let mut builder = Schema::build(Query::default(), Mutation::default(), subscription)
-        .data(
-            DataLoader::new(loader::Loader::new(db.clone()), tokio::spawn)
-                .delay(std::time::Duration::from_millis(cfg.loader_delay_ms))
-                .max_batch_size(5000),
-        )
         .data(bus)
         .data(db)
         .data(keys)

@@ -9,7 +9,10 @@ use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilt
 use super::connection::{cost, from_select, from_vec, limits, Conn, Keyset, PageArgs};
 use super::dashboard::{self, Progress};
 use super::fast::{listed, ListedMeasure};
-use super::loader::{evidence_meta_select, EvidenceMeta};
+use super::loader::{
+    evidence_meta_select, EvaluationById, EvaluatorById, EvidenceById, EvidenceMeta, FindingById,
+    MeasureById, OccurrenceById, OrderById, OwnerById, RegulatorById, ReportById, SystemById,
+};
 use super::types::*;
 use crate::auth::{caller, Permission, Requires};
 use crate::error::{AppError, AppResult};
@@ -164,85 +167,49 @@ async fn evidence_connection(
     .await
 }
 
+/// One object by global ID, through the caller's loaders (so within its scope): an ID
+/// outside the scope answers exactly as an unknown one.
 async fn find_node(ctx: &Context<'_>, gid: &ID) -> AppResult<Node> {
-    let who = caller(ctx)?;
-    let db = db(ctx);
     let (type_name, raw) = id::decode_any(gid)?;
-    let not_found = || AppError::not_found("node");
     let node = match type_name.as_str() {
-        "Regulator" => regulator::Entity::find_by_id(raw)
-            .filter(scope::regulators(who))
-            .one(db)
+        "Regulator" => load_row(ctx, RegulatorById(raw))
             .await?
             .map(|r| Node::Regulator(Regulator(r))),
-        "Order" => regulatory_order::Entity::find_by_id(raw)
-            .filter(scope::orders(who))
-            .one(db)
+        "Order" => load_row(ctx, OrderById(raw))
             .await?
-            .inspect(|o| who.touch(o.id))
-            .map(|o| Node::Order(Order(o))),
-        "Finding" => finding::Entity::find_by_id(raw)
-            .filter(scope::findings(who))
-            .one(db)
+            .map(|r| Node::Order(Order(r))),
+        "Finding" => load_row(ctx, FindingById(raw))
             .await?
-            .inspect(|f| who.touch(f.order_id))
-            .map(|f| Node::Finding(Finding(f))),
-        "Measure" => match measure::Entity::find_by_id(raw)
-            .filter(scope::measures(who))
-            .one(db)
+            .map(|r| Node::Finding(Finding(r))),
+        "Measure" => load_row(ctx, MeasureById(raw))
             .await?
-        {
-            Some(m) if measure_visible(ctx, who, m.id).await? => Some(Node::Measure(Measure(m))),
-            _ => None,
-        },
-        "Owner" => owner::Entity::find_by_id(raw)
-            .filter(scope::owners(who))
-            .one(db)
+            .map(|r| Node::Measure(Measure(r))),
+        "Owner" => load_row(ctx, OwnerById(raw))
             .await?
-            .map(|o| Node::Owner(Owner(o))),
-        "System" => system::Entity::find_by_id(raw)
-            .filter(scope::systems(who))
-            .one(db)
+            .map(|r| Node::Owner(Owner(r))),
+        "System" => load_row(ctx, SystemById(raw))
             .await?
-            .map(|s| Node::System(System(s))),
-        "Evidence" => {
-            let row = evidence_meta_select()
-                .filter(evidence::Column::Id.eq(raw))
-                .filter(scope::evidence(who))
-                .into_model::<EvidenceMeta>()
-                .one(db)
-                .await?;
-            match row {
-                Some(e) if measure_visible(ctx, who, e.measure_id).await? => {
-                    Some(Node::Evidence(Evidence(e)))
-                }
-                _ => None,
-            }
-        }
-        "Report" => report::Entity::find_by_id(raw)
-            .filter(scope::reports(who))
-            .one(db)
+            .map(|r| Node::System(System(r))),
+        "Evidence" => load::<_, Vec<EvidenceMeta>>(ctx, EvidenceById(raw))
             .await?
-            .inspect(|r| who.touch(r.order_id))
+            .into_iter()
+            .next()
+            .map(|e| Node::Evidence(Evidence(e))),
+        "Report" => load_row(ctx, ReportById(raw))
+            .await?
             .map(|r| Node::Report(Report(r))),
-        "Evaluation" => evaluation::Entity::find_by_id(raw)
-            .filter(scope::evaluations(who))
-            .one(db)
+        "Evaluation" => load_row(ctx, EvaluationById(raw))
             .await?
-            .map(|e| Node::Evaluation(Evaluation(e))),
-        "Evaluator" => evaluator::Entity::find_by_id(raw)
-            .one(db)
+            .map(|r| Node::Evaluation(Evaluation(r))),
+        "Evaluator" => load_row(ctx, EvaluatorById(raw))
             .await?
-            .map(|e| Node::Evaluator(Evaluator(e))),
-        "Occurrence" => match occurrence::Entity::find_by_id(raw).one(db).await? {
-            Some(o) if measure_visible(ctx, who, o.measure_id).await? => {
-                Some(Node::Occurrence(Occurrence(o)))
-            }
-            _ => None,
-        },
+            .map(|r| Node::Evaluator(Evaluator(r))),
+        "Occurrence" => load_row(ctx, OccurrenceById(raw))
+            .await?
+            .map(|r| Node::Occurrence(Occurrence(r))),
         _ => None,
     };
-    node.ok_or_else(not_found)
+    node.ok_or_else(|| AppError::not_found("node"))
 }
 
 #[derive(Default)]
@@ -341,7 +308,7 @@ impl PlanQuery {
         }
         let order =
             Keyset::asc(regulatory_order::Column::IssuedOn).then_asc(regulatory_order::Column::Id);
-        let conn = from_select(
+        from_select(
             ctx,
             db(ctx),
             &PageArgs::new(first, after, last, before),
@@ -349,11 +316,7 @@ impl PlanQuery {
             &order,
             Order,
         )
-        .await?;
-        for e in &conn.edges {
-            who.touch(e.node.0.id);
-        }
-        Ok(conn)
+        .await
     }
 
     /// One order by its reference (e.g. `METI-2022-06-30`).
@@ -448,10 +411,6 @@ impl PlanQuery {
             Measure,
         )
         .await?;
-        if who.is_scoped() {
-            let rows: Vec<measure::Model> = conn.edges.iter().map(|e| e.node.0.clone()).collect();
-            visible_measures(ctx, who, rows).await?;
-        }
         Ok(listed(conn))
     }
 
@@ -640,8 +599,9 @@ impl PlanQuery {
         before: Option<String>,
     ) -> AppResult<Conn<ListedMeasure>> {
         let who = caller(ctx)?;
+        // Within the caller's scope (the dashboards' reads take it).
         let rows = dashboard::overdue(db(ctx), who, as_of).await?;
-        let rows = visible_measures(ctx, who, rows).await?;
+        scope::touch(db(ctx), who, rows.iter().map(scope::InTrail::trail)).await?;
         from_vec(
             ctx,
             &PageArgs::new(first, after, last, before),

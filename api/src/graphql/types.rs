@@ -1,6 +1,6 @@
 //! The graph's object types. Each wraps a database row; relations load through DataLoaders
 //! and are filtered by the caller's scope.
-use async_graphql::dataloader::{DataLoader, Loader as DlLoader};
+use async_graphql::dataloader::Loader as DlLoader;
 use async_graphql::{ComplexObject, Context, Interface, Object, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::enums::*;
@@ -9,14 +9,11 @@ use entity::*;
 use super::connection::{cost, from_vec, Conn, PageArgs};
 use super::fast::{listed, ListedMeasure};
 use super::loader::*;
+pub use super::object::*;
 use crate::auth::{caller, Caller, Permission, Requires};
 use crate::error::{AppError, AppResult};
 use crate::id;
 use crate::service::measures::is_overdue;
-
-pub fn loader<'a, T>(ctx: &async_graphql::ContextBase<'a, T>) -> &'a DataLoader<Loader> {
-    ctx.data_unchecked::<DataLoader<Loader>>()
-}
 
 /// Loads one key; a missing entry is the value's default (an empty list, no row).
 pub async fn load<K, V>(ctx: &Context<'_>, key: K) -> AppResult<V>
@@ -25,7 +22,7 @@ where
     V: Default + Send + Sync + Clone + 'static,
     Loader: DlLoader<K, Value = V, Error = AppError>,
 {
-    Ok(loader(ctx).load_one(key).await?.unwrap_or_default())
+    Ok(loader(ctx)?.load_one(key).await?.unwrap_or_default())
 }
 
 /// Loads the rows of one parent (a shared list), taking them out of the share when the
@@ -47,7 +44,7 @@ where
     V: Send + Sync + Clone + 'static,
     Loader: DlLoader<K, Value = std::sync::Arc<V>, Error = AppError>,
 {
-    Ok(loader(ctx)
+    Ok(loader(ctx)?
         .load_one(key)
         .await?
         .map(std::sync::Arc::unwrap_or_clone))
@@ -55,54 +52,6 @@ where
 
 /// The server's notion of today (UTC).
 pub use crate::domain::today;
-
-/// Keeps the measures a scoped caller may see (those answering a finding of a granted order)
-/// and records the orders they belong to in the caller's access trail.
-pub async fn visible_measures(
-    ctx: &Context<'_>,
-    who: &Caller,
-    rows: Vec<measure::Model>,
-) -> AppResult<Vec<measure::Model>> {
-    if !who.is_scoped() {
-        return Ok(rows);
-    }
-    let orders = loader(ctx)
-        .load_many(rows.iter().map(|m| OrdersOfMeasure(m.id)))
-        .await?;
-    Ok(rows
-        .into_iter()
-        .filter(|m| {
-            let of = orders
-                .get(&OrdersOfMeasure(m.id))
-                .cloned()
-                .unwrap_or_default();
-            let mut seen = false;
-            for o in of {
-                if who.sees_order(o) {
-                    who.touch(o);
-                    seen = true;
-                }
-            }
-            seen
-        })
-        .collect())
-}
-
-/// Whether a scoped caller may see a measure.
-pub async fn measure_visible(ctx: &Context<'_>, who: &Caller, measure_id: i64) -> AppResult<bool> {
-    if !who.is_scoped() {
-        return Ok(true);
-    }
-    let orders: Vec<i64> = load(ctx, OrdersOfMeasure(measure_id)).await?;
-    let mut seen = false;
-    for o in orders {
-        if who.sees_order(o) {
-            who.touch(o);
-            seen = true;
-        }
-    }
-    Ok(seen)
-}
 
 /// What the caller may do with a node, so a frontend can show or hide controls.
 #[derive(SimpleObject, Default)]
@@ -151,9 +100,6 @@ macro_rules! page_args {
 }
 
 /// An authority that acts on the company: a ministry, a privacy commission, a card brand.
-pub struct Regulator(pub regulator::Model);
-
-/// An authority that acts on the company: a ministry, a privacy commission, a card brand.
 #[Object]
 impl Regulator {
     /// Opaque global ID.
@@ -194,13 +140,11 @@ impl Regulator {
         last: Option<i32>,
         before: Option<String>,
     ) -> AppResult<Conn<Order>> {
-        let who = caller(ctx)?;
         let rows: Vec<regulatory_order::Model> =
             load_list(ctx, OrdersOfRegulator(self.0.id)).await?;
         let rows: Vec<_> = rows
             .into_iter()
-            .filter(|o| o.archived_at.is_none() && who.sees_order(o.id))
-            .inspect(|o| who.touch(o.id))
+            .filter(|o| o.archived_at.is_none())
             .collect();
         from_vec(ctx, &page_args!(first, after, last, before), rows, Order)
     }
@@ -209,10 +153,6 @@ impl Regulator {
         Ok(permissions(caller(ctx)?, Permission::WritePlan))
     }
 }
-
-/// One regulatory action: a business-improvement order, guidance, a report request.
-#[derive(Clone)]
-pub struct Order(pub regulatory_order::Model);
 
 /// One regulatory action: a business-improvement order, guidance, a report request.
 #[Object]
@@ -339,7 +279,7 @@ impl Order {
         last: Option<i32>,
         before: Option<String>,
     ) -> AppResult<Conn<super::timeline::TimelineEntry>> {
-        let rows = loader(ctx)
+        let rows = loader(ctx)?
             .load_one(super::loader::TimelineOfOrder(self.0.id))
             .await?
             .map(std::sync::Arc::unwrap_or_clone)
@@ -351,9 +291,6 @@ impl Order {
         Ok(permissions(caller(ctx)?, Permission::WritePlan))
     }
 }
-
-/// One fact a regulator found, with its directive.
-pub struct Finding(pub finding::Model);
 
 /// One fact a regulator found, with its directive.
 #[Object]
@@ -423,9 +360,6 @@ impl Finding {
         Ok(permissions(caller(ctx)?, Permission::WritePlan))
     }
 }
-
-/// One thing the company committed to do.
-pub struct Measure(pub measure::Model);
 
 /// One thing the company committed to do.
 #[Object]
@@ -519,12 +453,7 @@ impl Measure {
         last: Option<i32>,
         before: Option<String>,
     ) -> AppResult<Conn<Finding>> {
-        let who = caller(ctx)?;
         let rows: Vec<finding::Model> = load_list(ctx, FindingsOfMeasure(self.0.id)).await?;
-        let rows = rows
-            .into_iter()
-            .filter(|f| who.sees_order(f.order_id))
-            .collect();
         from_vec(ctx, &page_args!(first, after, last, before), rows, Finding)
     }
     /// The systems it concerns.
@@ -638,9 +567,6 @@ pub struct Workload {
 }
 
 /// A person, department or outside vendor answerable for measures.
-pub struct Owner(pub owner::Model);
-
-/// A person, department or outside vendor answerable for measures.
 #[Object]
 impl Owner {
     /// Opaque global ID.
@@ -695,24 +621,20 @@ impl Owner {
         last: Option<i32>,
         before: Option<String>,
     ) -> AppResult<Conn<ListedMeasure>> {
-        let who = caller(ctx)?;
         let rows: Vec<measure::Model> = load(ctx, MeasuresOfOwner(self.0.id)).await?;
         let rows = rows
             .into_iter()
             .filter(|m| m.archived_at.is_none())
             .collect();
-        let rows = visible_measures(ctx, who, rows).await?;
         from_vec(ctx, &page_args!(first, after, last, before), rows, Measure).map(listed)
     }
     /// Its open workload today.
     async fn workload(&self, ctx: &Context<'_>) -> AppResult<Workload> {
-        let who = caller(ctx)?;
         let rows: Vec<measure::Model> = load(ctx, MeasuresOfOwner(self.0.id)).await?;
         let rows: Vec<_> = rows
             .into_iter()
             .filter(|m| m.archived_at.is_none())
             .collect();
-        let rows = visible_measures(ctx, who, rows).await?;
         let day = today();
         Ok(Workload {
             open: rows
@@ -728,9 +650,6 @@ impl Owner {
         Ok(permissions(caller(ctx)?, Permission::WritePlan))
     }
 }
-
-/// An in-scope system: the net payment system, a front system, an admin screen.
-pub struct System(pub system::Model);
 
 /// An in-scope system: the net payment system, a front system, an admin screen.
 #[Object]
@@ -777,13 +696,11 @@ impl System {
         last: Option<i32>,
         before: Option<String>,
     ) -> AppResult<Conn<ListedMeasure>> {
-        let who = caller(ctx)?;
         let rows: Vec<measure::Model> = load_list(ctx, MeasuresOfSystem(self.0.id)).await?;
         let rows = rows
             .into_iter()
             .filter(|m| m.archived_at.is_none())
             .collect();
-        let rows = visible_measures(ctx, who, rows).await?;
         from_vec(ctx, &page_args!(first, after, last, before), rows, Measure).map(listed)
     }
     /// Evidence about it (e.g. its PCI DSS attestations), oldest first.
@@ -796,19 +713,7 @@ impl System {
         last: Option<i32>,
         before: Option<String>,
     ) -> AppResult<Conn<Evidence>> {
-        let who = caller(ctx)?;
         let rows: Vec<EvidenceMeta> = load(ctx, EvidenceOfSystem(self.0.id)).await?;
-        let rows = if who.is_scoped() {
-            let mut kept = Vec::new();
-            for e in rows {
-                if measure_visible(ctx, who, e.measure_id).await? {
-                    kept.push(e);
-                }
-            }
-            kept
-        } else {
-            rows
-        };
         from_vec(ctx, &page_args!(first, after, last, before), rows, Evidence)
     }
     /// What the caller may do with it.
@@ -816,9 +721,6 @@ impl System {
         Ok(permissions(caller(ctx)?, Permission::WritePlan))
     }
 }
-
-/// A document proving a measure. Immutable: a correction is a new revision that supersedes it.
-pub struct Evidence(pub EvidenceMeta);
 
 /// A document proving a measure. Immutable: a correction is a new revision that supersedes it.
 #[Object]
@@ -918,9 +820,6 @@ impl Evidence {
 }
 
 /// A filing to a regulator. Submitted reports are frozen.
-pub struct Report(pub report::Model);
-
-/// A filing to a regulator. Submitted reports are frozen.
 #[Object]
 impl Report {
     /// Opaque global ID.
@@ -1006,9 +905,7 @@ impl Report {
         last: Option<i32>,
         before: Option<String>,
     ) -> AppResult<Conn<ListedMeasure>> {
-        let who = caller(ctx)?;
         let rows: Vec<measure::Model> = load_list(ctx, MeasuresOfReport(self.0.id)).await?;
-        let rows = visible_measures(ctx, who, rows).await?;
         from_vec(ctx, &page_args!(first, after, last, before), rows, Measure).map(listed)
     }
     /// Evaluations attached to it, oldest first.
@@ -1042,9 +939,6 @@ impl Report {
         })
     }
 }
-
-/// An independent evaluator's assessment of a report or a measure. Immutable.
-pub struct Evaluation(pub evaluation::Model);
 
 /// An independent evaluator's assessment of a report or a measure. Immutable.
 #[Object]
@@ -1091,9 +985,6 @@ impl Evaluation {
         self.0.evaluated_at
     }
 }
-
-/// An independent party that evaluates progress: a committee, its members, a regulator.
-pub struct Evaluator(pub evaluator::Model);
 
 /// An independent party that evaluates progress: a committee, its members, a regulator.
 #[Object]

@@ -156,6 +156,101 @@ pub fn evaluations(caller: &Caller) -> Condition {
     }
 }
 
+pub fn occurrences(caller: &Caller) -> Condition {
+    match caller.order_scope() {
+        None => Condition::all(),
+        Some(g) => {
+            Condition::all().add(occurrence::Column::MeasureId.in_subquery(visible_measure_ids(g)))
+        }
+    }
+}
+
+/// Objects every caller who may read the plan sees (evaluators' names).
+pub fn everyone(_: &Caller) -> Condition {
+    Condition::all()
+}
+
+// ---------------------------------------------------------------------------------------
+// The access trail: which granted orders a scoped caller's request returned data of.
+
+/// Where a row sits in the trail: under an order directly, through a measure (the granted
+/// orders it answers findings of), or nowhere (plan-wide objects).
+pub enum Trail {
+    Order(i64),
+    Measure(i64),
+    Nowhere,
+}
+
+/// Records the orders behind rows returned to a scoped caller: one statement when measures
+/// are among them, none otherwise (and nothing at all for unscoped callers).
+pub async fn touch<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    caller: &Caller,
+    trail: impl IntoIterator<Item = Trail>,
+) -> crate::error::AppResult<()> {
+    use sea_orm::{EntityTrait, QueryFilter, QuerySelect};
+    let Some(granted) = caller.order_scope() else {
+        return Ok(());
+    };
+    let mut measures = BTreeSet::new();
+    for t in trail {
+        match t {
+            Trail::Order(o) => caller.touch(o),
+            Trail::Measure(m) => {
+                measures.insert(m);
+            }
+            Trail::Nowhere => {}
+        }
+    }
+    if measures.is_empty() || granted.is_empty() {
+        return Ok(());
+    }
+    let orders: Vec<i64> = measure_finding::Entity::find()
+        .select_only()
+        .column(finding::Column::OrderId)
+        .inner_join(finding::Entity)
+        .filter(measure_finding::Column::MeasureId.is_in(measures))
+        .filter(finding::Column::OrderId.is_in(ids(granted)))
+        .distinct()
+        .into_tuple()
+        .all(conn)
+        .await?;
+    orders.into_iter().for_each(|o| caller.touch(o));
+    Ok(())
+}
+
+/// A row's place in the access trail.
+pub trait InTrail {
+    fn trail(&self) -> Trail;
+}
+
+macro_rules! in_trail {
+    ($($model:ty => |$r:ident| $e:expr;)*) => {
+        $(impl InTrail for $model {
+            fn trail(&self) -> Trail {
+                let $r = self;
+                $e
+            }
+        })*
+    };
+}
+
+in_trail! {
+    regulatory_order::Model => |r| Trail::Order(r.id);
+    finding::Model => |r| Trail::Order(r.order_id);
+    report::Model => |r| Trail::Order(r.order_id);
+    measure::Model => |r| Trail::Measure(r.id);
+    occurrence::Model => |r| Trail::Measure(r.measure_id);
+    super::evidence::EvidenceMeta => |r| Trail::Measure(r.measure_id);
+    regulator::Model => |_r| Trail::Nowhere;
+    owner::Model => |_r| Trail::Nowhere;
+    system::Model => |_r| Trail::Nowhere;
+    evaluation::Model => |_r| Trail::Nowhere;
+    evaluator::Model => |_r| Trail::Nowhere;
+    audit_event::Model => |_r| Trail::Nowhere;
+    access_log::Model => |_r| Trail::Nowhere;
+}
+
 // ---------------------------------------------------------------------------------------
 // Write-side checks: every mutation that touches order data calls one of these, so a caller
 // limited to orders changes nothing outside them (an ungranted object answers as unknown).
