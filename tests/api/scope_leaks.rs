@@ -496,3 +496,323 @@ async fn an_order_limited_writer_changes_nothing_outside_its_orders() {
         .await;
     assert_eq!(data["updateFinding"]["title"], "PPC, retitled");
 }
+
+// ---------------------------------------------------------------------------------------
+// Every relation, by construction: the query is built from the schema itself, so a field
+// added tomorrow is walked too, without anyone remembering to add it here.
+
+/// A named type's kind and fields, from introspection.
+struct SchemaType {
+    kind: String,
+    /// (field name, named type it returns, whether it takes `first`, whether it needs an
+    /// argument the walk cannot invent)
+    fields: Vec<(String, String, bool, bool)>,
+}
+
+fn named(t: &Value) -> String {
+    let mut t = t;
+    while t["name"].is_null() {
+        t = &t["ofType"];
+    }
+    t["name"].as_str().unwrap().to_string()
+}
+
+async fn schema_types(app: &TestApp) -> std::collections::HashMap<String, SchemaType> {
+    let tref = "kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } }";
+    let data = app
+        .query_ok(
+            &format!(
+                "{{ __schema {{ types {{ name kind fields {{ name type {{ {tref} }} \
+                 args {{ name defaultValue type {{ kind }} }} }} }} }} }}"
+            ),
+            json!({}),
+        )
+        .await;
+    let mut out = std::collections::HashMap::new();
+    for t in data["__schema"]["types"].as_array().unwrap() {
+        let fields = t["fields"]
+            .as_array()
+            .map(|fs| {
+                fs.iter()
+                    .map(|f| {
+                        let args = f["args"].as_array().unwrap();
+                        let first = args.iter().any(|a| a["name"] == "first");
+                        let required = args.iter().any(|a| {
+                            a["type"]["kind"] == "NON_NULL" && a["defaultValue"].is_null()
+                        });
+                        (
+                            f["name"].as_str().unwrap().to_string(),
+                            named(&f["type"]),
+                            first,
+                            required,
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.insert(
+            t["name"].as_str().unwrap().to_string(),
+            SchemaType {
+                kind: t["kind"].as_str().unwrap().to_string(),
+                fields,
+            },
+        );
+    }
+    out
+}
+
+/// The selection of every object field of `type_name` to `depth` levels, with each object's
+/// `__typename` and `id`.
+fn selection(
+    types: &std::collections::HashMap<String, SchemaType>,
+    type_name: &str,
+    depth: u32,
+) -> String {
+    let t = &types[type_name];
+    let mut out = String::from("__typename");
+    if t.fields.iter().any(|f| f.0 == "id") {
+        out.push_str(" id");
+    }
+    if depth == 0 || !matches!(t.kind.as_str(), "OBJECT" | "INTERFACE") {
+        return out;
+    }
+    for (name, ty, first, required) in &t.fields {
+        let inner = &types[ty];
+        if *required || !matches!(inner.kind.as_str(), "OBJECT" | "INTERFACE" | "UNION") {
+            continue;
+        }
+        // `nodes` is walked; `edges` holds the same objects.
+        if name.starts_with("__") || name == "edges" {
+            continue;
+        }
+        let args = if *first { "(first: 100)" } else { "" };
+        out.push_str(&format!(
+            " {name}{args} {{ {} }}",
+            selection(types, ty, depth - 1)
+        ));
+    }
+    out
+}
+
+/// Every `(typename, raw id)` in a response.
+fn objects(v: &Value, out: &mut Vec<(String, i64)>) {
+    match v {
+        Value::Object(map) => {
+            if let (Some(Value::String(t)), Some(Value::String(id))) =
+                (map.get("__typename"), map.get("id"))
+            {
+                if let Ok((_, raw)) = remedy::id::decode_any(&async_graphql::ID(id.clone())) {
+                    out.push((t.clone(), raw));
+                }
+            }
+            map.values().for_each(|x| objects(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| objects(x, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn every_relation_an_evaluator_reaches_stays_within_its_orders() {
+    let app = spawn_demo_app_configured(|c| {
+        c.max_depth = 64;
+        c.max_complexity = 10_000_000;
+        c.max_fields = 1_000_000;
+        c.max_aliases = 1_000_000;
+        c.max_expanded_fields = 10_000_000;
+        c.max_tokens = 10_000_000;
+        c.max_body_bytes = 64 << 20;
+    })
+    .await;
+    let db = &app.db;
+    // Tie the other order's measures to what the evaluator sees (its measures' owner and
+    // systems), so that an unscoped relation would show them.
+    let meti_findings: BTreeSet<i64> = Finding::find()
+        .filter(finding::Column::OrderId.eq(order(&app, METI).await.id))
+        .all(db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|f| f.id)
+        .collect();
+    let meti_measures: BTreeSet<i64> = MeasureFinding::find()
+        .all(db)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|l| meti_findings.contains(&l.finding_id))
+        .map(|l| l.measure_id)
+        .collect();
+    let visible_link = MeasureSystem::find()
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| meti_measures.contains(&l.measure_id))
+        .expect("a measure of the granted order concerns a system");
+    let system = visible_link.system_id;
+    let shared = Measure::find()
+        .filter(measure::Column::OwnerId.is_not_null())
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| meti_measures.contains(&m.id))
+        .expect("a measure of the granted order has an owner");
+    let template = Evidence::find().one(db).await.unwrap().expect("evidence");
+    for code in PPC_ONLY {
+        let m = measure(&app, code).await;
+        let mut am: measure::ActiveModel = m.clone().into();
+        am.owner_id = Set(shared.owner_id);
+        am.update(db).await.unwrap();
+        if MeasureSystem::find()
+            .filter(measure_system::Column::MeasureId.eq(m.id))
+            .filter(measure_system::Column::SystemId.eq(system))
+            .one(db)
+            .await
+            .unwrap()
+            .is_none()
+        {
+            measure_system::ActiveModel {
+                measure_id: Set(m.id),
+                system_id: Set(system),
+                created_at: Set(chrono::Utc::now()),
+            }
+            .insert(db)
+            .await
+            .unwrap();
+        }
+        let mut e: evidence::ActiveModel = template.clone().into();
+        e.id = sea_orm::ActiveValue::NotSet;
+        e.measure_id = Set(m.id);
+        e.system_id = Set(Some(system));
+        e.supersedes_id = Set(None);
+        e.title = Set(format!("Evidence of {code}"));
+        e.insert(db).await.unwrap();
+    }
+    let types = schema_types(&app).await;
+    let evaluator = app.token(Role::Evaluator, &[METI]).await;
+    // One request per root field (a refused non-null root would null the others).
+    let mut seen = Vec::new();
+    let mut roots = 0;
+    for (name, ty, first, required) in &types["Query"].fields {
+        if *required || !matches!(types[ty].kind.as_str(), "OBJECT" | "INTERFACE") {
+            continue;
+        }
+        roots += 1;
+        let args = if *first { "(first: 100)" } else { "" };
+        // A list and each relation of its objects (connections take two levels each).
+        let query = format!("{{ {name}{args} {{ {} }} }}", selection(&types, ty, 4));
+        let (status, body) = app.graphql_as(Some(&evaluator), &query, json!({})).await;
+        assert_eq!(status, 200, "{name}: {body}");
+        for e in body["errors"].as_array().into_iter().flatten() {
+            assert_eq!(e["extensions"]["code"], "FORBIDDEN", "{name}: {e}");
+        }
+        objects(&body["data"], &mut seen);
+    }
+    assert!(roots >= 10, "only {roots} root fields walked");
+
+    // What the grant allows, from the database.
+    let meti = order(&app, METI).await.id;
+    let findings: BTreeSet<i64> = Finding::find()
+        .filter(finding::Column::OrderId.eq(meti))
+        .all(db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|f| f.id)
+        .collect();
+    let links = MeasureFinding::find().all(db).await.unwrap();
+    let measures: BTreeSet<i64> = links
+        .iter()
+        .filter(|l| findings.contains(&l.finding_id))
+        .map(|l| l.measure_id)
+        .collect();
+    let measure_rows = Measure::find().all(db).await.unwrap();
+    let owners: BTreeSet<i64> = measure_rows
+        .iter()
+        .filter(|m| measures.contains(&m.id))
+        .filter_map(|m| m.owner_id)
+        .collect();
+    let systems: BTreeSet<i64> = MeasureSystem::find()
+        .all(db)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|l| measures.contains(&l.measure_id))
+        .map(|l| l.system_id)
+        .collect();
+    let reports: BTreeSet<i64> = Report::find()
+        .filter(report::Column::OrderId.eq(meti))
+        .all(db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    let regulator = order(&app, METI).await.regulator_id;
+    let evidence: std::collections::HashMap<i64, i64> = Evidence::find()
+        .all(db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| (e.id, e.measure_id))
+        .collect();
+    let evaluations: std::collections::HashMap<i64, (Option<i64>, Option<i64>)> =
+        Evaluation::find()
+            .all(db)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| (e.id, (e.measure_id, e.report_id)))
+            .collect();
+    let occurrences: std::collections::HashMap<i64, i64> = Occurrence::find()
+        .all(db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|o| (o.id, o.measure_id))
+        .collect();
+
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    for (typename, raw) in &seen {
+        *counts.entry(typename.clone()).or_default() += 1;
+        let allowed = match typename.as_str() {
+            "Order" => *raw == meti,
+            "Finding" => findings.contains(raw),
+            "Measure" => measures.contains(raw),
+            "Owner" => owners.contains(raw),
+            "System" => systems.contains(raw),
+            "Report" => reports.contains(raw),
+            "Regulator" => *raw == regulator,
+            "Evidence" => evidence.get(raw).is_some_and(|m| measures.contains(m)),
+            "Occurrence" => occurrences.get(raw).is_some_and(|m| measures.contains(m)),
+            "Evaluation" => evaluations.get(raw).is_some_and(|(m, r)| {
+                m.is_some_and(|m| measures.contains(&m)) || r.is_some_and(|r| reports.contains(&r))
+            }),
+            // Evaluators' names are not order data.
+            "Evaluator" => true,
+            other => panic!(
+                "a new object type reached by an evaluator: {other}; say here what it may see"
+            ),
+        };
+        assert!(allowed, "{typename} {raw} is outside the grant");
+    }
+    // The walk reached the plan, not an empty page.
+    for t in [
+        "Order",
+        "Finding",
+        "Measure",
+        "Owner",
+        "System",
+        "Report",
+        "Regulator",
+        "Evidence",
+        "Evaluation",
+    ] {
+        assert!(
+            counts.get(t).copied().unwrap_or(0) > 0,
+            "no {t} reached: {counts:?}"
+        );
+    }
+}
