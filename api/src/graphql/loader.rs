@@ -169,7 +169,10 @@ macro_rules! has_many {
                 $(let query = query.order_by_asc($entity::Column::$order);)*
                 let rows = query.all(&self.db).await?;
                 self.record(&rows).await?;
-                Ok(shared(group(keys, rows.into_iter().map(|r| ($key(r.$field), r)))))
+                let rows = rows
+                    .into_iter()
+                    .filter_map(|r| r.$field.into_key().map(|k| ($key(k), r)));
+                Ok(shared(group(keys, rows)))
             }
         }
     };
@@ -307,33 +310,14 @@ via_link!(
     [Code, Id]
 );
 
-/// Measures of an owner.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct MeasuresOfOwner(pub i64);
-
-impl DlLoader<MeasuresOfOwner> for Loader {
-    type Value = Vec<measure::Model>;
-    type Error = AppError;
-
-    async fn load(
-        &self,
-        keys: &[MeasuresOfOwner],
-    ) -> Result<HashMap<MeasuresOfOwner, Self::Value>, AppError> {
-        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
-        let rows = measure::Entity::find()
-            .filter(measure::Column::OwnerId.is_in(ids))
-            .filter(scope::measures(&self.who))
-            .order_by_asc(measure::Column::Code)
-            .all(&self.db)
-            .await?;
-        self.record(&rows).await?;
-        Ok(group(
-            keys,
-            rows.into_iter()
-                .filter_map(|r| r.owner_id.map(|o| (MeasuresOfOwner(o), r))),
-        ))
-    }
-}
+has_many!(
+    MeasuresOfOwner,
+    measure,
+    OwnerId,
+    owner_id,
+    scope::measures,
+    [Code, Id]
+);
 
 /// Measures answering any finding of an order (distinct).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -4,7 +4,7 @@
 use async_graphql::{Context, ErrorExtensions, Result, Subscription, ID};
 use entity::*;
 use futures_util::stream::{self, Stream};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{Condition, DatabaseConnection, EntityTrait, PrimaryKeyTrait, QueryFilter};
 use tokio::sync::broadcast;
 
 use super::types::{Measure, Report};
@@ -104,6 +104,49 @@ where
     })
 }
 
+/// A subscription to one kind of row: each change is re-read with the subscriber's scope
+/// (`visible`), so it hears only of what it may see.
+async fn watch<E, N>(
+    ctx: &Context<'_>,
+    order_id: Option<ID>,
+    kind: Kind,
+    visible: fn(&Caller) -> Condition,
+    wrap: fn(E::Model) -> N,
+) -> Result<impl Stream<Item = N>>
+where
+    E: EntityTrait,
+    E::Model: Send + Sync,
+    N: Send + 'static,
+    <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<i64>,
+{
+    let who = caller(ctx).map_err(|e| e.extend())?.clone();
+    let db = ctx.data_unchecked::<DatabaseConnection>().clone();
+    let order = order_filter(&db, &who, order_id)
+        .await
+        .map_err(|e| e.extend())?;
+    let rx = ctx.data_unchecked::<Bus>().subscribe();
+    let gate = ctx.data_unchecked::<Arc<WriteGate>>().clone();
+    Ok(changes(
+        rx,
+        kind,
+        order,
+        who,
+        (db.clone(), gate),
+        move |id, who| {
+            let db = db.clone();
+            async move {
+                E::find_by_id(id)
+                    .filter(visible(&who))
+                    .one(&db)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(wrap)
+            }
+        },
+    ))
+}
+
 #[Subscription]
 impl PlanSubscription {
     /// Measures as they change (created, updated, moved through the workflow, linked,
@@ -114,31 +157,7 @@ impl PlanSubscription {
         ctx: &Context<'_>,
         order_id: Option<ID>,
     ) -> Result<impl Stream<Item = Measure>> {
-        let who = caller(ctx).map_err(|e| e.extend())?.clone();
-        let db = ctx.data_unchecked::<DatabaseConnection>().clone();
-        let order = order_filter(&db, &who, order_id)
-            .await
-            .map_err(|e| e.extend())?;
-        let rx = ctx.data_unchecked::<Bus>().subscribe();
-        Ok(changes(
-            rx,
-            Kind::Measure,
-            order,
-            who,
-            (db.clone(), ctx.data_unchecked::<Arc<WriteGate>>().clone()),
-            move |id, who| {
-                let db = db.clone();
-                async move {
-                    measure::Entity::find_by_id(id)
-                        .filter(Condition::all().add(scope::measures(&who)))
-                        .one(&db)
-                        .await
-                        .ok()
-                        .flatten()
-                        .map(Measure)
-                }
-            },
-        ))
+        watch::<measure::Entity, _>(ctx, order_id, Kind::Measure, scope::measures, Measure).await
     }
 
     /// Reports as they change (created, updated, submitted, acknowledged), optionally those
@@ -149,31 +168,6 @@ impl PlanSubscription {
         ctx: &Context<'_>,
         order_id: Option<ID>,
     ) -> Result<impl Stream<Item = Report>> {
-        let who = caller(ctx).map_err(|e| e.extend())?.clone();
-        let db = ctx.data_unchecked::<DatabaseConnection>().clone();
-        let order = order_filter(&db, &who, order_id)
-            .await
-            .map_err(|e| e.extend())?;
-        let rx = ctx.data_unchecked::<Bus>().subscribe();
-        Ok(changes(
-            rx,
-            Kind::Report,
-            order,
-            who,
-            (db.clone(), ctx.data_unchecked::<Arc<WriteGate>>().clone()),
-            move |id, who| {
-                let db = db.clone();
-                async move {
-                    report::Entity::find_by_id(id)
-                        .filter(scope::reports(&who))
-                        .filter(report::Column::Id.eq(id))
-                        .one(&db)
-                        .await
-                        .ok()
-                        .flatten()
-                        .map(Report)
-                }
-            },
-        ))
+        watch::<report::Entity, _>(ctx, order_id, Kind::Report, scope::reports, Report).await
     }
 }

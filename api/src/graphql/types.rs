@@ -621,7 +621,7 @@ impl Owner {
         last: Option<i32>,
         before: Option<String>,
     ) -> AppResult<Conn<ListedMeasure>> {
-        let rows: Vec<measure::Model> = load(ctx, MeasuresOfOwner(self.0.id)).await?;
+        let rows: Vec<measure::Model> = load_list(ctx, MeasuresOfOwner(self.0.id)).await?;
         let rows = rows
             .into_iter()
             .filter(|m| m.archived_at.is_none())
@@ -630,7 +630,7 @@ impl Owner {
     }
     /// Its open workload today.
     async fn workload(&self, ctx: &Context<'_>) -> AppResult<Workload> {
-        let rows: Vec<measure::Model> = load(ctx, MeasuresOfOwner(self.0.id)).await?;
+        let rows: Vec<measure::Model> = load_list(ctx, MeasuresOfOwner(self.0.id)).await?;
         let rows: Vec<_> = rows
             .into_iter()
             .filter(|m| m.archived_at.is_none())

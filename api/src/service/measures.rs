@@ -5,11 +5,11 @@ use std::collections::BTreeSet;
 use chrono::NaiveDate;
 use entity::enums::{FindingCategory, MeasureStatus, Recurrence};
 use entity::*;
-use sea_orm::sea_query::{Expr, Func, Query};
+use sea_orm::sea_query::{Expr, Func, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition};
 
 use crate::error::AppResult;
-use crate::service::scope::{links_with_orders, measures_of_orders};
+use crate::service::scope::measures_of_findings;
 
 pub use crate::domain::{is_overdue, status_as_of, OPEN_STATUSES};
 
@@ -84,53 +84,40 @@ pub fn filter_condition(
     scope: Option<&BTreeSet<i64>>,
 ) -> AppResult<Condition> {
     use crate::id::decode;
-    let in_scope = |stmt: &mut sea_orm::sea_query::SelectStatement| {
+    // The measures answering a finding that meets `cond`, among the findings in scope.
+    let answering = |cond: SimpleExpr| {
+        let mut stmt = measures_of_findings(cond);
         if let Some(g) = scope {
             stmt.and_where(
                 Expr::col((finding::Entity, finding::Column::OrderId)).is_in(g.iter().copied()),
             );
         }
+        measure::Column::Id.in_subquery(stmt)
     };
+    let finding_col = |c: finding::Column| Expr::col((finding::Entity, c));
     let mut c = Condition::all();
     if !f.include_archived.unwrap_or(false) {
         c = c.add(measure::Column::ArchivedAt.is_null());
     }
     if let Some(id) = &f.order_id {
-        let mut stmt = measures_of_orders([decode(id, "Order")?]);
-        in_scope(&mut stmt);
-        c = c.add(measure::Column::Id.in_subquery(stmt));
+        c = c.add(answering(
+            finding_col(finding::Column::OrderId).eq(decode(id, "Order")?),
+        ));
     }
     if let Some(id) = &f.regulator_id {
-        let reg = decode(id, "Regulator")?;
-        let mut stmt = links_with_orders()
-            .column((measure_finding::Entity, measure_finding::Column::MeasureId))
-            .and_where(
-                Expr::col((
-                    regulatory_order::Entity,
-                    regulatory_order::Column::RegulatorId,
-                ))
-                .eq(reg),
-            )
+        let orders = Query::select()
+            .column(regulatory_order::Column::Id)
+            .from(regulatory_order::Entity)
+            .and_where(regulatory_order::Column::RegulatorId.eq(decode(id, "Regulator")?))
             .to_owned();
-        in_scope(&mut stmt);
-        c = c.add(measure::Column::Id.in_subquery(stmt));
+        c = c.add(answering(
+            finding_col(finding::Column::OrderId).in_subquery(orders),
+        ));
     }
     if let Some(id) = &f.finding_id {
-        let mut stmt = Query::select()
-            .column((measure_finding::Entity, measure_finding::Column::MeasureId))
-            .from(measure_finding::Entity)
-            .inner_join(
-                finding::Entity,
-                Expr::col((finding::Entity, finding::Column::Id))
-                    .equals((measure_finding::Entity, measure_finding::Column::FindingId)),
-            )
-            .and_where(
-                Expr::col((measure_finding::Entity, measure_finding::Column::FindingId))
-                    .eq(decode(id, "Finding")?),
-            )
-            .to_owned();
-        in_scope(&mut stmt);
-        c = c.add(measure::Column::Id.in_subquery(stmt));
+        c = c.add(answering(
+            finding_col(finding::Column::Id).eq(decode(id, "Finding")?),
+        ));
     }
     if let Some(id) = &f.owner_id {
         c = c.add(measure::Column::OwnerId.eq(decode(id, "Owner")?));
@@ -150,18 +137,9 @@ pub fn filter_condition(
         c = c.add(measure::Column::Status.is_in(statuses.iter().copied()));
     }
     if let Some(cat) = f.category {
-        let mut stmt = Query::select()
-            .column((measure_finding::Entity, measure_finding::Column::MeasureId))
-            .from(measure_finding::Entity)
-            .inner_join(
-                finding::Entity,
-                Expr::col((finding::Entity, finding::Column::Id))
-                    .equals((measure_finding::Entity, measure_finding::Column::FindingId)),
-            )
-            .and_where(Expr::col((finding::Entity, finding::Column::Category)).eq(cat.as_str()))
-            .to_owned();
-        in_scope(&mut stmt);
-        c = c.add(measure::Column::Id.in_subquery(stmt));
+        c = c.add(answering(
+            finding_col(finding::Column::Category).eq(cat.as_str()),
+        ));
     }
     match f.overdue {
         Some(true) => c = c.add(overdue_condition(today)),

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use entity::*;
-use sea_orm::sea_query::{Expr, Query, SelectStatement};
+use sea_orm::sea_query::{Expr, Query, SelectStatement, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition};
 
 use crate::auth::Caller;
@@ -30,8 +30,9 @@ pub fn links_with_orders() -> SelectStatement {
         .to_owned()
 }
 
-/// `SELECT measure_id FROM measure_finding JOIN finding … WHERE finding.order_id IN (orders)`.
-pub fn measures_of_orders(orders: impl IntoIterator<Item = i64>) -> SelectStatement {
+/// `SELECT measure_id FROM measure_finding JOIN finding … WHERE cond`: the measures
+/// answering a finding that meets `cond` (a condition on `finding`).
+pub fn measures_of_findings(cond: SimpleExpr) -> SelectStatement {
     Query::select()
         .column((measure_finding::Entity, measure_finding::Column::MeasureId))
         .from(measure_finding::Entity)
@@ -40,8 +41,13 @@ pub fn measures_of_orders(orders: impl IntoIterator<Item = i64>) -> SelectStatem
             Expr::col((finding::Entity, finding::Column::Id))
                 .equals((measure_finding::Entity, measure_finding::Column::FindingId)),
         )
-        .and_where(Expr::col((finding::Entity, finding::Column::OrderId)).is_in(orders))
+        .and_where(cond)
         .to_owned()
+}
+
+/// The measures answering a finding of these orders.
+pub fn measures_of_orders(orders: impl IntoIterator<Item = i64>) -> SelectStatement {
+    measures_of_findings(Expr::col((finding::Entity, finding::Column::OrderId)).is_in(orders))
 }
 
 fn ids(set: &BTreeSet<i64>) -> Vec<i64> {
