@@ -388,3 +388,32 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The findings of an order and the measures answering them (what a token granted that
+/// order may see of both), from the database.
+pub async fn findings_and_measures_of(
+    db: &DatabaseConnection,
+    order_id: i64,
+) -> (
+    std::collections::BTreeSet<i64>,
+    std::collections::BTreeSet<i64>,
+) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let findings: std::collections::BTreeSet<i64> = entity::finding::Entity::find()
+        .filter(entity::finding::Column::OrderId.eq(order_id))
+        .all(db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|f| f.id)
+        .collect();
+    let measures = entity::measure_finding::Entity::find()
+        .all(db)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|l| findings.contains(&l.finding_id))
+        .map(|l| l.measure_id)
+        .collect();
+    (findings, measures)
+}

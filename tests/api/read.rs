@@ -1100,20 +1100,8 @@ async fn an_evaluator_probing_the_other_order_sees_nothing_of_it() {
         .unwrap()
         .unwrap();
     // Measures answering only the commission's findings.
-    let meti_findings: BTreeSet<i64> = Finding::find()
-        .filter(finding::Column::OrderId.eq(meti))
-        .all(db)
-        .await
-        .unwrap()
-        .iter()
-        .map(|f| f.id)
-        .collect();
+    let (_, meti_measures) = findings_and_measures_of(db, meti).await;
     let links = MeasureFinding::find().all(db).await.unwrap();
-    let meti_measures: BTreeSet<i64> = links
-        .iter()
-        .filter(|l| meti_findings.contains(&l.finding_id))
-        .map(|l| l.measure_id)
-        .collect();
     let ppc_only: Vec<i64> = links
         .iter()
         .map(|l| l.measure_id)

@@ -627,22 +627,7 @@ async fn every_relation_an_evaluator_reaches_stays_within_its_orders() {
     let db = &app.db;
     // Tie the other order's measures to what the evaluator sees (its measures' owner and
     // systems), so that an unscoped relation would show them.
-    let meti_findings: BTreeSet<i64> = Finding::find()
-        .filter(finding::Column::OrderId.eq(order(&app, METI).await.id))
-        .all(db)
-        .await
-        .unwrap()
-        .iter()
-        .map(|f| f.id)
-        .collect();
-    let meti_measures: BTreeSet<i64> = MeasureFinding::find()
-        .all(db)
-        .await
-        .unwrap()
-        .iter()
-        .filter(|l| meti_findings.contains(&l.finding_id))
-        .map(|l| l.measure_id)
-        .collect();
+    let (_, meti_measures) = findings_and_measures_of(db, order(&app, METI).await.id).await;
     let visible_link = MeasureSystem::find()
         .all(db)
         .await
@@ -714,20 +699,7 @@ async fn every_relation_an_evaluator_reaches_stays_within_its_orders() {
 
     // What the grant allows, from the database.
     let meti = order(&app, METI).await.id;
-    let findings: BTreeSet<i64> = Finding::find()
-        .filter(finding::Column::OrderId.eq(meti))
-        .all(db)
-        .await
-        .unwrap()
-        .iter()
-        .map(|f| f.id)
-        .collect();
-    let links = MeasureFinding::find().all(db).await.unwrap();
-    let measures: BTreeSet<i64> = links
-        .iter()
-        .filter(|l| findings.contains(&l.finding_id))
-        .map(|l| l.measure_id)
-        .collect();
+    let (findings, measures) = findings_and_measures_of(db, meti).await;
     let measure_rows = Measure::find().all(db).await.unwrap();
     let owners: BTreeSet<i64> = measure_rows
         .iter()

@@ -30,20 +30,8 @@ pub const EXPORTED_ENTITIES: [&str; 13] = [
     "Evaluator",
 ];
 
-/// Kinds of object that are Relay nodes, addressable with `node(id)`.
-const NODE_ENTITIES: [&str; 11] = [
-    "Regulator",
-    "Order",
-    "Finding",
-    "Measure",
-    "Owner",
-    "System",
-    "Evidence",
-    "Occurrence",
-    "Report",
-    "Evaluation",
-    "Evaluator",
-];
+/// Of those, the link rows, which are no Relay nodes (the others are: `node(id)`).
+const LINKS: [&str; 2] = ["MeasureFinding", "MeasureSystem"];
 
 /// One change to plan data, from the audit log (without the before/after contents, which
 /// stay ADMIN-only: fetch the node for its current state).
@@ -65,7 +53,8 @@ pub struct Change {
 
 impl From<audit_event::Model> for Change {
     fn from(e: audit_event::Model) -> Self {
-        let node_id = if NODE_ENTITIES.contains(&e.entity.as_str()) {
+        let entity = e.entity.as_str();
+        let node_id = if EXPORTED_ENTITIES.contains(&entity) && !LINKS.contains(&entity) {
             e.entity_id
                 .parse::<i64>()
                 .ok()
