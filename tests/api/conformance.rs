@@ -268,7 +268,11 @@ async fn graphql_response_json_answers_request_errors_with_4xx_and_no_data() {
         assert_eq!(status, 400, "{request}: {body}");
         assert!(ctype.starts_with(GR), "{ctype}");
         assert!(body.get("data").is_none(), "{request}: {body}");
-        assert_eq!(error_codes(&body), [code], "{request}");
+        let codes = error_codes(&body);
+        assert!(
+            !codes.is_empty() && codes.iter().all(|c| c == code),
+            "{request}: {body}"
+        );
     }
     // Preferred by quality, as Apollo Client and urql send it; `*/*` and no preference:
     // application/json.
@@ -300,7 +304,11 @@ async fn graphql_response_json_answers_request_errors_with_4xx_and_no_data() {
         assert_eq!(ctype, "application/json");
         assert_eq!(body["data"], Value::Null, "{body}");
         assert!(body.as_object().unwrap().contains_key("data"));
-        assert_eq!(error_codes(&body), [code], "{request}");
+        let codes = error_codes(&body);
+        assert!(
+            !codes.is_empty() && codes.iter().all(|c| c == code),
+            "{request}: {body}"
+        );
     }
     // Malformed JSON: 400 in both, without data in the new media type.
     for accept in ["application/json", GR] {
