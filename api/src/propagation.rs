@@ -3,10 +3,11 @@
 //! non-null type the `null` goes up to the nearest nullable parent (a list item, a field, or
 //! `data` itself).
 //!
-//! async-graphql 7.2.1 does neither: since its "don't bail early on the first error when
-//! resolving containers" change (async-graphql PR #1746), an object resolves every field,
-//! records a failed field's error and leaves the field's key out of the object; an object
-//! whose every field failed becomes `null` even where its type is non-null. Clients that
+//! async-graphql 7.2.1 does neither: its `do_resolve_container` (`resolver_utils/container.rs`)
+//! resolves every field of an object, records a failed field's error and leaves the field's
+//! key out of the object (it no longer bails out on the first error; cf. async-graphql PR
+//! #1746), and an object whose every field failed becomes `null` even where its type is
+//! non-null. Clients that
 //! rely on the response's shape (normalised caches such as Apollo's and urql's) then read a
 //! missing key. [`complete`] rewrites the response's data from the errors' paths, the
 //! operation's document (for aliases and fragments) and the schema's field types
