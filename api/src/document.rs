@@ -23,11 +23,13 @@ use serde::Deserialize;
 
 use crate::config::ServerConfig;
 
-/// Why a document was refused before execution: a stable code and a message.
+/// Why a document was refused before execution: a stable code, a message and, for a
+/// document that does not parse, where in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     pub code: &'static str,
     pub message: String,
+    pub locations: Vec<async_graphql::Pos>,
 }
 
 impl Refusal {
@@ -35,6 +37,35 @@ impl Refusal {
         Self {
             code,
             message: message.into(),
+            locations: Vec::new(),
+        }
+    }
+
+    /// A document the parser refused: `GRAPHQL_PARSE_FAILED` with a one-line message and the
+    /// position, for a syntax error (the parser's own message draws the line with a caret
+    /// over several lines); the document-level rules the parser also checks (one anonymous
+    /// operation, unique operation and fragment names) are `VALIDATION`.
+    pub fn parse(err: &async_graphql::parser::Error) -> Self {
+        use async_graphql::parser::Error;
+        let (code, message) = match err {
+            Error::Syntax { message, .. } => {
+                // The last "= ..." line of pest's drawing says what was expected.
+                let what = message
+                    .lines()
+                    .filter_map(|l| l.trim().strip_prefix("= "))
+                    .next_back()
+                    .unwrap_or("unexpected input");
+                ("GRAPHQL_PARSE_FAILED", format!("Syntax error: {what}"))
+            }
+            Error::MissingOperation | Error::RecursionLimitExceeded => {
+                ("GRAPHQL_PARSE_FAILED", format!("Syntax error: {err}"))
+            }
+            other => ("VALIDATION", other.to_string()),
+        };
+        Self {
+            code,
+            message: message.replace(['\n', '\r'], " "),
+            locations: err.positions().take(1).collect(),
         }
     }
 }
@@ -134,8 +165,9 @@ impl Documents {
     }
 
     /// Resolves the request's persisted query (if any), counts its tokens, parses it once and
-    /// checks the limits. A document that does not parse is left to the executor, which
-    /// reports the syntax error with its position. On success, the returned entry (if any)
+    /// checks the limits. A request without a query (nor a persisted query's hash) is refused
+    /// (`VALIDATION`), a document that does not parse too (`GRAPHQL_PARSE_FAILED`, one line,
+    /// with its position: [`Refusal::parse`]). On success, the returned entry (if any)
     /// is to be [`commit`](Self::commit)ted once the document also passed validation.
     pub fn prepare(
         &self,
@@ -179,9 +211,7 @@ impl Documents {
                         ));
                     }
                     check_tokens(&request.query, cfg)?;
-                    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
-                        return Ok(None);
-                    };
+                    let doc = parse(&request.query)?;
                     if request.query.len() <= CACHED_MAX_QUERY_BYTES {
                         pending = Some(Pending {
                             persisted: true,
@@ -202,10 +232,15 @@ impl Documents {
                 match cached {
                     Some(doc) => doc,
                     None => {
+                        if request.query.trim().is_empty() {
+                            return Err(Refusal::new(
+                                "VALIDATION",
+                                "the request carries no query (a GraphQL document in `query`, \
+                                 or a persisted query's hash in `extensions.persistedQuery`)",
+                            ));
+                        }
                         check_tokens(&request.query, cfg)?;
-                        let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
-                            return Ok(None);
-                        };
+                        let doc = parse(&request.query)?;
                         if request.query.len() <= CACHED_MAX_QUERY_BYTES {
                             pending = Some(Pending {
                                 persisted: false,
@@ -223,6 +258,11 @@ impl Documents {
         request.set_parsed_query(doc);
         Ok(pending)
     }
+}
+
+/// Parses a document, or the refusal naming the syntax error.
+fn parse(query: &str) -> Result<ExecutableDocument, Refusal> {
+    async_graphql::parser::parse_query(query).map_err(|e| Refusal::parse(&e))
 }
 
 /// Refuses a document of more lexical tokens than `REMEDY_MAX_TOKENS`, counted in one pass

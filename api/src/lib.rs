@@ -13,6 +13,7 @@ pub mod graphql;
 pub mod id;
 pub mod metrics;
 pub mod pipeline;
+pub mod propagation;
 pub mod report;
 pub mod seed;
 pub mod server;

@@ -107,9 +107,11 @@ pub fn prepare(
     })
 }
 
-/// A refusal as a GraphQL response (no data, one error with its code).
+/// A refusal as a GraphQL response (no data, one error with its code and, for a document
+/// that does not parse, its location).
 pub fn refusal_response(refusal: &Refusal) -> Response {
     let mut err = ServerError::new(refusal.message.clone(), None);
+    err.locations = refusal.locations.clone();
     err.extensions
         .get_or_insert_with(Default::default)
         .set("code", refusal.code);
@@ -132,8 +134,56 @@ pub fn refused_before_execution(res: &Response) -> bool {
         && res.errors.iter().all(|e| e.path.is_empty())
 }
 
-/// Runs a query or mutation: within the request timeout, errors labelled, metrics counted,
-/// an evaluator's access recorded, the document cached once it passed validation.
+/// The document of an operation, to complete its responses' data from their field errors
+/// ([`crate::propagation`]): its text, parsed again only when a field failed, or, for a
+/// persisted query sent by hash alone, the parsed document itself.
+enum Source {
+    Text(String),
+    Parsed(Box<async_graphql::parser::types::ExecutableDocument>),
+    Unknown,
+}
+
+impl Source {
+    fn of(request: &mut Request) -> Self {
+        if !request.query.is_empty() {
+            return Source::Text(request.query.clone());
+        }
+        match request.parsed_query() {
+            Ok(doc) => Source::Parsed(Box::new(doc.clone())),
+            Err(_) => Source::Unknown,
+        }
+    }
+}
+
+/// Field errors handled as the specification says: each failed field `null`, a `null` in a
+/// non-null position moved up to the nearest nullable one ([`crate::propagation`]).
+fn complete_fields(
+    shape: &crate::propagation::Shape,
+    response: &mut Response,
+    source: &Source,
+    operation_name: Option<&str>,
+) {
+    if response.errors.iter().all(|e| e.path.is_empty()) {
+        return;
+    }
+    let parsed;
+    let doc = match source {
+        Source::Text(text) => {
+            parsed = async_graphql::parser::parse_query(text).ok();
+            parsed.as_ref()
+        }
+        Source::Parsed(doc) => Some(doc.as_ref()),
+        Source::Unknown => None,
+    };
+    crate::propagation::complete(
+        &mut response.data,
+        &response.errors,
+        shape,
+        doc,
+        operation_name,
+    );
+}
+
 /// What every operation's resolvers find in the request: the caller (with an access trail of
 /// its own), per-request loaders, the operation's name.
 fn with_request_data(state: &AppState, caller: &Caller, request: Request) -> (Request, Caller) {
@@ -159,12 +209,13 @@ pub async fn run(
     http: Option<&actix_web::HttpRequest>,
 ) -> Response {
     let Operation {
-        request,
+        mut request,
         pending,
         name,
         kind,
     } = op;
     let operation = request.operation_name.clone();
+    let source = Source::of(&mut request);
     let (request, caller) = with_request_data(state, caller, request);
     let kind_label = match kind {
         Kind::Query => "query",
@@ -192,6 +243,7 @@ pub async fn run(
         }
     };
     label_errors(&mut response, &state.config);
+    complete_fields(&state.shape, &mut response, &source, operation.as_deref());
     if let Some(p) = pending {
         if !refused_before_execution(&response) {
             state.documents.commit(p);
@@ -219,14 +271,19 @@ pub async fn run(
 /// subscription's resolvers check the token again before each event and end the stream when
 /// it has expired or was revoked.
 pub fn subscribe(state: &AppState, caller: &Caller, op: Operation) -> BoxStream<'static, Response> {
-    let (request, _) = with_request_data(state, caller, op.request);
+    let mut request = op.request;
+    let source = Source::of(&mut request);
+    let operation = request.operation_name.clone();
+    let (request, _) = with_request_data(state, caller, request);
     let cfg = state.config.clone();
     let metrics = state.metrics.clone();
+    let shape = state.shape.clone();
     state
         .schema
         .execute_stream(request)
         .map(move |mut res| {
             label_errors(&mut res, &cfg);
+            complete_fields(&shape, &mut res, &source, operation.as_deref());
             metrics.count_errors(&res);
             res
         })

@@ -31,6 +31,8 @@ pub struct AppState {
     pub sockets: Sockets,
     /// The one write gate of this server, shared with the schema: every write takes it.
     pub gate: Arc<WriteGate>,
+    /// The schema's output types, to complete responses from their field errors.
+    pub shape: Arc<crate::propagation::Shape>,
 }
 
 impl AppState {
@@ -46,6 +48,7 @@ impl AppState {
             bus.clone(),
             gate.clone(),
         );
+        let shape = Arc::new(crate::propagation::Shape::from_sdl(&schema.sdl()));
         let store = crate::service::plan::EvidenceStore::from_config(&config);
         let limiter = std::num::NonZeroU32::new(config.rate_limit_per_minute)
             .map(|n| governor::RateLimiter::keyed(governor::Quota::per_minute(n)));
@@ -61,6 +64,7 @@ impl AppState {
             bus,
             sockets: Sockets::default(),
             gate,
+            shape,
             config,
         }
     }

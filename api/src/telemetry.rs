@@ -101,6 +101,7 @@ pub fn init() -> Telemetry {
     // Logs go to stderr so that commands printing data (schema, token) keep stdout clean.
     let result = tracing_subscriber::registry()
         .with(filter)
+        .with(ClientFaults)
         .with(json.then(|| fmt::layer().json().with_writer(std::io::stderr)))
         .with((!json).then(|| fmt::layer().with_writer(std::io::stderr)))
         .with(otel)
@@ -108,6 +109,68 @@ pub fn init() -> Telemetry {
     // A second initialisation (tests) is harmless.
     let _ = result;
     Telemetry { provider }
+}
+
+/// actix-http ends a connection with an ERROR ("stream error: …") whatever the cause, a
+/// client's malformed request (an invalid header, a bad request line or URI, a head too
+/// large), a client too slow to send its head, or a body left unread by a handler that
+/// refused the request before reading it included. Those are the client's doing, not a
+/// server fault: this layer drops them and logs them again at DEBUG under `remedy::http`.
+/// Every other ERROR (server faults) stays as it is.
+struct ClientFaults;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ClientFaults {
+    fn event_enabled(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        let meta = event.metadata();
+        if *meta.level() != tracing::Level::ERROR || !meta.target().starts_with("actix_http") {
+            return true;
+        }
+        let mut message = String::new();
+        event.record(&mut Message(&mut message));
+        match client_fault(&message) {
+            Some(what) => {
+                tracing::debug!(target: "remedy::http", error = %message, "{what}");
+                false
+            }
+            None => true,
+        }
+    }
+}
+
+/// What a client did, when an actix-http error message is a client's doing.
+pub fn client_fault(message: &str) -> Option<&'static str> {
+    let cause = message.strip_prefix("stream error: ")?;
+    if cause.starts_with("request parse error") {
+        Some("malformed HTTP request from a client")
+    } else if cause.starts_with("request did not complete within") {
+        Some("a client did not send its request in time")
+    } else if cause.starts_with("handler dropped payload") {
+        Some("a request body left unread (the request was refused before it)")
+    } else {
+        None
+    }
+}
+
+/// Reads an event's message.
+struct Message<'a>(&'a mut String);
+
+impl tracing::field::Visit for Message<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            use std::fmt::Write;
+            let _ = write!(self.0, "{value:?}");
+        }
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.0.push_str(value);
+        }
+    }
 }
 
 /// Reads the W3C trace context from actix's headers.

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod bulk;
+mod conformance;
 mod foundation;
 mod hostile;
 mod issuance;

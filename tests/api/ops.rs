@@ -274,6 +274,16 @@ pub async fn serve_binary(test_db: &TestDb, env: &[(&str, &str)]) -> Served {
 
 /// The real binary, optionally over the demo plan.
 pub async fn serve_binary_with(test_db: &TestDb, demo: bool, env: &[(&str, &str)]) -> Served {
+    serve_binary_full(test_db, demo, env, false).await
+}
+
+/// The same, its standard error piped (`child.stderr`) when `capture_log` is set.
+pub async fn serve_binary_full(
+    test_db: &TestDb,
+    demo: bool,
+    env: &[(&str, &str)],
+    capture_log: bool,
+) -> Served {
     let db = connect(test_db).await;
     remedy::db::migrate(&db).await.unwrap();
     if demo {
@@ -306,7 +316,11 @@ pub async fn serve_binary_with(test_db: &TestDb, demo: bool, env: &[(&str, &str)
         .env_remove("REMEDY_JWT_JWKS")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(if capture_log {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
         .kill_on_drop(true);
     for (k, v) in env {
         cmd.env(k, v);

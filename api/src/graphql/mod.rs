@@ -95,10 +95,12 @@ pub fn build_schema(
     builder.finish()
 }
 
-/// The SDL of the schema, as committed in `schema.graphql`.
+/// The SDL of the schema, as committed in `schema.graphql`, with `@specifiedBy` on the
+/// scalars that follow a specification (`DateTime`: RFC 3339; `Upload`: the GraphQL multipart
+/// request specification), as introspection's `specifiedByURL` tells.
 pub fn sdl() -> String {
     // Limits do not change the SDL; a lazily failing connection is never used.
     let subscription = Subscription::default();
     let schema = Schema::build(Query::default(), Mutation::default(), subscription).finish();
-    schema.sdl()
+    schema.sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
 }
