@@ -897,17 +897,32 @@ async fn unknown_and_malformed_ids_are_clear_errors() {
         )
         .await;
     assert_eq!(error_codes(&body), ["VALIDATION"]);
-    // Every type resolves through node, and nodes keeps the order asked with null for unknown IDs.
+    // Every type resolves through node, and nodes keeps the order asked with null, and a
+    // NOT_FOUND error at its index, for unknown IDs.
     let m = Measure::find().one(&app.db).await.unwrap().unwrap();
-    let data = app
-        .query_ok(
+    let (_, body) = app
+        .graphql(
             "query($ids: [ID!]!) { nodes(ids: $ids) { id __typename ... on Measure { code } } }",
             json!({"ids": [encode("Measure", m.id).0, encode("Measure", 999_999).0, encode("Regulator", 1).0]}),
         )
         .await;
+    let data = &body["data"];
     assert_eq!(data["nodes"][0]["code"], m.code.as_str());
     assert!(data["nodes"][1].is_null());
     assert_eq!(data["nodes"][2]["__typename"], "Regulator");
+    assert_eq!(error_codes(&body), ["NOT_FOUND"], "{body}");
+    assert_eq!(body["errors"][0]["path"], json!(["nodes", 1]));
+    // node is nullable (Relay): an unknown ID nulls that field only, beside other roots.
+    let (_, body) = app
+        .graphql(
+            "query($id: ID!) { node(id: $id) { id } regulators { totalCount } }",
+            json!({"id": encode("Measure", 999_999).0}),
+        )
+        .await;
+    assert_eq!(body["data"]["node"], Value::Null, "{body}");
+    assert!(body["data"]["regulators"]["totalCount"].as_u64().unwrap() > 0);
+    assert_eq!(error_codes(&body), ["NOT_FOUND"]);
+    assert_eq!(body["errors"][0]["path"], json!(["node"]));
     for (t, id) in [
         (
             "Order",
@@ -1131,17 +1146,31 @@ async fn an_evaluator_probing_the_other_order_sees_nothing_of_it() {
             assert_eq!(error_codes(&body), ["NOT_FOUND"], "{id}: {body}");
             assert_eq!(body["errors"][0]["message"], "node not found");
         }
-        let data = via
-            .ok(
+        let body = via
+            .body(
                 &app,
                 &evaluator,
                 &format!(
                     "{{ nodes(ids: {}) {{ id }} }}",
                     serde_json::to_string(&probes).unwrap()
                 ),
+                json!({}),
             )
             .await;
-        assert!(data["nodes"].as_array().unwrap().iter().all(Value::is_null));
+        let nodes = body["data"]["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), probes.len());
+        assert!(nodes.iter().all(Value::is_null));
+        // Each entry's error is the unknown ID's: NOT_FOUND, "node not found", at its index.
+        let errors = body["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), probes.len(), "{body}");
+        for (i, e) in errors.iter().enumerate() {
+            assert_eq!(e["extensions"]["code"], "NOT_FOUND");
+            assert_eq!(e["message"], "node not found");
+            assert!(
+                errors.iter().any(|e| e["path"] == json!(["nodes", i])),
+                "{body}"
+            );
+        }
 
         // Lists, filters and counts.
         let ppc_gid = encode("Order", ppc).0;

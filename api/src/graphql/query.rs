@@ -217,14 +217,16 @@ pub struct PlanQuery;
 
 #[Object]
 impl PlanQuery {
-    /// Any object by its global ID. An ID outside the caller's scope answers exactly as an
-    /// unknown one: `NOT_FOUND`.
+    /// Any object by its global ID, or null with a `NOT_FOUND` error. An ID outside the
+    /// caller's scope answers exactly as an unknown one.
     #[graphql(guard = "Requires(Permission::ReadPlan)")]
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> AppResult<Node> {
-        find_node(ctx, &id).await
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> AppResult<Option<Node>> {
+        find_node(ctx, &id).await.map(Some)
     }
 
-    /// Several objects by global ID, in the order asked (null for those not found).
+    /// Several objects by global ID, in the order asked: null, with a `NOT_FOUND` error at
+    /// its index, for each one not found (or outside the caller's scope). Loaded together
+    /// (one statement per type).
     #[graphql(
         guard = "Requires(Permission::ReadPlan)",
         complexity = "ids.len() * child_complexity + 1"
@@ -236,11 +238,21 @@ impl PlanQuery {
                 format!("at most {} IDs", limits(ctx).max_page_size),
             ));
         }
+        let found = futures_util::future::join_all(ids.iter().map(|gid| find_node(ctx, gid))).await;
         let mut out = Vec::with_capacity(ids.len());
-        for gid in &ids {
-            out.push(match find_node(ctx, gid).await {
+        for (i, node) in found.into_iter().enumerate() {
+            out.push(match node {
                 Ok(n) => Some(n),
-                Err(AppError::NotFound(_)) => None,
+                // The entry is null and the error says where (a list item's error would
+                // otherwise fail the whole list).
+                Err(e @ AppError::NotFound(_)) => {
+                    let mut err = ctx.set_error_path(
+                        async_graphql::Error::from(e).into_server_error(ctx.item.pos),
+                    );
+                    err.path.push(async_graphql::PathSegment::Index(i));
+                    ctx.add_error(err);
+                    None
+                }
                 Err(e) => return Err(e),
             });
         }
