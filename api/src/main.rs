@@ -251,7 +251,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("{token}");
                 }
                 TokenAction::Revoke { jti } => {
-                    tokens::revoke(&conn, &gate, &jti, "cli")
+                    tokens::revoke(&conn, &gate, &jti, &tokens::Issuer::operator("cli"))
                         .await
                         .map_err(AppError::into_anyhow)?;
                     // Open connections on every replica close (PostgreSQL); on SQLite a running

@@ -510,3 +510,85 @@ async fn the_cli_refuses_huge_and_over_maximum_ttls_with_exit_code_1() {
     app.query_ok_as(token.trim(), "{ auditLog { totalCount } }")
         .await;
 }
+
+/// An administrator limited to orders sees and revokes only the tokens limited to its orders
+/// (those it could have issued); the others answer as unknown and stay as they were.
+#[tokio::test]
+async fn an_order_limited_admin_administers_only_tokens_of_its_orders() {
+    let app = spawn_demo_app().await;
+    let meti = order_gid(&app, METI).await;
+    let limited = admin_token(&app, "meti-admin", None, Some(vec![meti.clone()]));
+    let mut jtis = std::collections::BTreeMap::new();
+    for (subject, roles, orders) in [
+        ("meti-evaluator", json!(["EVALUATOR"]), json!([METI])),
+        ("ppc-evaluator", json!(["EVALUATOR"]), json!([PPC])),
+        ("both-evaluator", json!(["EVALUATOR"]), json!([METI, PPC])),
+        ("plan-viewer", json!(["VIEWER"]), json!([])),
+    ] {
+        let t = issued(
+            &app,
+            &app.admin_token,
+            json!({"subject": subject, "roles": roles, "orders": orders, "ttl": "1h"}),
+        )
+        .await;
+        jtis.insert(subject, jti_of(t["token"].as_str().unwrap()));
+    }
+    let listed = |token: String| {
+        let app = &app;
+        async move {
+            let data = app
+                .query_ok_as(&token, "{ tokens { jti subject orders } }")
+                .await;
+            data["tokens"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["subject"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let seen = listed(limited.clone()).await;
+    assert!(seen.contains(&"meti-evaluator".to_string()), "{seen:?}");
+    for other in [
+        "ppc-evaluator",
+        "both-evaluator",
+        "plan-viewer",
+        "test-admin",
+    ] {
+        assert!(
+            !seen.contains(&other.to_string()),
+            "{other} listed: {seen:?}"
+        );
+    }
+    let all = listed(app.admin_token.clone()).await;
+    for subject in jtis.keys() {
+        assert!(all.contains(&subject.to_string()), "{subject}: {all:?}");
+    }
+
+    const REVOKE: &str = "mutation($j: String!) { revokeToken(jti: $j) { jti revoked } }";
+    for other in ["ppc-evaluator", "both-evaluator", "plan-viewer"] {
+        let (_, body) = app
+            .graphql_as(Some(&limited), REVOKE, json!({"j": jtis[other]}))
+            .await;
+        assert_eq!(error_codes(&body), ["NOT_FOUND"], "{other}: {body}");
+        let row = ApiToken::find_by_id(jtis[other].clone())
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(row.revoked_at.is_none(), "{other} was revoked");
+    }
+    let (_, body) = app
+        .graphql_as(Some(&limited), REVOKE, json!({"j": jtis["meti-evaluator"]}))
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(body["data"]["revokeToken"]["revoked"], true);
+    let event = AuditEvent::find()
+        .filter(audit_event::Column::Action.eq("revoke_token"))
+        .filter(audit_event::Column::EntityId.eq(jtis["meti-evaluator"].clone()))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("the revocation is audited");
+    assert_eq!(event.actor, "meti-admin");
+}

@@ -165,9 +165,14 @@ async fn subscribers_hear_changes_of_their_scope_only() {
     // A revoked token is refused the same way.
     let revoked = app.token(remedy::auth::Role::Viewer, &[]).await;
     let jti = app.keys.verify(&revoked).unwrap().jti;
-    remedy::service::tokens::revoke(&app.db, &app.gate, &jti, "test")
-        .await
-        .unwrap();
+    remedy::service::tokens::revoke(
+        &app.db,
+        &app.gate,
+        &jti,
+        &remedy::service::tokens::Issuer::operator("test"),
+    )
+    .await
+    .unwrap();
     let mut refused = ws_open(&app.address, Some(&revoked)).await;
     let answer = next(&mut refused, Duration::from_secs(5)).await;
     assert!(

@@ -167,9 +167,14 @@ async fn a_token_revoked_behind_the_servers_back_runs_nothing_more() {
     let victim = app.token(Role::Admin, &[]).await;
     let mut ws = ws_connect(&app.address, &victim).await;
     let mut quiet = ws_connect(&app.address, &victim).await;
-    remedy::service::tokens::revoke(&app.db, &app.gate, &jti_of(&victim), "test")
-        .await
-        .unwrap();
+    remedy::service::tokens::revoke(
+        &app.db,
+        &app.gate,
+        &jti_of(&victim),
+        &remedy::service::tokens::Issuer::operator("test"),
+    )
+    .await
+    .unwrap();
     // The next operation is refused and the socket closes.
     subscribe(
         &mut ws,

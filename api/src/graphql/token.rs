@@ -91,11 +91,12 @@ pub struct TokenQuery;
 
 #[Object]
 impl TokenQuery {
-    /// Every issued token, newest first (ADMIN).
+    /// Every issued token, newest first (ADMIN; an administrator limited to orders sees the
+    /// tokens limited to its orders only).
     #[graphql(guard = "Requires(Permission::AdminTokens)")]
     async fn tokens(&self, ctx: &Context<'_>) -> AppResult<Vec<TokenInfo>> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        Ok(tokens::list(db)
+        Ok(tokens::list(db, &tokens::Issuer::caller(caller(ctx)?))
             .await?
             .into_iter()
             .map(Into::into)
@@ -143,13 +144,15 @@ impl TokenMutation {
         })
     }
 
-    /// Revokes a token by its `jti` (ADMIN). It is refused from then on, on every replica.
+    /// Revokes a token by its `jti` (ADMIN; an administrator limited to orders, only tokens
+    /// limited to its orders: others answer `NOT_FOUND`). It is refused from then on, on
+    /// every replica.
     #[graphql(guard = "Requires(Permission::AdminTokens)")]
     async fn revoke_token(&self, ctx: &Context<'_>, jti: String) -> AppResult<TokenInfo> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let gate = ctx.data_unchecked::<Arc<WriteGate>>();
-        let who = caller(ctx)?;
-        let row = tokens::revoke(db, gate, &jti, &who.subject).await?;
+        let by = tokens::Issuer::caller(caller(ctx)?);
+        let row = tokens::revoke(db, gate, &jti, &by).await?;
         crate::events::token_revoked(ctx, &jti).await;
         Ok(row.into())
     }

@@ -72,6 +72,25 @@ impl Issuer {
         &self.name
     }
 
+    /// Whether this issuer may see and revoke a token: any token, unless it is limited to
+    /// orders; then only tokens limited to orders it was granted (those it could have issued
+    /// itself). A token it may not administer answers as an unknown one.
+    pub fn administers(&self, row: &api_token::Model) -> bool {
+        let Some(granted) = self.bounds.as_ref().and_then(|b| b.orders.as_ref()) else {
+            return true;
+        };
+        let orders: Vec<String> = row
+            .orders
+            .as_deref()
+            .and_then(|o| serde_json::from_str(o).ok())
+            .unwrap_or_default();
+        !orders.is_empty()
+            && orders.iter().all(|gid| {
+                id::decode(&async_graphql::ID(gid.clone()), "Order")
+                    .is_ok_and(|o| granted.contains(&o))
+            })
+    }
+
     /// The rule of issuance: a token never exceeds its issuer. Refusals are `FORBIDDEN`,
     /// naming what exceeds.
     ///
@@ -303,14 +322,16 @@ pub async fn revoke<C: TransactionTrait + ConnectionTrait>(
     db: &C,
     gate: &WriteGate,
     jti: &str,
-    by: &str,
+    by: &Issuer,
 ) -> AppResult<api_token::Model> {
     let _gate = gate.hold().await;
     let txn = db.begin().await?;
     let row = api_token::Entity::find_by_id(jti.to_string())
         .one(&txn)
         .await?
+        .filter(|row| by.administers(row))
         .ok_or_else(|| AppError::not_found(format!("token {jti:?}")))?;
+    let by = by.name();
     if row.revoked_at.is_some() {
         return Err(AppError::Conflict {
             message: "token already revoked".into(),
@@ -347,13 +368,15 @@ pub async fn is_revoked<C: ConnectionTrait>(db: &C, jti: &str) -> AppResult<bool
         .is_some())
 }
 
-/// Every issued token, newest first.
-pub async fn list<C: ConnectionTrait>(db: &C) -> AppResult<Vec<api_token::Model>> {
-    Ok(api_token::Entity::find()
+/// Every token the issuer administers ([`Issuer::administers`]), newest first.
+pub async fn list<C: ConnectionTrait>(db: &C, by: &Issuer) -> AppResult<Vec<api_token::Model>> {
+    let mut rows = api_token::Entity::find()
         .order_by_desc(api_token::Column::IssuedAt)
         .order_by_asc(api_token::Column::Jti)
         .all(db)
-        .await?)
+        .await?;
+    rows.retain(|row| by.administers(row));
+    Ok(rows)
 }
 
 #[cfg(test)]
