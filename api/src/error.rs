@@ -163,6 +163,9 @@ fn connection_lost(err: &DbErr) -> bool {
     };
     use sea_orm::sqlx::Error as E;
     match runtime {
+        // Refused before anything was sent: a statement binding more parameters than
+        // PostgreSQL allows (65,535) is a fault in the statement, the connection is fine.
+        E::Protocol(msg) if msg.contains("too many arguments") => false,
         E::Io(_)
         | E::PoolTimedOut
         | E::PoolClosed
@@ -257,6 +260,21 @@ mod tests {
         let gql = err.extend();
         assert!(!gql.message.contains("secret_table"));
         assert!(gql.message.starts_with("internal error"));
+    }
+
+    #[test]
+    fn a_statement_with_too_many_parameters_is_internal_not_unavailable() {
+        use sea_orm::sqlx::Error as E;
+        let too_many = DbErr::Query(RuntimeErr::SqlxError(E::Protocol(
+            "PgConnection::run(): too many arguments for query: 100000".into(),
+        )));
+        assert_eq!(AppError::from(too_many).code(), "INTERNAL");
+        let lost = DbErr::Query(RuntimeErr::SqlxError(E::Protocol(
+            "unexpected message from the server".into(),
+        )));
+        assert_eq!(AppError::from(lost).code(), "SERVICE_UNAVAILABLE");
+        let timed_out = DbErr::Query(RuntimeErr::SqlxError(E::PoolTimedOut));
+        assert_eq!(AppError::from(timed_out).code(), "SERVICE_UNAVAILABLE");
     }
 
     #[test]
