@@ -12,7 +12,8 @@ use crate::auth::{caller, Caller, Permission, Requires};
 use crate::error::{AppError, AppResult};
 use crate::id::decode;
 use crate::service::plan::EvidenceStore;
-use crate::service::write::{catalog, documents, measures, orders, reports, Write, WriteGate};
+use crate::service::write::inputs::*;
+use crate::service::write::{documents, measures, records, reports, Write, WriteGate};
 
 /// Limits on uploaded evidence.
 #[derive(Debug, Clone, Copy)]
@@ -43,348 +44,85 @@ macro_rules! write {
 
 // ---------------------------------------------------------------- inputs
 
-/// A new regulator.
-#[derive(InputObject)]
-pub struct CreateRegulatorInput {
-    /// Unique short code, e.g. `METI`.
-    pub code: String,
-    /// Name in English.
-    pub name: String,
-    /// Name in the regulator's language.
-    pub name_local: Option<String>,
-    /// What kind of authority it is.
-    pub kind: RegulatorKind,
+/// A reference by id in a store input, and its GraphQL form (global IDs of one type).
+pub trait IdField: Sized {
+    type Graphql;
+    fn decode(value: Self::Graphql, type_name: &str) -> AppResult<Self>;
 }
 
-/// Changes to a regulator (absent fields are left as they are).
-#[derive(InputObject)]
-pub struct UpdateRegulatorInput {
-    /// Name in English.
-    pub name: Option<String>,
-    /// Name in the regulator's language.
-    pub name_local: Option<String>,
-    /// Kind.
-    pub kind: Option<RegulatorKind>,
+impl IdField for i64 {
+    type Graphql = ID;
+    fn decode(value: ID, type_name: &str) -> AppResult<i64> {
+        decode(&value, type_name)
+    }
 }
 
-/// A new order.
-#[derive(InputObject)]
-pub struct CreateOrderInput {
-    /// The regulator that issued it.
-    pub regulator_id: ID,
-    /// Kind of action.
-    pub kind: OrderKind,
-    /// Unique reference, e.g. `METI-2022-06-30`.
-    pub reference: String,
-    /// Title in English.
-    pub title: String,
-    /// Title in the regulator's language.
-    pub title_local: Option<String>,
-    /// Statute or rule.
-    pub legal_basis: Option<String>,
-    /// Date issued.
-    pub issued_on: NaiveDate,
-    /// Status (default OPEN).
-    pub status: Option<OrderStatus>,
-    /// Summary.
-    pub summary: Option<String>,
+impl<T: IdField> IdField for Option<T> {
+    type Graphql = Option<T::Graphql>;
+    fn decode(value: Self::Graphql, type_name: &str) -> AppResult<Self> {
+        value.map(|v| T::decode(v, type_name)).transpose()
+    }
 }
 
-/// Changes to an order.
-#[derive(InputObject)]
-pub struct UpdateOrderInput {
-    /// Title in English.
-    pub title: Option<String>,
-    /// Title in the regulator's language.
-    pub title_local: Option<String>,
-    /// Statute or rule.
-    pub legal_basis: Option<String>,
-    /// Date issued.
-    pub issued_on: Option<NaiveDate>,
-    /// Status.
-    pub status: Option<OrderStatus>,
-    /// Summary.
-    pub summary: Option<String>,
+impl<T: IdField> IdField for Vec<T> {
+    type Graphql = Vec<T::Graphql>;
+    fn decode(value: Self::Graphql, type_name: &str) -> AppResult<Self> {
+        value.into_iter().map(|v| T::decode(v, type_name)).collect()
+    }
 }
 
-/// A new finding.
-#[derive(InputObject)]
-pub struct CreateFindingInput {
-    /// The order it belongs to.
-    pub order_id: ID,
-    /// Category.
-    pub category: FindingCategory,
-    /// Number within the order (unique there).
-    pub number: String,
-    /// Short English title.
-    pub title: String,
-    /// The facts.
-    pub facts: String,
-    /// The facts in English.
-    pub facts_en: Option<String>,
-    /// The directive.
-    pub directive: String,
-    /// The directive in English.
-    pub directive_en: Option<String>,
+/// A field's GraphQL type: its store type, or IDs for a reference by id.
+macro_rules! graphql_type {
+    ($t:ty) => {
+        $t
+    };
+    ($t:ty as $id:literal) => {
+        <$t as IdField>::Graphql
+    };
 }
 
-/// Changes to a finding.
-#[derive(InputObject)]
-pub struct UpdateFindingInput {
-    /// Category.
-    pub category: Option<FindingCategory>,
-    /// Short English title.
-    pub title: Option<String>,
-    /// The facts.
-    pub facts: Option<String>,
-    /// The facts in English.
-    pub facts_en: Option<String>,
-    /// The directive.
-    pub directive: Option<String>,
-    /// The directive in English.
-    pub directive_en: Option<String>,
+/// A field's store value: as given, or decoded IDs for a reference by id.
+macro_rules! store_value {
+    ($v:expr) => {
+        $v
+    };
+    ($v:expr, $id:literal) => {
+        <_ as IdField>::decode($v, $id)?
+    };
 }
 
-/// A new owner.
-#[derive(InputObject)]
-pub struct CreateOwnerInput {
-    /// Unique code.
-    pub code: String,
-    /// Name.
-    pub name: String,
-    /// Name in the company's language.
-    pub name_local: Option<String>,
-    /// Person, department or vendor.
-    pub kind: OwnerKind,
-    /// Role title.
-    pub role_title: Option<String>,
-    /// Private contact data.
-    pub contact: Option<String>,
-    /// The department or body it belongs to.
-    pub parent_id: Option<ID>,
+/// The GraphQL input objects of the store's inputs (declared once, in
+/// [`crate::service::write::inputs`]), each with its conversion into the store's input.
+macro_rules! graphql_inputs {
+    ($(
+        $(#[doc = $doc:literal])*
+        $graphql:ident => $name:ident {
+            $(
+                $(#[doc = $fdoc:literal])*
+                $f:ident: $t:ty $(as $id:literal)? $(= $default:ident)?,
+            )*
+        }
+    )*) => {$(
+        $(#[doc = $doc])*
+        #[derive(InputObject)]
+        pub struct $graphql {
+            $(
+                $(#[doc = $fdoc])*
+                $(#[graphql($default)])?
+                pub $f: graphql_type!($t $(as $id)?),
+            )*
+        }
+
+        impl TryFrom<$graphql> for $name {
+            type Error = AppError;
+            fn try_from(input: $graphql) -> AppResult<$name> {
+                Ok($name { $($f: store_value!(input.$f $(, $id)?),)* })
+            }
+        }
+    )*};
 }
 
-/// Changes to an owner.
-#[derive(InputObject)]
-pub struct UpdateOwnerInput {
-    /// Name.
-    pub name: Option<String>,
-    /// Name in the company's language.
-    pub name_local: Option<String>,
-    /// Kind.
-    pub kind: Option<OwnerKind>,
-    /// Role title.
-    pub role_title: Option<String>,
-    /// Private contact data.
-    pub contact: Option<String>,
-}
-
-/// A new system.
-#[derive(InputObject)]
-pub struct CreateSystemInput {
-    /// Unique code.
-    pub code: String,
-    /// Name.
-    pub name: String,
-    /// Name in the company's language.
-    pub name_local: Option<String>,
-    /// Kind.
-    pub kind: SystemKind,
-    /// Scope note.
-    pub scope_note: Option<String>,
-    /// Whether it stores or passes card data.
-    #[graphql(default)]
-    pub holds_card_data: bool,
-}
-
-/// Changes to a system.
-#[derive(InputObject)]
-pub struct UpdateSystemInput {
-    /// Name.
-    pub name: Option<String>,
-    /// Name in the company's language.
-    pub name_local: Option<String>,
-    /// Kind.
-    pub kind: Option<SystemKind>,
-    /// Scope note.
-    pub scope_note: Option<String>,
-    /// Whether it stores or passes card data.
-    pub holds_card_data: Option<bool>,
-}
-
-/// A new measure, committed in answer to one or more findings.
-#[derive(InputObject)]
-pub struct CreateMeasureInput {
-    /// Unique code, e.g. `M-34`.
-    pub code: String,
-    /// Title in English.
-    pub title: String,
-    /// Title in the company's language.
-    pub title_local: Option<String>,
-    /// What is committed.
-    pub plan: Option<String>,
-    /// Who answers for it.
-    pub owner_id: Option<ID>,
-    /// Committed date.
-    pub due_on: Option<NaiveDate>,
-    /// Recurrence (default NONE).
-    pub recurrence: Option<Recurrence>,
-    /// The findings it answers (at least one).
-    pub finding_ids: Vec<ID>,
-    /// The systems it concerns.
-    #[graphql(default)]
-    pub system_ids: Vec<ID>,
-    /// A note.
-    pub note: Option<String>,
-}
-
-/// Changes to a measure's plan. Moving the due date needs `dueChangeReason`.
-#[derive(InputObject)]
-pub struct UpdateMeasureInput {
-    /// Title in English.
-    pub title: Option<String>,
-    /// Title in the company's language.
-    pub title_local: Option<String>,
-    /// What is committed.
-    pub plan: Option<String>,
-    /// Who answers for it.
-    pub owner_id: Option<ID>,
-    /// Committed date.
-    pub due_on: Option<NaiveDate>,
-    /// Why the due date moves (required when it does: regulators ask).
-    pub due_change_reason: Option<String>,
-    /// Recurrence.
-    pub recurrence: Option<Recurrence>,
-    /// A note.
-    pub note: Option<String>,
-}
-
-/// A workflow move.
-#[derive(InputObject)]
-pub struct TransitionMeasureInput {
-    /// The measure.
-    pub id: ID,
-    /// The version read.
-    pub version: i32,
-    /// The status to move to.
-    pub to: MeasureStatus,
-    /// Why (required for DEFERRED and CANCELLED).
-    pub reason: Option<String>,
-    /// The day it happened (default today): start date for IN_PROGRESS, completion for IMPLEMENTED.
-    pub on: Option<NaiveDate>,
-}
-
-/// Links to add to or remove from a measure.
-#[derive(InputObject)]
-pub struct MeasureLinksInput {
-    /// The measure.
-    pub measure_id: ID,
-    /// The version read.
-    pub version: i32,
-    /// Findings.
-    #[graphql(default)]
-    pub finding_ids: Vec<ID>,
-    /// Systems.
-    #[graphql(default)]
-    pub system_ids: Vec<ID>,
-}
-
-/// One execution of a recurring measure.
-#[derive(InputObject)]
-pub struct RecordOccurrenceInput {
-    /// The recurring measure.
-    pub measure_id: ID,
-    /// The period, e.g. `2022-W48`, `2022-12`, `2022-Q4`, `2022`.
-    pub period: String,
-    /// When it was done.
-    pub done_on: NaiveDate,
-    /// A note.
-    pub note: Option<String>,
-}
-
-/// Metadata of an evidence item.
-#[derive(InputObject)]
-pub struct EvidenceInput {
-    /// The measure it proves.
-    pub measure_id: ID,
-    /// The system it is about.
-    pub system_id: Option<ID>,
-    /// Kind of document.
-    pub kind: EvidenceKind,
-    /// Title.
-    pub title: String,
-    /// Who issued it.
-    pub issued_by: Option<String>,
-    /// When it was issued.
-    pub issued_on: Option<NaiveDate>,
-    /// First day valid.
-    pub valid_from: Option<NaiveDate>,
-    /// Last day valid.
-    pub valid_until: Option<NaiveDate>,
-}
-
-/// A document kept elsewhere, registered by URI with its hash.
-#[derive(InputObject)]
-pub struct ExternalDocumentInput {
-    /// Where it is kept.
-    pub storage_uri: String,
-    /// Its SHA-256, lower-case hex.
-    pub sha256: String,
-    /// Its media type.
-    pub media_type: String,
-    /// Its size in bytes.
-    pub size_bytes: i64,
-}
-
-/// A new report (a draft).
-#[derive(InputObject)]
-pub struct CreateReportInput {
-    /// The order reported on.
-    pub order_id: ID,
-    /// Unique code (default: reference, kind and due date).
-    pub code: Option<String>,
-    /// Kind.
-    pub kind: ReportKind,
-    /// Title in English.
-    pub title: String,
-    /// Title in the regulator's language.
-    pub title_local: Option<String>,
-    /// Due date.
-    pub due_on: NaiveDate,
-    /// Text.
-    pub body: Option<String>,
-    /// Measures covered.
-    #[graphql(default)]
-    pub measure_ids: Vec<ID>,
-}
-
-/// Changes to a draft report.
-#[derive(InputObject)]
-pub struct UpdateReportInput {
-    /// Title in English.
-    pub title: Option<String>,
-    /// Title in the regulator's language.
-    pub title_local: Option<String>,
-    /// Due date.
-    pub due_on: Option<NaiveDate>,
-    /// Text.
-    pub body: Option<String>,
-    /// Replaces the measures covered.
-    pub measure_ids: Option<Vec<ID>>,
-}
-
-/// An evaluator's assessment of a report or a measure (give exactly one).
-#[derive(InputObject)]
-pub struct AddEvaluationInput {
-    /// The report assessed.
-    pub report_id: Option<ID>,
-    /// The measure assessed.
-    pub measure_id: Option<ID>,
-    /// The verdict.
-    pub verdict: Verdict,
-    /// The comment.
-    pub comment: Option<String>,
-}
+write_inputs!(graphql_inputs);
 
 /// The outcome of walking the audit chain.
 #[derive(SimpleObject)]
@@ -395,98 +133,6 @@ pub struct AuditVerification {
     pub events: u64,
     /// The first event whose link or hash does not hold.
     pub first_broken_id: Option<ID>,
-}
-
-// ---------------------------------------------------------------- into the store's inputs
-
-fn ids(ids: &[ID], type_name: &str) -> AppResult<Vec<i64>> {
-    ids.iter().map(|i| decode(i, type_name)).collect()
-}
-
-fn opt_id(id: &Option<ID>, type_name: &str) -> AppResult<Option<i64>> {
-    id.as_ref().map(|i| decode(i, type_name)).transpose()
-}
-
-fn opt_ids(list: &Option<Vec<ID>>, type_name: &str) -> AppResult<Option<Vec<i64>>> {
-    list.as_deref().map(|l| ids(l, type_name)).transpose()
-}
-
-/// `TryFrom<GraphQL input>` for the store's input: the fields listed move over as they are;
-/// those under `ids` are decoded with the function and type named.
-macro_rules! into_store {
-    ($($from:ident => $to:ty { $($f:ident),* $(,)? } $(ids { $($idf:ident: $conv:ident($ty:literal)),* $(,)? })?;)*) => {$(
-        impl TryFrom<$from> for $to {
-            type Error = AppError;
-            fn try_from(i: $from) -> AppResult<Self> {
-                Ok(Self { $($f: i.$f,)* $($($idf: $conv(&i.$idf, $ty)?,)*)? })
-            }
-        }
-    )*};
-}
-
-into_store! {
-    CreateRegulatorInput => orders::NewRegulator { code, name, name_local, kind };
-    UpdateRegulatorInput => orders::RegulatorChanges { name, name_local, kind };
-    CreateOrderInput => orders::NewOrder {
-        kind, reference, title, title_local, legal_basis, issued_on, status, summary
-    } ids { regulator_id: decode("Regulator") };
-    UpdateOrderInput => orders::OrderChanges {
-        title, title_local, legal_basis, issued_on, status, summary
-    };
-    CreateFindingInput => orders::NewFinding {
-        category, number, title, facts, facts_en, directive, directive_en
-    } ids { order_id: decode("Order") };
-    UpdateFindingInput => orders::FindingChanges {
-        category, title, facts, facts_en, directive, directive_en
-    };
-    CreateOwnerInput => catalog::NewOwner {
-        code, name, name_local, kind, role_title, contact
-    } ids { parent_id: opt_id("Owner") };
-    UpdateOwnerInput => catalog::OwnerChanges { name, name_local, kind, role_title, contact };
-    CreateSystemInput => catalog::NewSystem {
-        code, name, name_local, kind, scope_note, holds_card_data
-    };
-    UpdateSystemInput => catalog::SystemChanges {
-        name, name_local, kind, scope_note, holds_card_data
-    };
-    CreateMeasureInput => measures::NewMeasure {
-        code, title, title_local, plan, due_on, recurrence, note
-    } ids {
-        owner_id: opt_id("Owner"),
-        finding_ids: ids("Finding"),
-        system_ids: ids("System"),
-    };
-    UpdateMeasureInput => measures::MeasureChanges {
-        title, title_local, plan, due_on, due_change_reason, recurrence, note
-    } ids { owner_id: opt_id("Owner") };
-    TransitionMeasureInput => measures::Transition {
-        version, to, reason, on
-    } ids { id: decode("Measure") };
-    MeasureLinksInput => measures::MeasureLinks {
-        version
-    } ids {
-        measure_id: decode("Measure"),
-        finding_ids: ids("Finding"),
-        system_ids: ids("System"),
-    };
-    RecordOccurrenceInput => measures::NewOccurrence {
-        period, done_on, note
-    } ids { measure_id: decode("Measure") };
-    EvidenceInput => documents::NewEvidence {
-        kind, title, issued_by, issued_on, valid_from, valid_until
-    } ids { measure_id: decode("Measure"), system_id: opt_id("System") };
-    ExternalDocumentInput => documents::ExternalDocument {
-        storage_uri, sha256, media_type, size_bytes
-    };
-    CreateReportInput => reports::NewReport {
-        code, kind, title, title_local, due_on, body
-    } ids { order_id: decode("Order"), measure_ids: ids("Measure") };
-    UpdateReportInput => reports::ReportChanges {
-        title, title_local, due_on, body
-    } ids { measure_ids: opt_ids("Measure") };
-    AddEvaluationInput => reports::NewEvaluation {
-        verdict, comment
-    } ids { report_id: opt_id("Report"), measure_id: opt_id("Measure") };
 }
 
 // ---------------------------------------------------------------- uploads
@@ -550,7 +196,7 @@ impl PlanMutation {
         input: CreateRegulatorInput,
     ) -> AppResult<Regulator> {
         let input = input.try_into()?;
-        let row = write!(ctx, |w, who| orders::create_regulator(w, who, &input));
+        let row = write!(ctx, |w, who| records::create_regulator(w, who, &input));
         Ok(Regulator(row))
     }
 
@@ -564,7 +210,7 @@ impl PlanMutation {
         input: UpdateRegulatorInput,
     ) -> AppResult<Regulator> {
         let (id, input) = (decode(&id, "Regulator")?, input.try_into()?);
-        let row = write!(ctx, |w, who| orders::update_regulator(
+        let row = write!(ctx, |w, who| records::update_regulator(
             w, who, id, version, &input
         ));
         Ok(Regulator(row))
@@ -579,7 +225,9 @@ impl PlanMutation {
         version: i32,
     ) -> AppResult<Regulator> {
         let id = decode(&id, "Regulator")?;
-        let row = write!(ctx, |w, who| orders::archive_regulator(w, who, id, version));
+        let row = write!(ctx, |w, who| records::archive_regulator(
+            w, who, id, version
+        ));
         Ok(Regulator(row))
     }
 
@@ -589,7 +237,7 @@ impl PlanMutation {
     #[graphql(guard = "Requires(Permission::WritePlan)")]
     async fn create_order(&self, ctx: &Context<'_>, input: CreateOrderInput) -> AppResult<Order> {
         let input = input.try_into()?;
-        let row = write!(ctx, |w, who| orders::create_order(w, who, &input));
+        let row = write!(ctx, |w, who| records::create_order(w, who, &input));
         Ok(Order(row))
     }
 
@@ -603,7 +251,7 @@ impl PlanMutation {
         input: UpdateOrderInput,
     ) -> AppResult<Order> {
         let (id, input) = (decode(&id, "Order")?, input.try_into()?);
-        let row = write!(ctx, |w, who| orders::update_order(
+        let row = write!(ctx, |w, who| records::update_order(
             w, who, id, version, &input
         ));
         Ok(Order(row))
@@ -613,7 +261,7 @@ impl PlanMutation {
     #[graphql(guard = "Requires(Permission::WritePlan)")]
     async fn archive_order(&self, ctx: &Context<'_>, id: ID, version: i32) -> AppResult<Order> {
         let id = decode(&id, "Order")?;
-        let row = write!(ctx, |w, who| orders::archive_order(w, who, id, version));
+        let row = write!(ctx, |w, who| records::archive_order(w, who, id, version));
         Ok(Order(row))
     }
 
@@ -627,7 +275,7 @@ impl PlanMutation {
         input: CreateFindingInput,
     ) -> AppResult<Finding> {
         let input = input.try_into()?;
-        let row = write!(ctx, |w, who| orders::create_finding(w, who, &input));
+        let row = write!(ctx, |w, who| records::create_finding(w, who, &input));
         Ok(Finding(row))
     }
 
@@ -641,7 +289,7 @@ impl PlanMutation {
         input: UpdateFindingInput,
     ) -> AppResult<Finding> {
         let (id, input) = (decode(&id, "Finding")?, input.try_into()?);
-        let row = write!(ctx, |w, who| orders::update_finding(
+        let row = write!(ctx, |w, who| records::update_finding(
             w, who, id, version, &input
         ));
         Ok(Finding(row))
@@ -651,7 +299,7 @@ impl PlanMutation {
     #[graphql(guard = "Requires(Permission::WritePlan)")]
     async fn archive_finding(&self, ctx: &Context<'_>, id: ID, version: i32) -> AppResult<Finding> {
         let id = decode(&id, "Finding")?;
-        let row = write!(ctx, |w, who| orders::archive_finding(w, who, id, version));
+        let row = write!(ctx, |w, who| records::archive_finding(w, who, id, version));
         Ok(Finding(row))
     }
 
@@ -661,7 +309,7 @@ impl PlanMutation {
     #[graphql(guard = "Requires(Permission::WritePlan)")]
     async fn create_owner(&self, ctx: &Context<'_>, input: CreateOwnerInput) -> AppResult<Owner> {
         let input = input.try_into()?;
-        let row = write!(ctx, |w, who| catalog::create_owner(w, who, &input));
+        let row = write!(ctx, |w, who| records::create_owner(w, who, &input));
         Ok(Owner(row))
     }
 
@@ -675,7 +323,7 @@ impl PlanMutation {
         input: UpdateOwnerInput,
     ) -> AppResult<Owner> {
         let (id, input) = (decode(&id, "Owner")?, input.try_into()?);
-        let row = write!(ctx, |w, who| catalog::update_owner(
+        let row = write!(ctx, |w, who| records::update_owner(
             w, who, id, version, &input
         ));
         Ok(Owner(row))
@@ -685,7 +333,7 @@ impl PlanMutation {
     #[graphql(guard = "Requires(Permission::WritePlan)")]
     async fn archive_owner(&self, ctx: &Context<'_>, id: ID, version: i32) -> AppResult<Owner> {
         let id = decode(&id, "Owner")?;
-        let row = write!(ctx, |w, who| catalog::archive_owner(w, who, id, version));
+        let row = write!(ctx, |w, who| records::archive_owner(w, who, id, version));
         Ok(Owner(row))
     }
 
@@ -697,7 +345,7 @@ impl PlanMutation {
         input: CreateSystemInput,
     ) -> AppResult<System> {
         let input = input.try_into()?;
-        let row = write!(ctx, |w, who| catalog::create_system(w, who, &input));
+        let row = write!(ctx, |w, who| records::create_system(w, who, &input));
         Ok(System(row))
     }
 
@@ -711,7 +359,7 @@ impl PlanMutation {
         input: UpdateSystemInput,
     ) -> AppResult<System> {
         let (id, input) = (decode(&id, "System")?, input.try_into()?);
-        let row = write!(ctx, |w, who| catalog::update_system(
+        let row = write!(ctx, |w, who| records::update_system(
             w, who, id, version, &input
         ));
         Ok(System(row))
@@ -721,7 +369,7 @@ impl PlanMutation {
     #[graphql(guard = "Requires(Permission::WritePlan)")]
     async fn archive_system(&self, ctx: &Context<'_>, id: ID, version: i32) -> AppResult<System> {
         let id = decode(&id, "System")?;
-        let row = write!(ctx, |w, who| catalog::archive_system(w, who, id, version));
+        let row = write!(ctx, |w, who| records::archive_system(w, who, id, version));
         Ok(System(row))
     }
 

@@ -23,10 +23,11 @@ use crate::auth::Caller;
 pub use crate::domain::{next_period_end, periods};
 use crate::error::{AppError, AppResult};
 use crate::service::evidence::EvidenceMeta;
-use crate::service::write::catalog::{self, NewOwner, NewSystem};
 use crate::service::write::documents::{self, NewEvidence, StoredDocument};
 use crate::service::write::measures::{self, NewMeasure};
-use crate::service::write::orders::{self, NewFinding, NewOrder, NewRegulator};
+use crate::service::write::records::{
+    self, NewFinding, NewOrder, NewOwner, NewRegulator, NewSystem,
+};
 use crate::service::write::reports::{self, NewEvaluation, NewReport};
 use crate::service::write::{insert_audited, insert_links, insert_new, Write, WriteGate};
 
@@ -253,17 +254,17 @@ impl<'a, 'g> Loader<'a, 'g> {
     async fn load(&mut self, plan: DemoPlan) -> AppResult<()> {
         let (w, who) = (self.w, &self.who.clone());
         for r in &plan.regulators {
-            let m = orders::create_regulator(w, who, r).await?;
+            let m = records::create_regulator(w, who, r).await?;
             self.regulators.insert(m.code.clone(), m.id);
         }
         for mut o in plan.orders {
             o.order.regulator_id = id_of(&self.regulators, "regulator", &o.regulator)?;
-            let m = orders::create_order(w, who, &o.order).await?;
+            let m = records::create_order(w, who, &o.order).await?;
             self.orders.insert(m.reference.clone(), m);
         }
         for mut f in plan.findings {
             f.finding.order_id = id_of(&self.orders, "order", &f.order)?.id;
-            let m = orders::create_finding(w, who, &f.finding).await?;
+            let m = records::create_finding(w, who, &f.finding).await?;
             self.findings
                 .insert(format!("{}#{}", f.order, m.number), m.id);
         }
@@ -275,12 +276,12 @@ impl<'a, 'g> Loader<'a, 'g> {
         )?;
         for mut o in owners {
             o.owner.parent_id = opt_id_of(&self.owners, "owner", &o.parent)?.map(|p| p.0);
-            let m = catalog::create_owner(w, who, &o.owner).await?;
+            let m = records::create_owner(w, who, &o.owner).await?;
             let name = m.name_local.clone().unwrap_or_else(|| m.name.clone());
             self.owners.insert(m.code.clone(), (m.id, name));
         }
         for s in &plan.systems {
-            let m = catalog::create_system(w, who, s).await?;
+            let m = records::create_system(w, who, s).await?;
             self.systems.insert(m.code.clone(), m.id);
         }
         let evaluators = parents_first(

@@ -7,10 +7,10 @@
 //! per mutation, live in the submodules, each taking the open [`Write`], the [`Caller`]
 //! (whose order scope it checks through `service::scope`) and a plain input with decoded
 //! ids. GraphQL mutations and the demo seed both call them.
-pub mod catalog;
 pub mod documents;
+pub mod inputs;
 pub mod measures;
-pub mod orders;
+pub mod records;
 pub mod reports;
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
@@ -319,20 +319,6 @@ where
     Ok(after)
 }
 
-/// Loads a row and checks the version the caller read, before an update that has more to
-/// check first (a `CONFLICT` carrying the current version when stale).
-pub async fn load_at<E>(w: &Write<'_>, id: i64, expected: i32) -> AppResult<E::Model>
-where
-    E: Versioned,
-    <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<i64>,
-{
-    let row = load::<E>(w, id).await?;
-    match E::version_of(&row) {
-        v if v == expected => Ok(row),
-        v => Err(stale(E::NAME, v)),
-    }
-}
-
 pub fn stale(name: &str, current: i32) -> AppError {
     AppError::Conflict {
         message: format!(
@@ -424,29 +410,33 @@ pub fn code(field: &str, value: &str) -> AppResult<String> {
     Ok(v)
 }
 
-/// An update of a required text field: absent leaves it, present follows [`text`].
-pub fn change_text(
-    slot: &mut ActiveValue<String>,
-    field: &str,
-    value: &Option<String>,
-    max_chars: usize,
-) -> AppResult<()> {
-    if let Some(v) = value {
-        *slot = ActiveValue::Set(text(field, v, max_chars)?);
-    }
-    Ok(())
+/// Text fields: required ones follow [`text`], optional ones [`opt_text`].
+pub trait TextField: Sized {
+    fn checked(field: &str, value: &str, max_chars: usize) -> AppResult<Self>;
 }
 
-/// An update of an optional text field: absent leaves it, `""` clears it, anything else
-/// follows [`opt_text`].
-pub fn change_opt_text(
-    slot: &mut ActiveValue<Option<String>>,
+impl TextField for String {
+    fn checked(field: &str, value: &str, max_chars: usize) -> AppResult<Self> {
+        text(field, value, max_chars)
+    }
+}
+
+impl TextField for Option<String> {
+    fn checked(field: &str, value: &str, max_chars: usize) -> AppResult<Self> {
+        opt_text(field, Some(value), max_chars)
+    }
+}
+
+/// An update of a text field: absent leaves it, present follows the field's rule (on an
+/// optional field, `""` clears it).
+pub fn change_text<T: TextField + Into<Value>>(
+    slot: &mut ActiveValue<T>,
     field: &str,
     value: &Option<String>,
     max_chars: usize,
 ) -> AppResult<()> {
     if let Some(v) = value {
-        *slot = ActiveValue::Set(opt_text(field, Some(v), max_chars)?);
+        *slot = ActiveValue::Set(T::checked(field, v, max_chars)?);
     }
     Ok(())
 }

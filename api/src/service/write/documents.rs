@@ -1,12 +1,11 @@
 //! Writes of evidence: immutable rows, a correction is a new row that supersedes the old one.
 //! The bytes are stored by [`store_bytes`] (in the row or in the evidence directory) or kept
 //! elsewhere ([`external`]); the row records where and their SHA-256.
-use chrono::{DateTime, NaiveDate, Utc};
-use entity::enums::*;
+pub use super::inputs::{ExternalDocument, NewEvidence};
+use chrono::{DateTime, Utc};
 use entity::*;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use serde::Deserialize;
 
 use super::measures::checked_measure;
 use super::{audit_row, date_order, load, opt_text, text, Write, SHORT};
@@ -14,21 +13,6 @@ use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::service::evidence::{evidence_meta_select, EvidenceMeta};
 use crate::service::plan::{sha256_hex, EvidenceStore};
-
-/// Metadata of an evidence item. The demo plan names its measure and system by code.
-#[derive(Debug, Deserialize)]
-pub struct NewEvidence {
-    #[serde(skip)]
-    pub measure_id: i64,
-    #[serde(skip)]
-    pub system_id: Option<i64>,
-    pub kind: EvidenceKind,
-    pub title: String,
-    pub issued_by: Option<String>,
-    pub issued_on: Option<NaiveDate>,
-    pub valid_from: Option<NaiveDate>,
-    pub valid_until: Option<NaiveDate>,
-}
 
 /// Where a document's bytes are and what they are.
 pub struct StoredDocument {
@@ -91,14 +75,6 @@ pub async fn store_bytes(
             ..doc
         }),
     }
-}
-
-/// A document kept elsewhere, registered by URI with its hash.
-pub struct ExternalDocument {
-    pub storage_uri: String,
-    pub sha256: String,
-    pub media_type: String,
-    pub size_bytes: i64,
 }
 
 pub fn external(doc: ExternalDocument) -> AppResult<StoredDocument> {

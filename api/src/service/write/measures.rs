@@ -1,17 +1,16 @@
 //! Writes of measures (the plan, the workflow, the links) and their recurring executions.
-use chrono::NaiveDate;
+pub use super::inputs::{MeasureChanges, MeasureLinks, NewMeasure, NewOccurrence, Transition};
 use entity::enums::*;
 use entity::*;
 use sea_orm::sea_query::Expr;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
-use serde::Deserialize;
 use serde_json::json;
 
-use super::orders::checked_finding;
+use super::records::checked_finding;
 use super::{
-    archive, audit_row, change, change_opt_text, change_text, code, date_order, insert_links,
-    insert_new, load, opt_text, stale, text, update_versioned, Write, LONG, SHORT,
+    archive, audit_row, change, change_text, code, date_order, insert_links, insert_new, load,
+    opt_text, stale, text, update_versioned, Write, LONG, SHORT,
 };
 use crate::auth::Caller;
 use crate::domain::today;
@@ -23,24 +22,6 @@ pub async fn checked_measure(w: &Write<'_>, who: &Caller, id: i64) -> AppResult<
     let m = load::<measure::Entity>(w, id).await?;
     crate::service::scope::check_measure(&w.txn, who, id).await?;
     Ok(m)
-}
-
-/// A new measure. The demo plan names its owner, findings and systems by code instead.
-#[derive(Debug, Deserialize)]
-pub struct NewMeasure {
-    pub code: String,
-    pub title: String,
-    pub title_local: Option<String>,
-    pub plan: Option<String>,
-    #[serde(skip)]
-    pub owner_id: Option<i64>,
-    pub due_on: Option<NaiveDate>,
-    pub recurrence: Option<Recurrence>,
-    #[serde(skip)]
-    pub finding_ids: Vec<i64>,
-    #[serde(skip)]
-    pub system_ids: Vec<i64>,
-    pub note: Option<String>,
 }
 
 /// The row of a new measure, checked, as committed: PLANNED, nothing started.
@@ -140,19 +121,6 @@ pub async fn create_measure(
     Ok(row)
 }
 
-/// Changes to a measure's plan: `None` leaves a field as it is. Moving the due date needs
-/// `due_change_reason`.
-pub struct MeasureChanges {
-    pub title: Option<String>,
-    pub title_local: Option<String>,
-    pub plan: Option<String>,
-    pub owner_id: Option<i64>,
-    pub due_on: Option<NaiveDate>,
-    pub due_change_reason: Option<String>,
-    pub recurrence: Option<Recurrence>,
-    pub note: Option<String>,
-}
-
 pub async fn update_measure(
     w: &Write<'_>,
     who: &Caller,
@@ -183,8 +151,8 @@ pub async fn update_measure(
     };
     update_versioned::<measure::Entity, _>(w, id, version, "update", extra, |_, a| {
         change_text(&mut a.title, "title", &input.title, SHORT)?;
-        change_opt_text(&mut a.title_local, "titleLocal", &input.title_local, SHORT)?;
-        change_opt_text(&mut a.plan, "plan", &input.plan, LONG)?;
+        change_text(&mut a.title_local, "titleLocal", &input.title_local, SHORT)?;
+        change_text(&mut a.plan, "plan", &input.plan, LONG)?;
         change(&mut a.owner_id, owner_id.map(Some));
         change(&mut a.due_on, input.due_on.map(Some));
         if let Some(r) = input.recurrence {
@@ -195,20 +163,10 @@ pub async fn update_measure(
                 next_due
             });
         }
-        change_opt_text(&mut a.note, "note", &input.note, LONG)?;
+        change_text(&mut a.note, "note", &input.note, LONG)?;
         Ok(())
     })
     .await
-}
-
-/// A workflow move of the measure `id`, read at `version`.
-pub struct Transition {
-    pub id: i64,
-    pub version: i32,
-    pub to: MeasureStatus,
-    pub reason: Option<String>,
-    /// The day it happened (default today).
-    pub on: Option<NaiveDate>,
 }
 
 /// Moves a measure along its workflow. VERIFIED needs current evidence; DEFERRED and
@@ -286,14 +244,6 @@ pub async fn transition_measure(
         },
     )
     .await
-}
-
-/// Findings and systems to link to or unlink from the measure, read at `version`.
-pub struct MeasureLinks {
-    pub measure_id: i64,
-    pub version: i32,
-    pub finding_ids: Vec<i64>,
-    pub system_ids: Vec<i64>,
 }
 
 /// Links a measure to more findings and systems (those already linked are left).
@@ -396,15 +346,6 @@ pub async fn archive_measure(
 ) -> AppResult<measure::Model> {
     checked_measure(w, who, id).await?;
     archive::<measure::Entity>(w, id, version).await
-}
-
-/// One execution of a recurring measure.
-pub struct NewOccurrence {
-    pub measure_id: i64,
-    /// The period, e.g. `2022-W48`, `2022-12`, `2022-Q4`, `2022`.
-    pub period: String,
-    pub done_on: NaiveDate,
-    pub note: Option<String>,
 }
 
 /// Records one execution of a recurring measure (done by the caller); the measure's next

@@ -1,16 +1,16 @@
 //! Writes of reports (drafts, filing, acknowledgement) and of evaluations.
+pub use super::inputs::{NewEvaluation, NewReport, ReportChanges};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::enums::*;
 use entity::*;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use serde::Deserialize;
 use serde_json::json;
 
 use super::measures::checked_measure;
 use super::{
-    change, change_opt_text, change_text, code, date_order, insert_audited, insert_links,
-    insert_new, load, opt_text, text, update_versioned, Write, LONG, SHORT,
+    change, change_text, code, date_order, insert_audited, insert_links, insert_new, load,
+    opt_text, text, update_versioned, Write, LONG, SHORT,
 };
 use crate::auth::Caller;
 use crate::domain::today;
@@ -19,22 +19,6 @@ use crate::service::plan;
 use crate::service::scope::check_order;
 
 const BODY: usize = 200_000;
-
-/// A new report (a draft). The demo plan names its order and measures by code instead.
-#[derive(Debug, Deserialize)]
-pub struct NewReport {
-    #[serde(skip)]
-    pub order_id: i64,
-    /// Default: the order's reference, the kind and the due date.
-    pub code: Option<String>,
-    pub kind: ReportKind,
-    pub title: String,
-    pub title_local: Option<String>,
-    pub due_on: NaiveDate,
-    pub body: Option<String>,
-    #[serde(skip)]
-    pub measure_ids: Vec<i64>,
-}
 
 /// The row of a new draft report on `order`, checked.
 pub fn draft_row(
@@ -120,16 +104,6 @@ pub async fn create_report(
     Ok(row)
 }
 
-/// Changes to a draft report: `None` leaves a field as it is; `measure_ids` replaces the
-/// measures covered.
-pub struct ReportChanges {
-    pub title: Option<String>,
-    pub title_local: Option<String>,
-    pub due_on: Option<NaiveDate>,
-    pub body: Option<String>,
-    pub measure_ids: Option<Vec<i64>>,
-}
-
 /// A report of an order the caller may act on, in the status a move starts from
 /// (`refused` otherwise).
 async fn report_in(
@@ -180,9 +154,9 @@ pub async fn update_report(
     let extra = measures.map(|m| json!({"measureIds": m}));
     update_versioned::<report::Entity, _>(w, id, version, "update", extra, |_, a| {
         change_text(&mut a.title, "title", &input.title, SHORT)?;
-        change_opt_text(&mut a.title_local, "titleLocal", &input.title_local, SHORT)?;
+        change_text(&mut a.title_local, "titleLocal", &input.title_local, SHORT)?;
         change(&mut a.due_on, input.due_on);
-        change_opt_text(&mut a.body, "body", &input.body, BODY)?;
+        change_text(&mut a.body, "body", &input.body, BODY)?;
         Ok(())
     })
     .await
@@ -233,18 +207,6 @@ pub async fn acknowledge_report(
         Ok(())
     })
     .await
-}
-
-/// An assessment of a report or a measure (exactly one of the two). The demo plan names
-/// them by code instead.
-#[derive(Debug, Deserialize)]
-pub struct NewEvaluation {
-    #[serde(skip)]
-    pub report_id: Option<i64>,
-    #[serde(skip)]
-    pub measure_id: Option<i64>,
-    pub verdict: Verdict,
-    pub comment: Option<String>,
 }
 
 /// Adds the caller's evaluation of a report or measure of an order it was granted.

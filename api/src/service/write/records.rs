@@ -1,33 +1,21 @@
-//! Writes of regulators, orders and findings.
-use chrono::NaiveDate;
-use entity::enums::*;
+//! Writes of the plan's records: regulators, orders and findings (what was ordered), owners
+//! and systems (who and what answers for it). Regulators, owners, systems and new orders
+//! belong to no single order: a caller limited to orders may not write them.
+pub use super::inputs::{
+    FindingChanges, NewFinding, NewOrder, NewOwner, NewRegulator, NewSystem, OrderChanges,
+    OwnerChanges, RegulatorChanges, SystemChanges,
+};
+use entity::enums::OrderStatus;
 use entity::*;
 use sea_orm::ActiveValue::Set;
-use serde::Deserialize;
 
 use super::{
-    archive, change, change_opt_text, change_text, code, insert_new, load, opt_text, text,
-    update_versioned, Write, LONG, SHORT,
+    archive, change, change_text, code, insert_new, load, opt_text, text, update_versioned, Write,
+    LONG, SHORT,
 };
 use crate::auth::Caller;
 use crate::error::AppResult;
 use crate::service::scope::{check_finding, check_order, check_unscoped};
-
-/// A new regulator (the demo plan's regulators have this shape too).
-#[derive(Debug, Deserialize)]
-pub struct NewRegulator {
-    pub code: String,
-    pub name: String,
-    pub name_local: Option<String>,
-    pub kind: RegulatorKind,
-}
-
-/// Changes to a regulator: `None` leaves a field as it is.
-pub struct RegulatorChanges {
-    pub name: Option<String>,
-    pub name_local: Option<String>,
-    pub kind: Option<RegulatorKind>,
-}
 
 pub async fn create_regulator(
     w: &Write<'_>,
@@ -55,7 +43,7 @@ pub async fn update_regulator(
     check_unscoped(who, "regulators")?;
     update_versioned::<regulator::Entity, _>(w, id, version, "update", None, |_, a| {
         change_text(&mut a.name, "name", &input.name, SHORT)?;
-        change_opt_text(&mut a.name_local, "nameLocal", &input.name_local, SHORT)?;
+        change_text(&mut a.name_local, "nameLocal", &input.name_local, SHORT)?;
         change(&mut a.kind, input.kind);
         Ok(())
     })
@@ -70,31 +58,6 @@ pub async fn archive_regulator(
 ) -> AppResult<regulator::Model> {
     check_unscoped(who, "regulators")?;
     archive::<regulator::Entity>(w, id, version).await
-}
-
-/// A new order. The demo plan names the regulator by code (`regulator`) instead.
-#[derive(Debug, Deserialize)]
-pub struct NewOrder {
-    #[serde(skip)]
-    pub regulator_id: i64,
-    pub kind: OrderKind,
-    pub reference: String,
-    pub title: String,
-    pub title_local: Option<String>,
-    pub legal_basis: Option<String>,
-    pub issued_on: NaiveDate,
-    pub status: Option<OrderStatus>,
-    pub summary: Option<String>,
-}
-
-/// Changes to an order: `None` leaves a field as it is.
-pub struct OrderChanges {
-    pub title: Option<String>,
-    pub title_local: Option<String>,
-    pub legal_basis: Option<String>,
-    pub issued_on: Option<NaiveDate>,
-    pub status: Option<OrderStatus>,
-    pub summary: Option<String>,
 }
 
 pub async fn create_order(
@@ -129,11 +92,11 @@ pub async fn update_order(
     check_order(who, id)?;
     update_versioned::<regulatory_order::Entity, _>(w, id, version, "update", None, |_, a| {
         change_text(&mut a.title, "title", &input.title, SHORT)?;
-        change_opt_text(&mut a.title_local, "titleLocal", &input.title_local, SHORT)?;
-        change_opt_text(&mut a.legal_basis, "legalBasis", &input.legal_basis, SHORT)?;
+        change_text(&mut a.title_local, "titleLocal", &input.title_local, SHORT)?;
+        change_text(&mut a.legal_basis, "legalBasis", &input.legal_basis, SHORT)?;
         change(&mut a.issued_on, input.issued_on);
         change(&mut a.status, input.status);
-        change_opt_text(&mut a.summary, "summary", &input.summary, LONG)?;
+        change_text(&mut a.summary, "summary", &input.summary, LONG)?;
         Ok(())
     })
     .await
@@ -154,30 +117,6 @@ pub async fn checked_finding(w: &Write<'_>, who: &Caller, id: i64) -> AppResult<
     let f = load::<finding::Entity>(w, id).await?;
     check_finding(who, &f)?;
     Ok(f)
-}
-
-/// A new finding. The demo plan names the order by reference (`order`) instead.
-#[derive(Debug, Deserialize)]
-pub struct NewFinding {
-    #[serde(skip)]
-    pub order_id: i64,
-    pub category: FindingCategory,
-    pub number: String,
-    pub title: String,
-    pub facts: String,
-    pub facts_en: Option<String>,
-    pub directive: String,
-    pub directive_en: Option<String>,
-}
-
-/// Changes to a finding: `None` leaves a field as it is.
-pub struct FindingChanges {
-    pub category: Option<FindingCategory>,
-    pub title: Option<String>,
-    pub facts: Option<String>,
-    pub facts_en: Option<String>,
-    pub directive: Option<String>,
-    pub directive_en: Option<String>,
 }
 
 pub async fn create_finding(
@@ -219,9 +158,9 @@ pub async fn update_finding(
         change(&mut a.category, input.category);
         change_text(&mut a.title, "title", &input.title, SHORT)?;
         change_text(&mut a.facts, "facts", &input.facts, LONG)?;
-        change_opt_text(&mut a.facts_en, "factsEn", &input.facts_en, LONG)?;
+        change_text(&mut a.facts_en, "factsEn", &input.facts_en, LONG)?;
         change_text(&mut a.directive, "directive", &input.directive, LONG)?;
-        change_opt_text(
+        change_text(
             &mut a.directive_en,
             "directiveEn",
             &input.directive_en,
@@ -240,4 +179,103 @@ pub async fn archive_finding(
 ) -> AppResult<finding::Model> {
     let current = checked_finding(w, who, id).await?;
     archive::<finding::Entity>(w, current.id, version).await
+}
+
+pub async fn create_owner(
+    w: &Write<'_>,
+    who: &Caller,
+    input: &NewOwner,
+) -> AppResult<owner::Model> {
+    check_unscoped(who, "owners")?;
+    let parent_id = match input.parent_id {
+        Some(p) => Some(load::<owner::Entity>(w, p).await?.id),
+        None => None,
+    };
+    let row = owner::ActiveModel {
+        code: Set(code("code", &input.code)?),
+        name: Set(text("name", &input.name, SHORT)?),
+        name_local: Set(opt_text("nameLocal", input.name_local.as_deref(), SHORT)?),
+        kind: Set(input.kind),
+        role_title: Set(opt_text("roleTitle", input.role_title.as_deref(), SHORT)?),
+        contact: Set(opt_text("contact", input.contact.as_deref(), SHORT)?),
+        parent_id: Set(parent_id),
+        ..Default::default()
+    };
+    insert_new::<owner::Entity>(w, row, None).await
+}
+
+pub async fn update_owner(
+    w: &Write<'_>,
+    who: &Caller,
+    id: i64,
+    version: i32,
+    input: &OwnerChanges,
+) -> AppResult<owner::Model> {
+    check_unscoped(who, "owners")?;
+    update_versioned::<owner::Entity, _>(w, id, version, "update", None, |_, a| {
+        change_text(&mut a.name, "name", &input.name, SHORT)?;
+        change_text(&mut a.name_local, "nameLocal", &input.name_local, SHORT)?;
+        change(&mut a.kind, input.kind);
+        change_text(&mut a.role_title, "roleTitle", &input.role_title, SHORT)?;
+        change_text(&mut a.contact, "contact", &input.contact, SHORT)?;
+        Ok(())
+    })
+    .await
+}
+
+pub async fn archive_owner(
+    w: &Write<'_>,
+    who: &Caller,
+    id: i64,
+    version: i32,
+) -> AppResult<owner::Model> {
+    check_unscoped(who, "owners")?;
+    archive::<owner::Entity>(w, id, version).await
+}
+
+pub async fn create_system(
+    w: &Write<'_>,
+    who: &Caller,
+    input: &NewSystem,
+) -> AppResult<system::Model> {
+    check_unscoped(who, "systems")?;
+    let row = system::ActiveModel {
+        code: Set(code("code", &input.code)?),
+        name: Set(text("name", &input.name, SHORT)?),
+        name_local: Set(opt_text("nameLocal", input.name_local.as_deref(), SHORT)?),
+        kind: Set(input.kind),
+        scope_note: Set(opt_text("scopeNote", input.scope_note.as_deref(), LONG)?),
+        holds_card_data: Set(input.holds_card_data),
+        ..Default::default()
+    };
+    insert_new::<system::Entity>(w, row, None).await
+}
+
+pub async fn update_system(
+    w: &Write<'_>,
+    who: &Caller,
+    id: i64,
+    version: i32,
+    input: &SystemChanges,
+) -> AppResult<system::Model> {
+    check_unscoped(who, "systems")?;
+    update_versioned::<system::Entity, _>(w, id, version, "update", None, |_, a| {
+        change_text(&mut a.name, "name", &input.name, SHORT)?;
+        change_text(&mut a.name_local, "nameLocal", &input.name_local, SHORT)?;
+        change(&mut a.kind, input.kind);
+        change_text(&mut a.scope_note, "scopeNote", &input.scope_note, LONG)?;
+        change(&mut a.holds_card_data, input.holds_card_data);
+        Ok(())
+    })
+    .await
+}
+
+pub async fn archive_system(
+    w: &Write<'_>,
+    who: &Caller,
+    id: i64,
+    version: i32,
+) -> AppResult<system::Model> {
+    check_unscoped(who, "systems")?;
+    archive::<system::Entity>(w, id, version).await
 }
