@@ -29,8 +29,8 @@ async fn begin<'a>(ctx: &Context<'a>) -> AppResult<(Write<'a>, &'a Caller)> {
 }
 
 /// Runs one store write as the caller, in its own transaction, committed when it succeeds:
-/// `write!(ctx, |w, who| store_fn(w, who, …))` is the write's result.
-macro_rules! write {
+/// `write_txn!(ctx, |w, who| store_fn(w, who, …))` is the write's result.
+macro_rules! write_txn {
     ($ctx:expr, |$w:ident, $who:ident| $call:expr) => {{
         let (w, who) = begin($ctx).await?;
         let row = {
@@ -196,7 +196,7 @@ impl PlanMutation {
         input: CreateRegulatorInput,
     ) -> AppResult<Regulator> {
         let input = input.try_into()?;
-        let row = write!(ctx, |w, who| records::create_regulator(w, who, &input));
+        let row = write_txn!(ctx, |w, who| records::create_regulator(w, who, &input));
         Ok(Regulator(row))
     }
 
@@ -210,7 +210,7 @@ impl PlanMutation {
         input: UpdateRegulatorInput,
     ) -> AppResult<Regulator> {
         let (id, input) = (decode(&id, "Regulator")?, input.try_into()?);
-        let row = write!(ctx, |w, who| records::update_regulator(
+        let row = write_txn!(ctx, |w, who| records::update_regulator(
             w, who, id, version, &input
         ));
         Ok(Regulator(row))
@@ -225,7 +225,7 @@ impl PlanMutation {
         version: i32,
     ) -> AppResult<Regulator> {
         let id = decode(&id, "Regulator")?;
-        let row = write!(ctx, |w, who| records::archive_regulator(
+        let row = write_txn!(ctx, |w, who| records::archive_regulator(
             w, who, id, version
         ));
         Ok(Regulator(row))
@@ -237,7 +237,7 @@ impl PlanMutation {
     #[graphql(guard = "Requires(Permission::WritePlan)")]
     async fn create_order(&self, ctx: &Context<'_>, input: CreateOrderInput) -> AppResult<Order> {
         let input = input.try_into()?;
-        let row = write!(ctx, |w, who| records::create_order(w, who, &input));
+        let row = write_txn!(ctx, |w, who| records::create_order(w, who, &input));
         Ok(Order(row))
     }
 
@@ -251,7 +251,7 @@ impl PlanMutation {
         input: UpdateOrderInput,
     ) -> AppResult<Order> {
         let (id, input) = (decode(&id, "Order")?, input.try_into()?);
-        let row = write!(ctx, |w, who| records::update_order(
+        let row = write_txn!(ctx, |w, who| records::update_order(
             w, who, id, version, &input
         ));
         Ok(Order(row))
@@ -261,7 +261,7 @@ impl PlanMutation {
     #[graphql(guard = "Requires(Permission::WritePlan)")]
     async fn archive_order(&self, ctx: &Context<'_>, id: ID, version: i32) -> AppResult<Order> {
         let id = decode(&id, "Order")?;
-        let row = write!(ctx, |w, who| records::archive_order(w, who, id, version));
+        let row = write_txn!(ctx, |w, who| records::archive_order(w, who, id, version));
         Ok(Order(row))
     }
 
@@ -275,7 +275,7 @@ impl PlanMutation {
         input: CreateFindingInput,
     ) -> AppResult<Finding> {
         let input = input.try_into()?;
-        let row = write!(ctx, |w, who| records::create_finding(w, who, &input));
+        let row = write_txn!(ctx, |w, who| records::create_finding(w, who, &input));
         Ok(Finding(row))
     }
 
@@ -289,7 +289,7 @@ impl PlanMutation {
         input: UpdateFindingInput,
     ) -> AppResult<Finding> {
         let (id, input) = (decode(&id, "Finding")?, input.try_into()?);
-        let row = write!(ctx, |w, who| records::update_finding(
+        let row = write_txn!(ctx, |w, who| records::update_finding(
             w, who, id, version, &input
         ));
         Ok(Finding(row))
@@ -299,7 +299,7 @@ impl PlanMutation {
     #[graphql(guard = "Requires(Permission::WritePlan)")]
     async fn archive_finding(&self, ctx: &Context<'_>, id: ID, version: i32) -> AppResult<Finding> {
         let id = decode(&id, "Finding")?;
-        let row = write!(ctx, |w, who| records::archive_finding(w, who, id, version));
+        let row = write_txn!(ctx, |w, who| records::archive_finding(w, who, id, version));
         Ok(Finding(row))
     }
 
@@ -309,7 +309,7 @@ impl PlanMutation {
     #[graphql(guard = "Requires(Permission::WritePlan)")]
     async fn create_owner(&self, ctx: &Context<'_>, input: CreateOwnerInput) -> AppResult<Owner> {
         let input = input.try_into()?;
-        let row = write!(ctx, |w, who| records::create_owner(w, who, &input));
+        let row = write_txn!(ctx, |w, who| records::create_owner(w, who, &input));
         Ok(Owner(row))
     }
 
@@ -323,7 +323,7 @@ impl PlanMutation {
         input: UpdateOwnerInput,
     ) -> AppResult<Owner> {
         let (id, input) = (decode(&id, "Owner")?, input.try_into()?);
-        let row = write!(ctx, |w, who| records::update_owner(
+        let row = write_txn!(ctx, |w, who| records::update_owner(
             w, who, id, version, &input
         ));
         Ok(Owner(row))
@@ -333,7 +333,7 @@ impl PlanMutation {
     #[graphql(guard = "Requires(Permission::WritePlan)")]
     async fn archive_owner(&self, ctx: &Context<'_>, id: ID, version: i32) -> AppResult<Owner> {
         let id = decode(&id, "Owner")?;
-        let row = write!(ctx, |w, who| records::archive_owner(w, who, id, version));
+        let row = write_txn!(ctx, |w, who| records::archive_owner(w, who, id, version));
         Ok(Owner(row))
     }
 
@@ -345,7 +345,7 @@ impl PlanMutation {
         input: CreateSystemInput,
     ) -> AppResult<System> {
         let input = input.try_into()?;
-        let row = write!(ctx, |w, who| records::create_system(w, who, &input));
+        let row = write_txn!(ctx, |w, who| records::create_system(w, who, &input));
         Ok(System(row))
     }
 
@@ -359,7 +359,7 @@ impl PlanMutation {
         input: UpdateSystemInput,
     ) -> AppResult<System> {
         let (id, input) = (decode(&id, "System")?, input.try_into()?);
-        let row = write!(ctx, |w, who| records::update_system(
+        let row = write_txn!(ctx, |w, who| records::update_system(
             w, who, id, version, &input
         ));
         Ok(System(row))
@@ -369,7 +369,7 @@ impl PlanMutation {
     #[graphql(guard = "Requires(Permission::WritePlan)")]
     async fn archive_system(&self, ctx: &Context<'_>, id: ID, version: i32) -> AppResult<System> {
         let id = decode(&id, "System")?;
-        let row = write!(ctx, |w, who| records::archive_system(w, who, id, version));
+        let row = write_txn!(ctx, |w, who| records::archive_system(w, who, id, version));
         Ok(System(row))
     }
 
@@ -383,7 +383,7 @@ impl PlanMutation {
         input: CreateMeasureInput,
     ) -> AppResult<Measure> {
         let input = input.try_into()?;
-        let row = write!(ctx, |w, who| measures::create_measure(w, who, &input));
+        let row = write_txn!(ctx, |w, who| measures::create_measure(w, who, &input));
         measure_changed(ctx, row).await
     }
 
@@ -397,7 +397,7 @@ impl PlanMutation {
         input: UpdateMeasureInput,
     ) -> AppResult<Measure> {
         let (id, input) = (decode(&id, "Measure")?, input.try_into()?);
-        let row = write!(ctx, |w, who| measures::update_measure(
+        let row = write_txn!(ctx, |w, who| measures::update_measure(
             w, who, id, version, &input
         ));
         measure_changed(ctx, row).await
@@ -412,7 +412,7 @@ impl PlanMutation {
         input: TransitionMeasureInput,
     ) -> AppResult<Measure> {
         let input = input.try_into()?;
-        let row = write!(ctx, |w, who| measures::transition_measure(w, who, &input));
+        let row = write_txn!(ctx, |w, who| measures::transition_measure(w, who, &input));
         measure_changed(ctx, row).await
     }
 
@@ -424,7 +424,7 @@ impl PlanMutation {
         input: MeasureLinksInput,
     ) -> AppResult<Measure> {
         let input = input.try_into()?;
-        let row = write!(ctx, |w, who| measures::link_measure(w, who, &input));
+        let row = write_txn!(ctx, |w, who| measures::link_measure(w, who, &input));
         measure_changed(ctx, row).await
     }
 
@@ -436,7 +436,7 @@ impl PlanMutation {
         input: MeasureLinksInput,
     ) -> AppResult<Measure> {
         let input = input.try_into()?;
-        let row = write!(ctx, |w, who| measures::unlink_measure(w, who, &input));
+        let row = write_txn!(ctx, |w, who| measures::unlink_measure(w, who, &input));
         measure_changed(ctx, row).await
     }
 
@@ -444,7 +444,7 @@ impl PlanMutation {
     #[graphql(guard = "Requires(Permission::WritePlan)")]
     async fn archive_measure(&self, ctx: &Context<'_>, id: ID, version: i32) -> AppResult<Measure> {
         let id = decode(&id, "Measure")?;
-        let row = write!(ctx, |w, who| measures::archive_measure(w, who, id, version));
+        let row = write_txn!(ctx, |w, who| measures::archive_measure(w, who, id, version));
         measure_changed(ctx, row).await
     }
 
@@ -456,7 +456,7 @@ impl PlanMutation {
         input: RecordOccurrenceInput,
     ) -> AppResult<Occurrence> {
         let input = input.try_into()?;
-        let row = write!(ctx, |w, who| measures::record_occurrence(w, who, &input));
+        let row = write_txn!(ctx, |w, who| measures::record_occurrence(w, who, &input));
         crate::events::measure_changed(ctx, row.measure_id).await;
         Ok(Occurrence(row))
     }
@@ -475,7 +475,7 @@ impl PlanMutation {
     ) -> AppResult<Evidence> {
         let stored = store_upload(ctx, &file, expected_sha256).await?;
         let input = input.try_into()?;
-        let row = write!(ctx, |w, who| documents::add_evidence(
+        let row = write_txn!(ctx, |w, who| documents::add_evidence(
             w, who, &input, stored
         ));
         Ok(Evidence(row))
@@ -491,7 +491,7 @@ impl PlanMutation {
     ) -> AppResult<Evidence> {
         let stored = documents::external(document.try_into()?)?;
         let input = input.try_into()?;
-        let row = write!(ctx, |w, who| documents::add_evidence(
+        let row = write_txn!(ctx, |w, who| documents::add_evidence(
             w, who, &input, stored
         ));
         Ok(Evidence(row))
@@ -516,7 +516,7 @@ impl PlanMutation {
             _ => return Err(AppError::validation("file", "give either file or document")),
         };
         let input = input.try_into()?;
-        let row = write!(ctx, |w, who| documents::supersede_evidence(
+        let row = write_txn!(ctx, |w, who| documents::supersede_evidence(
             w, who, prev, &input, stored
         ));
         Ok(Evidence(row))
@@ -532,7 +532,7 @@ impl PlanMutation {
         input: CreateReportInput,
     ) -> AppResult<Report> {
         let input = input.try_into()?;
-        let row = write!(ctx, |w, who| reports::create_report(w, who, &input));
+        let row = write_txn!(ctx, |w, who| reports::create_report(w, who, &input));
         report_changed(ctx, row).await
     }
 
@@ -546,7 +546,7 @@ impl PlanMutation {
         input: UpdateReportInput,
     ) -> AppResult<Report> {
         let (id, input) = (decode(&id, "Report")?, input.try_into()?);
-        let row = write!(ctx, |w, who| reports::update_report(
+        let row = write_txn!(ctx, |w, who| reports::update_report(
             w, who, id, version, &input
         ));
         report_changed(ctx, row).await
@@ -563,7 +563,7 @@ impl PlanMutation {
         submitted_on: Option<NaiveDate>,
     ) -> AppResult<Report> {
         let id = decode(&id, "Report")?;
-        let row = write!(ctx, |w, who| reports::submit_report(
+        let row = write_txn!(ctx, |w, who| reports::submit_report(
             w,
             who,
             id,
@@ -583,7 +583,7 @@ impl PlanMutation {
         acknowledged_on: Option<NaiveDate>,
     ) -> AppResult<Report> {
         let id = decode(&id, "Report")?;
-        let row = write!(ctx, |w, who| reports::acknowledge_report(
+        let row = write_txn!(ctx, |w, who| reports::acknowledge_report(
             w,
             who,
             id,
@@ -603,7 +603,7 @@ impl PlanMutation {
         input: AddEvaluationInput,
     ) -> AppResult<Evaluation> {
         let input = input.try_into()?;
-        let row = write!(ctx, |w, who| reports::add_evaluation(w, who, &input));
+        let row = write_txn!(ctx, |w, who| reports::add_evaluation(w, who, &input));
         Ok(Evaluation(row))
     }
 }

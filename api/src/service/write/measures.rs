@@ -293,19 +293,20 @@ async fn relink(
             .copied()
             .filter(|f| !links_before.contains(f))
             .collect();
-        let (f, _) = link_rows(w, id, &new_findings, &[]);
-        insert_links(w, f, false).await?;
-        // One by one: a system named twice is linked once.
+        // A system already linked, or named twice, is linked once.
+        let mut new_systems = Vec::new();
         for s in &systems {
-            if measure_system::Entity::find_by_id((id, *s))
+            let linked = measure_system::Entity::find_by_id((id, *s))
                 .one(&w.txn)
                 .await?
-                .is_none()
-            {
-                let (_, s) = link_rows(w, id, &[], &[*s]);
-                insert_links(w, s, false).await?;
+                .is_some();
+            if !linked && !new_systems.contains(s) {
+                new_systems.push(*s);
             }
         }
+        let (f, s) = link_rows(w, id, &new_findings, &new_systems);
+        insert_links(w, f, false).await?;
+        insert_links(w, s, false).await?;
     } else {
         if links_before.iter().all(|f| findings.contains(f)) {
             return Err(AppError::validation(
