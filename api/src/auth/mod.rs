@@ -180,6 +180,19 @@ impl Caller {
         }
     }
 
+    /// The process itself (the demo seed): every role, every order, no token.
+    pub fn system(subject: &str) -> Self {
+        let roles = vec![
+            Role::Admin,
+            Role::Editor,
+            Role::Viewer,
+            Role::Reporter,
+            Role::Evaluator,
+        ];
+        let scope = default_scope(&roles);
+        Self::new(subject.to_string(), String::new(), roles, &scope, None)
+    }
+
     /// The same caller, whose token expires at `exp` (Unix seconds).
     pub fn with_expiry(mut self, exp: i64) -> Self {
         self.expires_at = Some(exp);

@@ -2,23 +2,34 @@
 //! breach, a METI business-improvement order, PPC guidance, a third-party committee),
 //! loaded from `demo.json` in one transaction, with an audit event per row.
 //!
+//! It writes through the store's write path (`service::write`) as a system caller: the
+//! mutations' own functions where the demo data is what a mutation writes (regulators,
+//! orders, findings, owners, systems), their shared row builders and audited inserts where
+//! it records history no mutation can (measures with their past status and dates, executions,
+//! evidence with its issue dates, filed reports, evaluations, evaluators).
+//!
 //! Loading is idempotent: if the demo orders are already present nothing is written.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use chrono::{NaiveDate, SubsecRound, Utc};
+use chrono::{NaiveDate, Utc};
 use entity::enums::*;
 use entity::*;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, Set, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::audit;
+use crate::auth::Caller;
 pub use crate::domain::{next_period_end, periods};
 use crate::error::{AppError, AppResult};
+use crate::service::evidence::EvidenceMeta;
+use crate::service::write::documents::{self, NewEvidence, StoredDocument};
+use crate::service::write::measures::{self, NewMeasure};
+use crate::service::write::records::{
+    self, NewFinding, NewOrder, NewOwner, NewRegulator, NewSystem,
+};
+use crate::service::write::reports::{self, NewEvaluation, NewReport};
+use crate::service::write::{insert_audited, insert_links, insert_new, Write, WriteGate};
 
 /// The actor recorded in the audit log for demo data.
 pub const SEED_ACTOR: &str = "system:seed-demo";
@@ -29,13 +40,14 @@ pub const DEMO_ORDER_REFERENCES: [&str; 2] = ["METI-2022-06-30", "PPC-2022-07-13
 
 const DEMO_JSON: &str = include_str!("demo.json");
 
+/// The demo plan: the store's inputs, with references by code where the store takes ids.
 #[derive(Debug, Deserialize)]
 pub struct DemoPlan {
-    pub regulators: Vec<SeedRegulator>,
+    pub regulators: Vec<NewRegulator>,
     pub orders: Vec<SeedOrder>,
     pub findings: Vec<SeedFinding>,
     pub owners: Vec<SeedOwner>,
-    pub systems: Vec<SeedSystem>,
+    pub systems: Vec<NewSystem>,
     pub evaluators: Vec<SeedEvaluator>,
     pub measures: Vec<SeedMeasure>,
     pub evidence: Vec<SeedEvidence>,
@@ -44,57 +56,24 @@ pub struct DemoPlan {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct SeedRegulator {
-    pub code: String,
-    pub name: String,
-    pub name_local: Option<String>,
-    pub kind: RegulatorKind,
-}
-
-#[derive(Debug, Deserialize)]
 pub struct SeedOrder {
-    pub reference: String,
     pub regulator: String,
-    pub kind: OrderKind,
-    pub title: String,
-    pub title_local: Option<String>,
-    pub legal_basis: Option<String>,
-    pub issued_on: NaiveDate,
-    pub status: OrderStatus,
-    pub summary: Option<String>,
+    #[serde(flatten)]
+    pub order: NewOrder,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct SeedFinding {
     pub order: String,
-    pub number: String,
-    pub category: FindingCategory,
-    pub title: String,
-    pub facts: String,
-    pub facts_en: Option<String>,
-    pub directive: String,
-    pub directive_en: Option<String>,
+    #[serde(flatten)]
+    pub finding: NewFinding,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct SeedOwner {
-    pub code: String,
-    pub name: String,
-    pub name_local: Option<String>,
-    pub kind: OwnerKind,
-    pub role_title: Option<String>,
-    pub contact: Option<String>,
     pub parent: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct SeedSystem {
-    pub code: String,
-    pub name: String,
-    pub name_local: Option<String>,
-    pub kind: SystemKind,
-    pub scope_note: Option<String>,
-    pub holds_card_data: bool,
+    #[serde(flatten)]
+    pub owner: NewOwner,
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,21 +86,17 @@ pub struct SeedEvaluator {
     pub parent: Option<String>,
 }
 
+/// A measure as it stood on the plan's date.
 #[derive(Debug, Deserialize)]
 pub struct SeedMeasure {
-    pub code: String,
-    pub title: String,
-    pub title_local: Option<String>,
-    pub plan: Option<String>,
     pub status: MeasureStatus,
     pub owner: Option<String>,
     pub started_on: Option<NaiveDate>,
-    pub due_on: Option<NaiveDate>,
     pub completed_on: Option<NaiveDate>,
-    pub recurrence: Recurrence,
     pub findings: Vec<String>,
     pub systems: Vec<String>,
-    pub note: Option<String>,
+    #[serde(flatten)]
+    pub measure: NewMeasure,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,31 +104,24 @@ pub struct SeedEvidence {
     pub key: String,
     pub measure: String,
     pub system: Option<String>,
-    pub kind: EvidenceKind,
-    pub title: String,
-    pub issued_by: Option<String>,
-    pub issued_on: Option<NaiveDate>,
-    pub valid_from: Option<NaiveDate>,
-    pub valid_until: Option<NaiveDate>,
     pub media_type: String,
     pub content: String,
     pub supersedes: Option<String>,
     pub submitted_by: String,
+    #[serde(flatten)]
+    pub evidence: NewEvidence,
 }
 
+/// A report as it stood on the plan's date.
 #[derive(Debug, Deserialize)]
 pub struct SeedReport {
-    pub code: String,
     pub order: String,
-    pub kind: ReportKind,
-    pub title: String,
-    pub title_local: Option<String>,
-    pub due_on: NaiveDate,
     pub submitted_on: Option<NaiveDate>,
     pub acknowledged_on: Option<NaiveDate>,
     pub status: ReportStatus,
-    pub body: Option<String>,
     pub measures: Vec<String>,
+    #[serde(flatten)]
+    pub report: NewReport,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,9 +129,9 @@ pub struct SeedEvaluation {
     pub report: Option<String>,
     pub measure: Option<String>,
     pub evaluator: String,
-    pub verdict: Verdict,
-    pub comment: Option<String>,
     pub evaluated_at: chrono::DateTime<Utc>,
+    #[serde(flatten)]
+    pub evaluation: NewEvaluation,
 }
 
 /// Parses the embedded demo plan.
@@ -187,31 +155,33 @@ pub async fn database_is_empty(db: &DatabaseConnection) -> AppResult<bool> {
 
 /// Loads the demo plan in one transaction unless it is already there.
 pub async fn load_demo(db: &DatabaseConnection) -> AppResult<SeedOutcome> {
-    let txn = db.begin().await?;
+    // The seed runs before the server serves (or alone, from the command line): no writer
+    // to wait for.
+    let gate = WriteGate::default();
+    let w = Write::begin(db, &gate, SEED_ACTOR).await?;
     let present = regulatory_order::Entity::find()
         .filter(regulatory_order::Column::Reference.is_in(DEMO_ORDER_REFERENCES))
-        .count(&txn)
+        .count(&w.txn)
         .await?;
     if present > 0 {
-        txn.rollback().await?;
+        w.rollback().await?;
         return Ok(SeedOutcome::AlreadyPresent);
     }
-    Loader::new(&txn).load(&demo_plan()).await?;
-    txn.commit().await?;
+    Loader::new(&w).load(demo_plan()).await?;
+    w.commit().await?;
     Ok(SeedOutcome::Loaded)
 }
 
-struct Loader<'a> {
-    txn: &'a DatabaseTransaction,
-    now: chrono::DateTime<Utc>,
+struct Loader<'a, 'g> {
+    w: &'a Write<'g>,
     regulators: HashMap<String, i64>,
-    orders: HashMap<String, i64>,
+    orders: HashMap<String, regulatory_order::Model>,
     findings: HashMap<String, i64>,
     owners: HashMap<String, (i64, String)>,
     systems: HashMap<String, i64>,
     evaluators: HashMap<String, i64>,
     measures: HashMap<String, measure::Model>,
-    evidence: HashMap<String, evidence::Model>,
+    evidence: HashMap<String, EvidenceMeta>,
     reports: HashMap<String, i64>,
 }
 
@@ -219,11 +189,54 @@ fn missing(kind: &str, key: &str) -> AppError {
     AppError::from(anyhow::anyhow!("demo plan: unknown {kind} {key:?}"))
 }
 
-impl<'a> Loader<'a> {
-    fn new(txn: &'a DatabaseTransaction) -> Self {
+/// The id of `key` in `known`, or an error naming the unknown `kind`.
+fn id_of<T: Clone>(known: &HashMap<String, T>, kind: &str, key: &str) -> AppResult<T> {
+    known.get(key).cloned().ok_or_else(|| missing(kind, key))
+}
+
+/// The same, for an optional reference.
+fn opt_id_of<T: Clone>(
+    known: &HashMap<String, T>,
+    kind: &str,
+    key: &Option<String>,
+) -> AppResult<Option<T>> {
+    key.as_deref().map(|k| id_of(known, kind, k)).transpose()
+}
+
+/// Items in an order where each comes after the item it refers to (`parent`): passes over
+/// those left, each taking every item whose parent is already taken, in the order given.
+fn parents_first<T>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> &str,
+    parent: impl Fn(&T) -> Option<&str>,
+    kind: &str,
+) -> AppResult<Vec<T>> {
+    let mut done: HashSet<String> = HashSet::new();
+    let mut out = Vec::new();
+    let mut pending = items;
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut rest = Vec::new();
+        for item in pending {
+            if parent(&item).is_some_and(|p| !done.contains(p)) {
+                rest.push(item);
+            } else {
+                done.insert(key(&item).to_string());
+                out.push(item);
+            }
+        }
+        if rest.len() == before {
+            return Err(missing(kind, parent(&rest[0]).unwrap_or("")));
+        }
+        pending = rest;
+    }
+    Ok(out)
+}
+
+impl<'a, 'g> Loader<'a, 'g> {
+    fn new(w: &'a Write<'g>) -> Self {
         Self {
-            txn,
-            now: Utc::now().trunc_subsecs(6),
+            w,
             regulators: HashMap::new(),
             orders: HashMap::new(),
             findings: HashMap::new(),
@@ -236,203 +249,58 @@ impl<'a> Loader<'a> {
         }
     }
 
-    async fn audit(
-        &self,
-        entity: &str,
-        id: impl ToString,
-        after: serde_json::Value,
-    ) -> AppResult<()> {
-        audit::record(
-            self.txn,
-            audit::Change {
-                actor: SEED_ACTOR,
-                action: "create",
-                entity,
-                entity_id: id.to_string(),
-                before: None,
-                after: Some(after),
-            },
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn load(&mut self, plan: &DemoPlan) -> AppResult<()> {
-        let now = self.now;
+    async fn load(&mut self, plan: DemoPlan) -> AppResult<()> {
+        // The seed is the process itself: every role, every order.
+        let (w, who) = (self.w, &Caller::system(SEED_ACTOR));
         for r in &plan.regulators {
-            let m = regulator::ActiveModel {
-                code: Set(r.code.clone()),
-                name: Set(r.name.clone()),
-                name_local: Set(r.name_local.clone()),
-                kind: Set(r.kind),
-                version: Set(1),
-                archived_at: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
-            }
-            .insert(self.txn)
-            .await?;
-            self.audit("Regulator", m.id, json!(m)).await?;
-            self.regulators.insert(r.code.clone(), m.id);
+            let m = records::create_regulator(w, who, r).await?;
+            self.regulators.insert(m.code.clone(), m.id);
         }
-        for o in &plan.orders {
-            let regulator_id = *self
-                .regulators
-                .get(&o.regulator)
-                .ok_or_else(|| missing("regulator", &o.regulator))?;
-            let m = regulatory_order::ActiveModel {
-                regulator_id: Set(regulator_id),
-                kind: Set(o.kind),
-                reference: Set(o.reference.clone()),
-                title: Set(o.title.clone()),
-                title_local: Set(o.title_local.clone()),
-                legal_basis: Set(o.legal_basis.clone()),
-                issued_on: Set(o.issued_on),
-                status: Set(o.status),
-                summary: Set(o.summary.clone()),
-                version: Set(1),
-                archived_at: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
-            }
-            .insert(self.txn)
-            .await?;
-            self.audit("Order", m.id, json!(m)).await?;
-            self.orders.insert(o.reference.clone(), m.id);
+        for mut o in plan.orders {
+            o.order.regulator_id = id_of(&self.regulators, "regulator", &o.regulator)?;
+            let m = records::create_order(w, who, &o.order).await?;
+            self.orders.insert(m.reference.clone(), m);
         }
-        for f in &plan.findings {
-            let order_id = *self
-                .orders
-                .get(&f.order)
-                .ok_or_else(|| missing("order", &f.order))?;
-            let m = finding::ActiveModel {
-                order_id: Set(order_id),
-                category: Set(f.category),
-                number: Set(f.number.clone()),
-                title: Set(f.title.clone()),
-                facts: Set(f.facts.clone()),
-                facts_en: Set(f.facts_en.clone()),
-                directive: Set(f.directive.clone()),
-                directive_en: Set(f.directive_en.clone()),
-                version: Set(1),
-                archived_at: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
-            }
-            .insert(self.txn)
-            .await?;
-            self.audit("Finding", m.id, json!(m)).await?;
+        for mut f in plan.findings {
+            f.finding.order_id = id_of(&self.orders, "order", &f.order)?.id;
+            let m = records::create_finding(w, who, &f.finding).await?;
             self.findings
-                .insert(format!("{}#{}", f.order, f.number), m.id);
+                .insert(format!("{}#{}", f.order, m.number), m.id);
         }
-        // Owners reference their parents: insert parents first.
-        let mut pending: Vec<&SeedOwner> = plan.owners.iter().collect();
-        while !pending.is_empty() {
-            let before = pending.len();
-            let mut rest = Vec::new();
-            for o in pending {
-                let parent_id = match &o.parent {
-                    None => None,
-                    Some(p) => match self.owners.get(p) {
-                        Some((id, _)) => Some(*id),
-                        None => {
-                            rest.push(o);
-                            continue;
-                        }
-                    },
-                };
-                let m = owner::ActiveModel {
-                    code: Set(o.code.clone()),
-                    name: Set(o.name.clone()),
-                    name_local: Set(o.name_local.clone()),
-                    kind: Set(o.kind),
-                    role_title: Set(o.role_title.clone()),
-                    contact: Set(o.contact.clone()),
-                    parent_id: Set(parent_id),
-                    version: Set(1),
-                    archived_at: Set(None),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    ..Default::default()
-                }
-                .insert(self.txn)
-                .await?;
-                self.audit("Owner", m.id, json!(m)).await?;
-                self.owners.insert(
-                    o.code.clone(),
-                    (m.id, o.name_local.clone().unwrap_or_else(|| o.name.clone())),
-                );
-            }
-            if rest.len() == before {
-                return Err(missing(
-                    "owner parent",
-                    rest[0].parent.as_deref().unwrap_or(""),
-                ));
-            }
-            pending = rest;
+        let owners = parents_first(
+            plan.owners,
+            |o| &o.owner.code,
+            |o| o.parent.as_deref(),
+            "owner parent",
+        )?;
+        for mut o in owners {
+            o.owner.parent_id = opt_id_of(&self.owners, "owner", &o.parent)?.map(|p| p.0);
+            let m = records::create_owner(w, who, &o.owner).await?;
+            let name = m.name_local.clone().unwrap_or_else(|| m.name.clone());
+            self.owners.insert(m.code.clone(), (m.id, name));
         }
         for s in &plan.systems {
-            let m = system::ActiveModel {
-                code: Set(s.code.clone()),
-                name: Set(s.name.clone()),
-                name_local: Set(s.name_local.clone()),
-                kind: Set(s.kind),
-                scope_note: Set(s.scope_note.clone()),
-                holds_card_data: Set(s.holds_card_data),
-                version: Set(1),
-                archived_at: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
-            }
-            .insert(self.txn)
-            .await?;
-            self.audit("System", m.id, json!(m)).await?;
-            self.systems.insert(s.code.clone(), m.id);
+            let m = records::create_system(w, who, s).await?;
+            self.systems.insert(m.code.clone(), m.id);
         }
-        let mut pending: Vec<&SeedEvaluator> = plan.evaluators.iter().collect();
-        while !pending.is_empty() {
-            let before = pending.len();
-            let mut rest = Vec::new();
-            for e in pending {
-                let parent_id = match &e.parent {
-                    None => None,
-                    Some(p) => match self.evaluators.get(p) {
-                        Some(id) => Some(*id),
-                        None => {
-                            rest.push(e);
-                            continue;
-                        }
-                    },
-                };
-                let m = evaluator::ActiveModel {
-                    code: Set(e.code.clone()),
-                    name: Set(e.name.clone()),
-                    name_local: Set(e.name_local.clone()),
-                    kind: Set(e.kind),
-                    affiliation: Set(e.affiliation.clone()),
-                    parent_id: Set(parent_id),
-                    version: Set(1),
-                    archived_at: Set(None),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    ..Default::default()
-                }
-                .insert(self.txn)
-                .await?;
-                self.audit("Evaluator", m.id, json!(m)).await?;
-                self.evaluators.insert(e.code.clone(), m.id);
-            }
-            if rest.len() == before {
-                return Err(missing(
-                    "evaluator parent",
-                    rest[0].parent.as_deref().unwrap_or(""),
-                ));
-            }
-            pending = rest;
+        let evaluators = parents_first(
+            plan.evaluators,
+            |e| &e.code,
+            |e| e.parent.as_deref(),
+            "evaluator parent",
+        )?;
+        for e in evaluators {
+            let row = evaluator::ActiveModel {
+                code: Set(e.code.clone()),
+                name: Set(e.name.clone()),
+                name_local: Set(e.name_local.clone()),
+                kind: Set(e.kind),
+                affiliation: Set(e.affiliation.clone()),
+                parent_id: Set(opt_id_of(&self.evaluators, "evaluator", &e.parent)?),
+                ..Default::default()
+            };
+            let m = insert_new::<evaluator::Entity>(w, row, None).await?;
+            self.evaluators.insert(m.code.clone(), m.id);
         }
         for ms in &plan.measures {
             self.load_measure(ms).await?;
@@ -440,142 +308,58 @@ impl<'a> Loader<'a> {
         for m in &plan.measures {
             self.load_occurrences(m).await?;
         }
-        let mut pending: Vec<&SeedEvidence> = plan.evidence.iter().collect();
-        while !pending.is_empty() {
-            let before = pending.len();
-            let mut rest = Vec::new();
-            for e in pending {
-                let supersedes_id = match &e.supersedes {
-                    None => None,
-                    Some(k) => match self.evidence.get(k) {
-                        Some(prev) => Some(prev.id),
-                        None => {
-                            rest.push(e);
-                            continue;
-                        }
-                    },
-                };
-                self.load_evidence(e, supersedes_id).await?;
-            }
-            if rest.len() == before {
-                return Err(missing(
-                    "superseded evidence",
-                    rest[0].supersedes.as_deref().unwrap_or(""),
-                ));
-            }
-            pending = rest;
+        let evidence = parents_first(
+            plan.evidence,
+            |e| &e.key,
+            |e| e.supersedes.as_deref(),
+            "superseded evidence",
+        )?;
+        for e in evidence {
+            self.load_evidence(e).await?;
         }
         for r in &plan.reports {
             self.load_report(r).await?;
         }
-        for e in &plan.evaluations {
-            let evaluator_id = *self
-                .evaluators
-                .get(&e.evaluator)
-                .ok_or_else(|| missing("evaluator", &e.evaluator))?;
-            let report_id = match &e.report {
-                Some(code) => Some(
-                    *self
-                        .reports
-                        .get(code)
-                        .ok_or_else(|| missing("report", code))?,
-                ),
-                None => None,
-            };
-            let measure_id = match &e.measure {
-                Some(code) => Some(
-                    self.measures
-                        .get(code)
-                        .ok_or_else(|| missing("measure", code))?
-                        .id,
-                ),
-                None => None,
-            };
-            let m = evaluation::ActiveModel {
-                report_id: Set(report_id),
-                measure_id: Set(measure_id),
-                evaluator_id: Set(Some(evaluator_id)),
-                evaluator_subject: Set(e.evaluator.clone()),
-                verdict: Set(e.verdict),
-                comment: Set(e.comment.clone()),
-                evaluated_at: Set(e.evaluated_at),
-                created_at: Set(now),
-                ..Default::default()
-            }
-            .insert(self.txn)
+        for mut e in plan.evaluations {
+            e.evaluation.report_id = opt_id_of(&self.reports, "report", &e.report)?;
+            e.evaluation.measure_id =
+                opt_id_of(&self.measures, "measure", &e.measure)?.map(|m| m.id);
+            let evaluator_id = id_of(&self.evaluators, "evaluator", &e.evaluator)?;
+            reports::insert_evaluation(
+                w,
+                &e.evaluation,
+                Some(evaluator_id),
+                &e.evaluator,
+                e.evaluated_at,
+            )
             .await?;
-            self.audit("Evaluation", m.id, json!(m)).await?;
         }
         Ok(())
     }
 
+    /// A measure as committed ([`measures::planned_row`]), then as it stood on the plan's
+    /// date; each link has its own event.
     async fn load_measure(&mut self, ms: &SeedMeasure) -> AppResult<()> {
-        let now = self.now;
-        let owner_id = match &ms.owner {
-            Some(code) => Some(
-                self.owners
-                    .get(code)
-                    .ok_or_else(|| missing("owner", code))?
-                    .0,
-            ),
-            None => None,
-        };
-        let m = measure::ActiveModel {
-            code: Set(ms.code.clone()),
-            title: Set(ms.title.clone()),
-            title_local: Set(ms.title_local.clone()),
-            plan: Set(ms.plan.clone()),
-            status: Set(ms.status),
-            status_reason: Set(None),
-            owner_id: Set(owner_id),
-            started_on: Set(ms.started_on),
-            due_on: Set(ms.due_on),
-            completed_on: Set(ms.completed_on),
-            recurrence: Set(ms.recurrence),
-            next_due_on: Set(demo_next_due(ms)),
-            note: Set(ms.note.clone()),
-            version: Set(1),
-            archived_at: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }
-        .insert(self.txn)
-        .await?;
-        self.audit("Measure", m.id, json!(m)).await?;
+        let w = self.w;
+        let owner_id = opt_id_of(&self.owners, "owner", &ms.owner)?.map(|o| o.0);
+        let mut row = measures::planned_row(&ms.measure, owner_id)?;
+        row.status = Set(ms.status);
+        row.started_on = Set(ms.started_on);
+        row.completed_on = Set(ms.completed_on);
+        row.next_due_on = Set(demo_next_due(ms));
+        let m = insert_new::<measure::Entity>(w, row, None).await?;
+        let mut findings = Vec::new();
         for f in &ms.findings {
-            let finding_id = *self.findings.get(f).ok_or_else(|| missing("finding", f))?;
-            let link = measure_finding::ActiveModel {
-                measure_id: Set(m.id),
-                finding_id: Set(finding_id),
-                created_at: Set(now),
-            }
-            .insert(self.txn)
-            .await?;
-            self.audit(
-                "MeasureFinding",
-                format!("{}:{}", m.id, finding_id),
-                json!(link),
-            )
-            .await?;
+            findings.push(id_of(&self.findings, "finding", f)?);
         }
+        let mut systems = Vec::new();
         for s in &ms.systems {
-            let system_id = *self.systems.get(s).ok_or_else(|| missing("system", s))?;
-            let link = measure_system::ActiveModel {
-                measure_id: Set(m.id),
-                system_id: Set(system_id),
-                created_at: Set(now),
-            }
-            .insert(self.txn)
-            .await?;
-            self.audit(
-                "MeasureSystem",
-                format!("{}:{}", m.id, system_id),
-                json!(link),
-            )
-            .await?;
+            systems.push(id_of(&self.systems, "system", s)?);
         }
-        self.measures.insert(ms.code.clone(), m);
+        let (f, s) = measures::link_rows(w, m.id, &findings, &systems);
+        insert_links(w, f, true).await?;
+        insert_links(w, s, true).await?;
+        self.measures.insert(m.code.clone(), m);
         Ok(())
     }
 
@@ -587,13 +371,13 @@ impl<'a> Loader<'a> {
             return Ok(());
         };
         let as_of: NaiveDate = DEMO_AS_OF.parse().expect("valid date");
-        let measure = &self.measures[&ms.code];
+        let measure = &self.measures[&ms.measure.code];
         let done_by = match ms.owner.as_ref().and_then(|c| self.owners.get(c)) {
             Some((_, name)) => name.clone(),
             None => "unknown".to_string(),
         };
-        for (period, due_on) in periods(ms.recurrence, start, as_of) {
-            let m = occurrence::ActiveModel {
+        for (period, due_on) in periods(recurrence(ms), start, as_of) {
+            let row = occurrence::ActiveModel {
                 measure_id: Set(measure.id),
                 period: Set(period),
                 due_on: Set(Some(due_on)),
@@ -603,86 +387,50 @@ impl<'a> Loader<'a> {
                     "デモ用の実施記録（資料は頻度のみ記載）/ Demo record: the sources state the cadence, not each execution."
                         .to_string(),
                 )),
-                created_at: Set(self.now),
+                created_at: Set(self.w.now),
                 ..Default::default()
-            }
-            .insert(self.txn)
-            .await?;
-            self.audit("Occurrence", m.id, json!(m)).await?;
+            };
+            insert_audited(self.w, "create", row, None).await?;
         }
         Ok(())
     }
 
-    async fn load_evidence(
-        &mut self,
-        e: &SeedEvidence,
-        supersedes_id: Option<i64>,
-    ) -> AppResult<()> {
-        let measure_id = self
-            .measures
-            .get(&e.measure)
-            .ok_or_else(|| missing("measure", &e.measure))?
-            .id;
-        let system_id = match &e.system {
-            Some(code) => Some(
-                *self
-                    .systems
-                    .get(code)
-                    .ok_or_else(|| missing("system", code))?,
-            ),
-            None => None,
-        };
-        let bytes = e.content.as_bytes().to_vec();
-        let sha256 = hex::encode(Sha256::digest(&bytes));
+    /// Evidence submitted on its issue date, by the one who filed it, with its bytes inline.
+    async fn load_evidence(&mut self, mut e: SeedEvidence) -> AppResult<()> {
+        e.evidence.measure_id = id_of(&self.measures, "measure", &e.measure)?.id;
+        e.evidence.system_id = opt_id_of(&self.systems, "system", &e.system)?;
+        let supersedes = opt_id_of(&self.evidence, "superseded evidence", &e.supersedes)?;
+        let stored = StoredDocument::inline(e.content.into_bytes(), e.media_type);
         let submitted_at = e
+            .evidence
             .issued_on
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .map(|dt| dt.and_utc())
-            .unwrap_or(self.now);
-        let m = evidence::ActiveModel {
-            measure_id: Set(measure_id),
-            system_id: Set(system_id),
-            kind: Set(e.kind),
-            title: Set(e.title.clone()),
-            issued_by: Set(e.issued_by.clone()),
-            issued_on: Set(e.issued_on),
-            valid_from: Set(e.valid_from),
-            valid_until: Set(e.valid_until),
-            sha256: Set(sha256),
-            media_type: Set(e.media_type.clone()),
-            size_bytes: Set(bytes.len() as i64),
-            storage_uri: Set(None),
-            content: Set(Some(bytes)),
-            supersedes_id: Set(supersedes_id),
-            submitted_by: Set(e.submitted_by.clone()),
-            submitted_at: Set(submitted_at),
-            created_at: Set(self.now),
-            ..Default::default()
-        }
-        .insert(self.txn)
+            .unwrap_or(self.w.now);
+        let m = documents::insert_evidence(
+            self.w,
+            "create",
+            &e.evidence,
+            stored,
+            supersedes.map(|s| s.id),
+            &e.submitted_by,
+            submitted_at,
+        )
         .await?;
-        self.audit("Evidence", m.id, json!(m)).await?;
-        self.evidence.insert(e.key.clone(), m);
+        self.evidence.insert(e.key, m);
         Ok(())
     }
 
+    /// A report as drafted ([`reports::draft_row`]), then as it stood on the plan's date:
+    /// a filed one carries the state of its measures on the day it was filed, derived from
+    /// the recorded dates. Each link has its own event.
     async fn load_report(&mut self, r: &SeedReport) -> AppResult<()> {
-        let now = self.now;
-        let order_id = *self
-            .orders
-            .get(&r.order)
-            .ok_or_else(|| missing("order", &r.order))?;
+        let w = self.w;
+        let order = id_of(&self.orders, "order", &r.order)?;
         let mut linked = Vec::new();
         for code in &r.measures {
-            linked.push(
-                self.measures
-                    .get(code)
-                    .ok_or_else(|| missing("measure", code))?
-                    .clone(),
-            );
+            linked.push(id_of(&self.measures, "measure", code)?);
         }
-        // A submitted report carries the state of its measures on the day it was filed,
-        // derived from the recorded dates.
         let snapshot = r.submitted_on.map(|on| {
             let measures: Vec<serde_json::Value> = linked
                 .iter()
@@ -707,53 +455,29 @@ impl<'a> Loader<'a> {
                 .collect();
             audit::canonical_json(&json!({"asOf": on, "measures": measures}))
         });
-        let m = report::ActiveModel {
-            code: Set(r.code.clone()),
-            order_id: Set(order_id),
-            kind: Set(r.kind),
-            title: Set(r.title.clone()),
-            title_local: Set(r.title_local.clone()),
-            due_on: Set(r.due_on),
-            submitted_on: Set(r.submitted_on),
-            acknowledged_on: Set(r.acknowledged_on),
-            status: Set(r.status),
-            body: Set(r.body.clone()),
-            snapshot: Set(snapshot),
-            version: Set(1),
-            archived_at: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }
-        .insert(self.txn)
-        .await?;
-        self.audit("Report", m.id, json!(m)).await?;
-        for measure in &linked {
-            let link = report_measure::ActiveModel {
-                report_id: Set(m.id),
-                measure_id: Set(measure.id),
-                created_at: Set(now),
-            }
-            .insert(self.txn)
-            .await?;
-            self.audit(
-                "ReportMeasure",
-                format!("{}:{}", m.id, measure.id),
-                json!(link),
-            )
-            .await?;
-        }
-        self.reports.insert(r.code.clone(), m.id);
+        let mut row = reports::draft_row(&order, &r.report)?;
+        row.submitted_on = Set(r.submitted_on);
+        row.acknowledged_on = Set(r.acknowledged_on);
+        row.status = Set(r.status);
+        row.snapshot = Set(snapshot);
+        let m = insert_new::<report::Entity>(w, row, None).await?;
+        let ids: Vec<i64> = linked.iter().map(|l| l.id).collect();
+        insert_links(w, reports::measure_links(w, m.id, &ids), true).await?;
+        self.reports.insert(m.code.clone(), m.id);
         Ok(())
     }
+}
+
+fn recurrence(ms: &SeedMeasure) -> Recurrence {
+    ms.measure.recurrence.unwrap_or(Recurrence::None)
 }
 
 /// When a demo recurring measure is next due: after the executions recorded up to the plan's date.
 fn demo_next_due(ms: &SeedMeasure) -> Option<NaiveDate> {
     let start = ms.started_on.or(ms.completed_on)?;
     let as_of: NaiveDate = DEMO_AS_OF.parse().expect("valid date");
-    let last = periods(ms.recurrence, start, as_of).last().map(|p| p.1);
-    next_period_end(ms.recurrence, start, last)
+    let last = periods(recurrence(ms), start, as_of).last().map(|p| p.1);
+    next_period_end(recurrence(ms), start, last)
 }
 
 #[cfg(test)]
@@ -768,12 +492,13 @@ mod tests {
         let findings: std::collections::HashSet<String> = plan
             .findings
             .iter()
-            .map(|f| format!("{}#{}", f.order, f.number))
+            .map(|f| format!("{}#{}", f.order, f.finding.number))
             .collect();
         for m in &plan.measures {
-            assert!(!m.findings.is_empty(), "{} answers no finding", m.code);
+            let code = &m.measure.code;
+            assert!(!m.findings.is_empty(), "{code} answers no finding");
             for f in &m.findings {
-                assert!(findings.contains(f), "{} links unknown finding {f}", m.code);
+                assert!(findings.contains(f), "{code} links unknown finding {f}");
             }
         }
     }

@@ -12,8 +12,8 @@ use sea_orm::{
 };
 use serde_json::json;
 
+use crate::domain::{next_period_end, periods};
 use crate::error::{AppError, AppResult};
-use crate::seed::{next_period_end, periods};
 
 /// The moves the workflow allows: forward along PLANNED → IN_PROGRESS → IMPLEMENTED →
 /// VERIFIED, aside to DEFERRED or CANCELLED (with a reason), and back from DEFERRED.

@@ -1,11 +1,24 @@
 //! The write path: one transaction per mutation, optimistic locking on `version`, input
 //! validation naming the field, and exactly one audit event per mutation, written in the
 //! same transaction as the change.
-use chrono::{DateTime, SubsecRound, Utc};
+//!
+//! The primitives live here ([`Write`], [`insert_new`], [`insert_audited`],
+//! [`update_versioned`], [`archive`], the text rules); the writes themselves, one function
+//! per mutation, live in the submodules, each taking the open [`Write`], the [`Caller`]
+//! (whose order scope it checks through `service::scope`) and a plain input with decoded
+//! ids. GraphQL mutations and the demo seed both call them.
+pub mod documents;
+pub mod inputs;
+pub mod measures;
+pub mod records;
+pub mod reports;
+
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use entity::*;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, IntoActiveModel, PrimaryKeyTrait, QueryFilter, TransactionTrait, Value,
+    ActiveModelBehavior, ActiveModelTrait, ActiveValue, ColumnTrait, DatabaseBackend,
+    DatabaseConnection, DatabaseTransaction, EntityTrait, IntoActiveModel, PrimaryKeyTrait,
+    QueryFilter, TransactionTrait, Value,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -69,6 +82,12 @@ impl<'a> Write<'a> {
         Ok(())
     }
 
+    /// Ends the write without changing anything.
+    pub async fn rollback(self) -> AppResult<()> {
+        self.txn.rollback().await?;
+        Ok(())
+    }
+
     /// Records the mutation's audit event.
     pub async fn audit(
         &self,
@@ -94,12 +113,108 @@ impl<'a> Write<'a> {
     }
 }
 
+/// Rows that are created with an audit event: the entity name and id the event names.
+pub trait Audited: Serialize {
+    const ENTITY: &'static str;
+    fn audit_id(&self) -> String;
+}
+
+macro_rules! audited {
+    ($($model:ty => $name:literal, |$r:ident| $id:expr;)*) => {
+        $(impl Audited for $model {
+            const ENTITY: &'static str = $name;
+            fn audit_id(&self) -> String {
+                let $r = self;
+                $id.to_string()
+            }
+        })*
+    };
+}
+
+audited! {
+    occurrence::Model => "Occurrence", |r| r.id;
+    evaluation::Model => "Evaluation", |r| r.id;
+    super::evidence::EvidenceMeta => "Evidence", |r| r.id;
+    measure_finding::Model => "MeasureFinding", |r| format!("{}:{}", r.measure_id, r.finding_id);
+    measure_system::Model => "MeasureSystem", |r| format!("{}:{}", r.measure_id, r.system_id);
+    report_measure::Model => "ReportMeasure", |r| format!("{}:{}", r.report_id, r.measure_id);
+}
+
+/// Records an audit event whose `after` is `row`, with the keys of `extra` (a JSON object)
+/// added to it.
+pub async fn audit_row<M: Audited>(
+    w: &Write<'_>,
+    action: &str,
+    row: &M,
+    extra: Option<serde_json::Value>,
+) -> AppResult<()> {
+    let mut after = json!(row);
+    if let (Some(serde_json::Value::Object(extra)), Some(obj)) = (extra, after.as_object_mut()) {
+        obj.extend(extra);
+    }
+    w.audit(action, M::ENTITY, row.audit_id(), None, Some(after))
+        .await
+}
+
+/// Inserts a row and records its audit event (`action`, the row as `after`, plus `extra`).
+pub async fn insert_audited<A>(
+    w: &Write<'_>,
+    action: &str,
+    active: A,
+    extra: Option<serde_json::Value>,
+) -> AppResult<<A::Entity as EntityTrait>::Model>
+where
+    A: ActiveModelTrait + ActiveModelBehavior + Send,
+    <A::Entity as EntityTrait>::Model: IntoActiveModel<A> + Audited,
+{
+    let row = active.insert(&w.txn).await?;
+    audit_row(w, action, &row, extra).await?;
+    Ok(row)
+}
+
+/// Inserts a new versioned row (version 1, not archived, created and updated now) with its
+/// "create" audit event.
+pub async fn insert_new<E>(
+    w: &Write<'_>,
+    mut active: E::ActiveModel,
+    extra: Option<serde_json::Value>,
+) -> AppResult<E::Model>
+where
+    E: Versioned,
+    E::Model: IntoActiveModel<E::ActiveModel> + Audited,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
+{
+    active.set(E::version_col(), Value::Int(Some(1)));
+    active.set(E::archived_col(), Option::<DateTime<Utc>>::None.into());
+    active.set(E::created_col(), w.now.into());
+    active.set(E::updated_col(), w.now.into());
+    insert_audited(w, "create", active, extra).await
+}
+
+/// Inserts link rows, each with its own "create" audit event when `audited` (the seed's
+/// record), or silently (a mutation records the links in its one event).
+pub async fn insert_links<A>(w: &Write<'_>, links: Vec<A>, audited: bool) -> AppResult<()>
+where
+    A: ActiveModelTrait + ActiveModelBehavior + Send,
+    <A::Entity as EntityTrait>::Model: IntoActiveModel<A> + Audited,
+{
+    for link in links {
+        if audited {
+            insert_audited(w, "create", link, None).await?;
+        } else {
+            link.insert(&w.txn).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Entities with an id, a version and an update timestamp.
 pub trait Versioned: EntityTrait {
     /// The name used in the audit log and in error messages.
     const NAME: &'static str;
     fn id_col() -> Self::Column;
     fn version_col() -> Self::Column;
+    fn created_col() -> Self::Column;
     fn updated_col() -> Self::Column;
     fn archived_col() -> Self::Column;
     fn version_of(m: &Self::Model) -> i32;
@@ -116,6 +231,9 @@ macro_rules! versioned {
             fn version_col() -> Self::Column {
                 $module::Column::Version
             }
+            fn created_col() -> Self::Column {
+                $module::Column::CreatedAt
+            }
             fn updated_col() -> Self::Column {
                 $module::Column::UpdatedAt
             }
@@ -129,6 +247,7 @@ macro_rules! versioned {
                 m.archived_at.is_some()
             }
         }
+        audited! { $module::Model => $name, |r| r.id; }
     };
 }
 
@@ -289,6 +408,57 @@ pub fn code(field: &str, value: &str) -> AppResult<String> {
         ));
     }
     Ok(v)
+}
+
+/// Text fields: required ones follow [`text`], optional ones [`opt_text`].
+pub trait TextField: Sized {
+    fn checked(field: &str, value: &str, max_chars: usize) -> AppResult<Self>;
+}
+
+impl TextField for String {
+    fn checked(field: &str, value: &str, max_chars: usize) -> AppResult<Self> {
+        text(field, value, max_chars)
+    }
+}
+
+impl TextField for Option<String> {
+    fn checked(field: &str, value: &str, max_chars: usize) -> AppResult<Self> {
+        opt_text(field, Some(value), max_chars)
+    }
+}
+
+/// An update of a text field: absent leaves it, present follows the field's rule (on an
+/// optional field, `""` clears it).
+pub fn change_text<T: TextField + Into<Value>>(
+    slot: &mut ActiveValue<T>,
+    field: &str,
+    value: &Option<String>,
+    max_chars: usize,
+) -> AppResult<()> {
+    if let Some(v) = value {
+        *slot = ActiveValue::Set(T::checked(field, v, max_chars)?);
+    }
+    Ok(())
+}
+
+/// An update of any other field: absent leaves it.
+pub fn change<T: Into<Value> + Clone>(slot: &mut ActiveValue<T>, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = ActiveValue::Set(v);
+    }
+}
+
+/// Two dates in order, or `VALIDATION` on `field` saying `what`.
+pub fn date_order(
+    field: &str,
+    earlier: Option<NaiveDate>,
+    later: Option<NaiveDate>,
+    what: &str,
+) -> AppResult<()> {
+    match (earlier, later) {
+        (Some(a), Some(b)) if b < a => Err(AppError::validation(field, what.to_string())),
+        _ => Ok(()),
+    }
 }
 
 pub const SHORT: usize = 500;

@@ -1,0 +1,397 @@
+//! Writes of measures (the plan, the workflow, the links) and their recurring executions.
+pub use super::inputs::{MeasureChanges, MeasureLinks, NewMeasure, NewOccurrence, Transition};
+use entity::enums::*;
+use entity::*;
+use sea_orm::sea_query::Expr;
+use sea_orm::ActiveValue::Set;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+
+use super::records::checked_finding;
+use super::{
+    archive, audit_row, change, change_text, code, date_order, insert_links, insert_new, load,
+    opt_text, stale, text, update_versioned, Write, LONG, SHORT,
+};
+use crate::auth::Caller;
+use crate::domain::today;
+use crate::error::{AppError, AppResult};
+use crate::service::plan;
+
+/// A measure the caller may act on ([`crate::service::scope::check_measure`]).
+pub async fn checked_measure(w: &Write<'_>, who: &Caller, id: i64) -> AppResult<measure::Model> {
+    let m = load::<measure::Entity>(w, id).await?;
+    crate::service::scope::check_measure(&w.txn, who, id).await?;
+    Ok(m)
+}
+
+/// The row of a new measure, checked, as committed: PLANNED, nothing started.
+pub fn planned_row(input: &NewMeasure, owner_id: Option<i64>) -> AppResult<measure::ActiveModel> {
+    Ok(measure::ActiveModel {
+        code: Set(code("code", &input.code)?),
+        title: Set(text("title", &input.title, SHORT)?),
+        title_local: Set(opt_text("titleLocal", input.title_local.as_deref(), SHORT)?),
+        plan: Set(opt_text("plan", input.plan.as_deref(), LONG)?),
+        status: Set(MeasureStatus::Planned),
+        status_reason: Set(None),
+        owner_id: Set(owner_id),
+        started_on: Set(None),
+        due_on: Set(input.due_on),
+        completed_on: Set(None),
+        recurrence: Set(input.recurrence.unwrap_or(Recurrence::None)),
+        next_due_on: Set(None),
+        note: Set(opt_text("note", input.note.as_deref(), LONG)?),
+        ..Default::default()
+    })
+}
+
+/// The links of a measure to findings and systems, in the order given.
+pub fn link_rows(
+    w: &Write<'_>,
+    measure_id: i64,
+    findings: &[i64],
+    systems: &[i64],
+) -> (
+    Vec<measure_finding::ActiveModel>,
+    Vec<measure_system::ActiveModel>,
+) {
+    let f = findings.iter().map(|f| measure_finding::ActiveModel {
+        measure_id: Set(measure_id),
+        finding_id: Set(*f),
+        created_at: Set(w.now),
+    });
+    let s = systems.iter().map(|s| measure_system::ActiveModel {
+        measure_id: Set(measure_id),
+        system_id: Set(*s),
+        created_at: Set(w.now),
+    });
+    (f.collect(), s.collect())
+}
+
+async fn owner(w: &Write<'_>, id: Option<i64>) -> AppResult<Option<i64>> {
+    match id {
+        Some(o) => Ok(Some(load::<owner::Entity>(w, o).await?.id)),
+        None => Ok(None),
+    }
+}
+
+/// Findings the caller may act on and existing systems, each in the order given.
+async fn findings_and_systems(
+    w: &Write<'_>,
+    who: &Caller,
+    finding_ids: &[i64],
+    system_ids: &[i64],
+) -> AppResult<(Vec<i64>, Vec<i64>)> {
+    let mut findings = Vec::new();
+    for f in finding_ids {
+        findings.push(checked_finding(w, who, *f).await?.id);
+    }
+    let mut systems = Vec::new();
+    for s in system_ids {
+        systems.push(load::<system::Entity>(w, *s).await?.id);
+    }
+    Ok((findings, systems))
+}
+
+/// Commits a new measure (PLANNED) answering at least one finding; one event records the
+/// row with its links.
+pub async fn create_measure(
+    w: &Write<'_>,
+    who: &Caller,
+    input: &NewMeasure,
+) -> AppResult<measure::Model> {
+    if input.finding_ids.is_empty() {
+        return Err(AppError::validation(
+            "findingIds",
+            "a measure answers at least one finding",
+        ));
+    }
+    let owner_id = owner(w, input.owner_id).await?;
+    let (mut findings, mut systems) =
+        findings_and_systems(w, who, &input.finding_ids, &input.system_ids).await?;
+    findings.sort_unstable();
+    findings.dedup();
+    systems.sort_unstable();
+    systems.dedup();
+    let extra = json!({"findingIds": findings, "systemIds": systems});
+    let row = planned_row(input, owner_id)?;
+    let row = insert_new::<measure::Entity>(w, row, Some(extra)).await?;
+    let (f, s) = link_rows(w, row.id, &findings, &systems);
+    insert_links(w, f, false).await?;
+    insert_links(w, s, false).await?;
+    Ok(row)
+}
+
+pub async fn update_measure(
+    w: &Write<'_>,
+    who: &Caller,
+    id: i64,
+    version: i32,
+    input: &MeasureChanges,
+) -> AppResult<measure::Model> {
+    let current = checked_measure(w, who, id).await?;
+    let owner_id = owner(w, input.owner_id).await?;
+    let reason = opt_text("dueChangeReason", input.due_change_reason.as_deref(), LONG)?;
+    let moves_due = input
+        .due_on
+        .is_some_and(|d| current.due_on.is_some_and(|old| old != d));
+    if moves_due && reason.is_none() {
+        return Err(AppError::validation(
+            "dueChangeReason",
+            "required when the due date moves",
+        ));
+    }
+    let extra =
+        moves_due.then(|| json!({"dueChangeReason": reason, "previousDueOn": current.due_on}));
+    let next_due = match input.recurrence {
+        Some(r) if r != current.recurrence => {
+            let start = current.started_on.or(current.completed_on);
+            start.and_then(|s| plan::first_due(r, s))
+        }
+        _ => current.next_due_on,
+    };
+    update_versioned::<measure::Entity, _>(w, id, version, "update", extra, |_, a| {
+        change_text(&mut a.title, "title", &input.title, SHORT)?;
+        change_text(&mut a.title_local, "titleLocal", &input.title_local, SHORT)?;
+        change_text(&mut a.plan, "plan", &input.plan, LONG)?;
+        change(&mut a.owner_id, owner_id.map(Some));
+        change(&mut a.due_on, input.due_on.map(Some));
+        if let Some(r) = input.recurrence {
+            a.recurrence = Set(r);
+            a.next_due_on = Set(if r == Recurrence::None {
+                None
+            } else {
+                next_due
+            });
+        }
+        change_text(&mut a.note, "note", &input.note, LONG)?;
+        Ok(())
+    })
+    .await
+}
+
+/// Moves a measure along its workflow. VERIFIED needs current evidence; DEFERRED and
+/// CANCELLED need a reason; other moves are refused.
+pub async fn transition_measure(
+    w: &Write<'_>,
+    who: &Caller,
+    input: &Transition,
+) -> AppResult<measure::Model> {
+    let current = checked_measure(w, who, input.id).await?;
+    if current.version != input.version {
+        return Err(stale("Measure", current.version));
+    }
+    if current.archived_at.is_some() {
+        return Err(AppError::validation("id", "the measure is archived"));
+    }
+    let to = input.to;
+    if !plan::allowed(current.status, to) {
+        return Err(AppError::validation(
+            "to",
+            format!("a measure cannot move from {} to {}", current.status, to),
+        ));
+    }
+    let on = input.on.unwrap_or_else(today);
+    let reason = opt_text("reason", input.reason.as_deref(), LONG)?;
+    if matches!(to, MeasureStatus::Deferred | MeasureStatus::Cancelled) && reason.is_none() {
+        return Err(AppError::validation(
+            "reason",
+            format!("required to move to {to}"),
+        ));
+    }
+    if to == MeasureStatus::Verified && !plan::has_current_evidence(&w.txn, input.id, on).await? {
+        return Err(AppError::validation(
+            "to",
+            "VERIFIED needs at least one current evidence item",
+        ));
+    }
+    if to == MeasureStatus::Implemented {
+        date_order(
+            "on",
+            current.started_on,
+            Some(on),
+            "completion cannot be before the start",
+        )?;
+    }
+    let start_first_due = (to == MeasureStatus::InProgress
+        && current.started_on.is_none()
+        && current.recurrence != Recurrence::None)
+        .then(|| plan::first_due(current.recurrence, on))
+        .flatten();
+    let change = json!({"from": current.status, "to": to, "on": on, "reason": reason});
+    update_versioned::<measure::Entity, _>(
+        w,
+        input.id,
+        input.version,
+        "transition",
+        Some(change),
+        |before, a| {
+            a.status = Set(to);
+            match to {
+                MeasureStatus::InProgress if before.started_on.is_none() => {
+                    a.started_on = Set(Some(on));
+                    if start_first_due.is_some() {
+                        a.next_due_on = Set(start_first_due);
+                    }
+                }
+                MeasureStatus::Implemented => a.completed_on = Set(Some(on)),
+                _ => {}
+            }
+            a.status_reason = Set(match to {
+                MeasureStatus::Deferred | MeasureStatus::Cancelled => reason.clone(),
+                _ => None,
+            });
+            Ok(())
+        },
+    )
+    .await
+}
+
+/// Links a measure to more findings and systems (those already linked are left).
+pub async fn link_measure(
+    w: &Write<'_>,
+    who: &Caller,
+    input: &MeasureLinks,
+) -> AppResult<measure::Model> {
+    relink(w, who, input, true).await
+}
+
+/// Unlinks findings and systems from a measure, which keeps at least one finding.
+pub async fn unlink_measure(
+    w: &Write<'_>,
+    who: &Caller,
+    input: &MeasureLinks,
+) -> AppResult<measure::Model> {
+    relink(w, who, input, false).await
+}
+
+async fn relink(
+    w: &Write<'_>,
+    who: &Caller,
+    input: &MeasureLinks,
+    add: bool,
+) -> AppResult<measure::Model> {
+    let id = input.measure_id;
+    checked_measure(w, who, id).await?;
+    if input.finding_ids.is_empty() && input.system_ids.is_empty() {
+        return Err(AppError::validation(
+            "findingIds",
+            "name at least one finding or system",
+        ));
+    }
+    let (findings, systems) =
+        findings_and_systems(w, who, &input.finding_ids, &input.system_ids).await?;
+    let links_before: Vec<i64> = measure_finding::Entity::find()
+        .filter(measure_finding::Column::MeasureId.eq(id))
+        .all(&w.txn)
+        .await?
+        .iter()
+        .map(|l| l.finding_id)
+        .collect();
+    if add {
+        let new_findings: Vec<i64> = findings
+            .iter()
+            .copied()
+            .filter(|f| !links_before.contains(f))
+            .collect();
+        // A system already linked, or named twice, is linked once.
+        let mut new_systems = Vec::new();
+        for s in &systems {
+            let linked = measure_system::Entity::find_by_id((id, *s))
+                .one(&w.txn)
+                .await?
+                .is_some();
+            if !linked && !new_systems.contains(s) {
+                new_systems.push(*s);
+            }
+        }
+        let (f, s) = link_rows(w, id, &new_findings, &new_systems);
+        insert_links(w, f, false).await?;
+        insert_links(w, s, false).await?;
+    } else {
+        if links_before.iter().all(|f| findings.contains(f)) {
+            return Err(AppError::validation(
+                "findingIds",
+                "a measure keeps at least one finding",
+            ));
+        }
+        measure_finding::Entity::delete_many()
+            .filter(measure_finding::Column::MeasureId.eq(id))
+            .filter(measure_finding::Column::FindingId.is_in(findings.clone()))
+            .exec(&w.txn)
+            .await?;
+        measure_system::Entity::delete_many()
+            .filter(measure_system::Column::MeasureId.eq(id))
+            .filter(measure_system::Column::SystemId.is_in(systems.clone()))
+            .exec(&w.txn)
+            .await?;
+    }
+    let key = if add { "linked" } else { "unlinked" };
+    let change = json!({ key: {"findingIds": findings, "systemIds": systems} });
+    let action = if add { "link" } else { "unlink" };
+    update_versioned::<measure::Entity, _>(
+        w,
+        id,
+        input.version,
+        action,
+        Some(change),
+        |_, _| Ok(()),
+    )
+    .await
+}
+
+pub async fn archive_measure(
+    w: &Write<'_>,
+    who: &Caller,
+    id: i64,
+    version: i32,
+) -> AppResult<measure::Model> {
+    checked_measure(w, who, id).await?;
+    archive::<measure::Entity>(w, id, version).await
+}
+
+/// Records one execution of a recurring measure (done by the caller); the measure's next
+/// due date follows, a versioned write without its own event.
+pub async fn record_occurrence(
+    w: &Write<'_>,
+    who: &Caller,
+    input: &NewOccurrence,
+) -> AppResult<occurrence::Model> {
+    let m = checked_measure(w, who, input.measure_id).await?;
+    let end = plan::period_end(m.recurrence, &input.period)?;
+    if input.done_on > today() {
+        return Err(AppError::validation("doneOn", "cannot be in the future"));
+    }
+    let row = occurrence::ActiveModel {
+        measure_id: Set(m.id),
+        // Exactly as given: `period_end` refused anything but a well-formed label.
+        period: Set(input.period.clone()),
+        due_on: Set(Some(end)),
+        done_on: Set(input.done_on),
+        done_by: Set(who.subject.clone()),
+        note: Set(opt_text("note", input.note.as_deref(), LONG)?),
+        created_at: Set(w.now),
+        ..Default::default()
+    }
+    .insert(&w.txn)
+    .await?;
+    let next = plan::next_due_after(&w.txn, &m).await?;
+    let res = measure::Entity::update_many()
+        .col_expr(measure::Column::NextDueOn, Expr::value(next))
+        .col_expr(measure::Column::Version, Expr::value(m.version + 1))
+        .col_expr(measure::Column::UpdatedAt, Expr::value(w.now))
+        .filter(measure::Column::Id.eq(m.id))
+        .filter(measure::Column::Version.eq(m.version))
+        .exec(&w.txn)
+        .await?;
+    if res.rows_affected != 1 {
+        return Err(stale("Measure", m.version));
+    }
+    audit_row(
+        w,
+        "record_occurrence",
+        &row,
+        Some(json!({"measureNextDueOn": next})),
+    )
+    .await?;
+    Ok(row)
+}
