@@ -35,3 +35,21 @@ pub struct Evaluation(pub evaluation::Model);
 
 /// An independent party that evaluates progress: a committee, its members, a regulator.
 pub struct Evaluator(pub evaluator::Model);
+
+/// Any JSON value (a report's frozen snapshot), as the `JSON` scalar with its specification.
+pub struct JsonValue(pub serde_json::Value);
+
+/// A scalar that can represent any JSON value.
+#[async_graphql::Scalar(
+    name = "JSON",
+    specified_by_url = "https://www.rfc-editor.org/rfc/rfc8259"
+)]
+impl async_graphql::ScalarType for JsonValue {
+    fn parse(value: async_graphql::Value) -> async_graphql::InputValueResult<Self> {
+        Ok(JsonValue(value.into_json()?))
+    }
+
+    fn to_value(&self) -> async_graphql::Value {
+        async_graphql::Value::from_json(self.0.clone()).unwrap_or_default()
+    }
+}

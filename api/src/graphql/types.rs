@@ -871,10 +871,7 @@ impl Report {
     }
     /// The state of every linked measure when it was submitted (frozen JSON). An
     /// order-scoped caller gets only the entries of measures it may see.
-    async fn snapshot(
-        &self,
-        ctx: &Context<'_>,
-    ) -> AppResult<Option<async_graphql::Json<serde_json::Value>>> {
+    async fn snapshot(&self, ctx: &Context<'_>) -> AppResult<Option<JsonValue>> {
         let Some(text) = &self.0.snapshot else {
             return Ok(None);
         };
@@ -882,7 +879,7 @@ impl Report {
             .map_err(|e| AppError::from(anyhow::anyhow!("stored snapshot: {e}")))?;
         let db = ctx.data_unchecked::<sea_orm::DatabaseConnection>();
         let visible = crate::service::scope::visible_snapshot(db, caller(ctx)?, frozen).await?;
-        Ok(Some(async_graphql::Json(visible)))
+        Ok(Some(JsonValue(visible)))
     }
     /// Days from today to the due date (negative when past); null once submitted.
     async fn days_to_deadline(&self) -> Option<i64> {
