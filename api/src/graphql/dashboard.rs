@@ -133,7 +133,7 @@ pub struct RegulatorProgress {
 #[derive(SimpleObject)]
 pub struct Progress {
     /// The date the figures describe.
-    pub as_of: NaiveDate,
+    pub as_of: crate::date::Date,
     /// Every measure the caller sees.
     #[graphql(flatten)]
     pub figures: Figures,
@@ -301,7 +301,7 @@ impl Rollup {
                 .collect()
         };
         Progress {
-            as_of: day,
+            as_of: day.into(),
             figures: self.figures(Group::All),
             regulators: regulators
                 .iter()

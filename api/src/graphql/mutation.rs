@@ -4,6 +4,8 @@
 //! exactly one audit event), commits, and publishes a change event.
 use async_graphql::{Context, InputObject, Object, SimpleObject, Upload, ID};
 use chrono::NaiveDate;
+
+use crate::date::{Date, OptionDate};
 use entity::enums::*;
 use sea_orm::DatabaseConnection;
 
@@ -71,10 +73,69 @@ impl<T: IdField> IdField for Vec<T> {
     }
 }
 
-/// A field's GraphQL type: its store type, or IDs for a reference by id.
+/// A store input field's type in GraphQL: itself, except dates, which the API reads as its
+/// `NaiveDate` scalar ([`Date`], with `@specifiedBy`).
+pub trait ApiField: Sized {
+    type Graphql;
+    fn store(value: Self::Graphql) -> Self;
+}
+
+macro_rules! api_as_is {
+    ($($t:ty),* $(,)?) => {$(
+        impl ApiField for $t {
+            type Graphql = $t;
+            fn store(value: $t) -> $t {
+                value
+            }
+        }
+    )*};
+}
+
+api_as_is!(
+    String,
+    Option<String>,
+    bool,
+    Option<bool>,
+    i32,
+    Option<i32>,
+    i64,
+    Option<i64>,
+    EvidenceKind,
+    FindingCategory,
+    Option<FindingCategory>,
+    MeasureStatus,
+    Option<MeasureStatus>,
+    OrderKind,
+    Option<OrderStatus>,
+    OwnerKind,
+    Option<OwnerKind>,
+    Option<Recurrence>,
+    RegulatorKind,
+    Option<RegulatorKind>,
+    ReportKind,
+    SystemKind,
+    Option<SystemKind>,
+    Verdict,
+);
+
+impl ApiField for NaiveDate {
+    type Graphql = Date;
+    fn store(value: Date) -> NaiveDate {
+        value.0
+    }
+}
+
+impl ApiField for Option<NaiveDate> {
+    type Graphql = Option<Date>;
+    fn store(value: Option<Date>) -> Option<NaiveDate> {
+        value.dates()
+    }
+}
+
+/// A field's GraphQL type: its store type (dates as [`Date`]), or IDs for a reference by id.
 macro_rules! graphql_type {
     ($t:ty) => {
-        $t
+        <$t as ApiField>::Graphql
     };
     ($t:ty as $id:literal) => {
         <$t as IdField>::Graphql
@@ -84,7 +145,7 @@ macro_rules! graphql_type {
 /// A field's store value: as given, or decoded IDs for a reference by id.
 macro_rules! store_value {
     ($v:expr) => {
-        $v
+        <_ as ApiField>::store($v)
     };
     ($v:expr, $id:literal) => {
         <_ as IdField>::decode($v, $id)?
@@ -560,7 +621,7 @@ impl PlanMutation {
         ctx: &Context<'_>,
         id: ID,
         version: i32,
-        submitted_on: Option<NaiveDate>,
+        submitted_on: Option<crate::date::Date>,
     ) -> AppResult<Report> {
         let id = decode(&id, "Report")?;
         let row = write_txn!(ctx, |w, who| reports::submit_report(
@@ -568,7 +629,7 @@ impl PlanMutation {
             who,
             id,
             version,
-            submitted_on
+            submitted_on.dates()
         ));
         report_changed(ctx, row).await
     }
@@ -580,7 +641,7 @@ impl PlanMutation {
         ctx: &Context<'_>,
         id: ID,
         version: i32,
-        acknowledged_on: Option<NaiveDate>,
+        acknowledged_on: Option<crate::date::Date>,
     ) -> AppResult<Report> {
         let id = decode(&id, "Report")?;
         let row = write_txn!(ctx, |w, who| reports::acknowledge_report(
@@ -588,7 +649,7 @@ impl PlanMutation {
             who,
             id,
             version,
-            acknowledged_on
+            acknowledged_on.dates()
         ));
         report_changed(ctx, row).await
     }

@@ -1,6 +1,8 @@
 //! Query roots: `node`/`nodes`, the lists with filters and ordering, and the dashboards.
 use async_graphql::{Context, Enum, InputObject, Object, ID};
-use chrono::{Duration, NaiveDate};
+use chrono::Duration;
+
+use crate::date::{Date, OptionDate};
 use entity::enums::*;
 use entity::*;
 use sea_orm::sea_query::Order as SqlOrder;
@@ -103,7 +105,7 @@ pub struct EvidenceFilter {
     /// Evidence of this kind.
     pub kind: Option<EvidenceKind>,
     /// Valid until a date before this one (expiring or expired).
-    pub expiring_before: Option<NaiveDate>,
+    pub expiring_before: Option<Date>,
     /// Only current (true: not superseded and valid today) or only not current (false).
     pub current: Option<bool>,
 }
@@ -116,7 +118,7 @@ pub struct ReportFilter {
     /// Reports in this status.
     pub status: Option<ReportStatus>,
     /// Reports due strictly before this date.
-    pub due_before: Option<NaiveDate>,
+    pub due_before: Option<Date>,
 }
 
 /// Filters on owners.
@@ -519,7 +521,7 @@ impl PlanQuery {
             c = c.add(evidence::Column::Kind.eq(k));
         }
         if let Some(d) = f.expiring_before {
-            c = c.add(evidence::Column::ValidUntil.lt(d));
+            c = c.add(evidence::Column::ValidUntil.lt(d.0));
         }
         match f.current {
             Some(true) => c = c.add(current_evidence_condition(today())),
@@ -555,7 +557,7 @@ impl PlanQuery {
             select = select.filter(report::Column::Status.eq(s));
         }
         if let Some(d) = f.due_before {
-            select = select.filter(report::Column::DueOn.lt(d));
+            select = select.filter(report::Column::DueOn.lt(d.0));
         }
         let order = Keyset::asc(report::Column::DueOn).then_asc(report::Column::Id);
         from_select(
@@ -604,7 +606,7 @@ impl PlanQuery {
     async fn overdue_measures(
         &self,
         ctx: &Context<'_>,
-        as_of: Option<NaiveDate>,
+        as_of: Option<Date>,
         first: Option<i32>,
         after: Option<String>,
         last: Option<i32>,
@@ -612,7 +614,7 @@ impl PlanQuery {
     ) -> AppResult<Conn<ListedMeasure>> {
         let who = caller(ctx)?;
         // Within the caller's scope (the dashboards' reads take it).
-        let rows = dashboard::overdue(db(ctx), who, as_of).await?;
+        let rows = dashboard::overdue(db(ctx), who, as_of.dates()).await?;
         scope::touch(db(ctx), who, rows.iter().map(scope::InTrail::trail)).await?;
         from_vec(
             ctx,
@@ -681,7 +683,7 @@ impl PlanQuery {
     /// Progress per regulator, per order and per finding category, as it stood on `asOf`
     /// (default: now). Figures count only what the caller may see.
     #[graphql(guard = "Requires(Permission::ReadPlan)")]
-    async fn progress(&self, ctx: &Context<'_>, as_of: Option<NaiveDate>) -> AppResult<Progress> {
-        dashboard::progress(db(ctx), caller(ctx)?, as_of).await
+    async fn progress(&self, ctx: &Context<'_>, as_of: Option<Date>) -> AppResult<Progress> {
+        dashboard::progress(db(ctx), caller(ctx)?, as_of.dates()).await
     }
 }

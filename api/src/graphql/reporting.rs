@@ -2,7 +2,7 @@
 //! an incremental export of changes keyed by audit event id.
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, Object, SimpleObject, ID};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use entity::audit_event;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
@@ -86,13 +86,19 @@ impl ReportingQuery {
         &self,
         ctx: &Context<'_>,
         order_id: ID,
-        as_of: Option<NaiveDate>,
+        as_of: Option<crate::date::Date>,
         format: ReportFormat,
     ) -> AppResult<GeneratedReport> {
         let who = caller(ctx)?;
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let raw = id::decode(&order_id, "Order").map_err(|_| AppError::not_found("order"))?;
-        let data = report::load(db, who.order_scope(), raw, as_of.unwrap_or_else(today)).await?;
+        let data = report::load(
+            db,
+            who.order_scope(),
+            raw,
+            as_of.map_or_else(today, |d| d.0),
+        )
+        .await?;
         who.touch(raw);
         Ok(report::render(&data, format))
     }

@@ -2,7 +2,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use async_graphql::{Enum, SimpleObject, ID};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use entity::*;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
@@ -38,7 +38,7 @@ pub enum TimelineKind {
 #[derive(SimpleObject, Clone, Debug)]
 pub struct TimelineEntry {
     /// The day it happened.
-    pub on: NaiveDate,
+    pub on: crate::date::Date,
     /// The exact time, when known.
     pub at: Option<DateTime<Utc>>,
     /// What happened.
@@ -63,7 +63,7 @@ pub async fn timelines(
             (
                 order.id,
                 vec![TimelineEntry {
-                    on: order.issued_on,
+                    on: order.issued_on.into(),
                     at: None,
                     kind: TimelineKind::OrderIssued,
                     summary: format!("{} issued: {}", order.reference, order.title),
@@ -102,7 +102,7 @@ pub async fn timelines(
             push_for_measure(
                 m.id,
                 TimelineEntry {
-                    on: d,
+                    on: d.into(),
                     at: None,
                     kind: TimelineKind::MeasureStarted,
                     summary: format!("{} started: {}", m.code, m.title),
@@ -114,7 +114,7 @@ pub async fn timelines(
             push_for_measure(
                 m.id,
                 TimelineEntry {
-                    on: d,
+                    on: d.into(),
                     at: None,
                     kind: TimelineKind::MeasureCompleted,
                     summary: format!("{} completed: {}", m.code, m.title),
@@ -138,7 +138,7 @@ pub async fn timelines(
         push_for_measure(
             raw,
             TimelineEntry {
-                on: e.at.date_naive(),
+                on: e.at.date_naive().into(),
                 at: Some(e.at),
                 kind: TimelineKind::MeasureChanged,
                 summary: format!(
@@ -160,7 +160,10 @@ pub async fn timelines(
         push_for_measure(
             e.measure_id,
             TimelineEntry {
-                on: e.issued_on.unwrap_or_else(|| e.submitted_at.date_naive()),
+                on: e
+                    .issued_on
+                    .unwrap_or_else(|| e.submitted_at.date_naive())
+                    .into(),
                 at: None,
                 kind: TimelineKind::EvidenceAdded,
                 summary: format!("evidence: {}", e.title),
@@ -178,7 +181,7 @@ pub async fn timelines(
         let nid = id::encode("Report", r.id);
         let list = out.get_mut(&r.order_id).expect("a requested order");
         list.push(TimelineEntry {
-            on: r.due_on,
+            on: r.due_on.into(),
             at: None,
             kind: TimelineKind::ReportDue,
             summary: format!("report due: {}", r.title),
@@ -186,7 +189,7 @@ pub async fn timelines(
         });
         if let Some(d) = r.submitted_on {
             list.push(TimelineEntry {
-                on: d,
+                on: d.into(),
                 at: None,
                 kind: TimelineKind::ReportSubmitted,
                 summary: format!("report filed: {}", r.title),
@@ -195,7 +198,7 @@ pub async fn timelines(
         }
         if let Some(d) = r.acknowledged_on {
             list.push(TimelineEntry {
-                on: d,
+                on: d.into(),
                 at: None,
                 kind: TimelineKind::ReportAcknowledged,
                 summary: format!("report acknowledged: {}", r.title),
@@ -213,7 +216,7 @@ pub async fn timelines(
         .await?;
     for e in evaluations {
         let entry = TimelineEntry {
-            on: e.evaluated_at.date_naive(),
+            on: e.evaluated_at.date_naive().into(),
             at: Some(e.evaluated_at),
             kind: TimelineKind::Evaluation,
             summary: format!("evaluation by {}: {}", e.evaluator_subject, e.verdict),

@@ -2,7 +2,9 @@
 //! and are filtered by the caller's scope.
 use async_graphql::dataloader::Loader as DlLoader;
 use async_graphql::{ComplexObject, Context, Interface, Object, SimpleObject, ID};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
+
+use crate::date::{Date, OptionDate};
 use entity::enums::*;
 use entity::*;
 
@@ -182,8 +184,8 @@ impl Order {
         self.0.legal_basis.as_deref()
     }
     /// The date the action was issued.
-    async fn issued_on(&self) -> NaiveDate {
-        self.0.issued_on
+    async fn issued_on(&self) -> Date {
+        self.0.issued_on.into()
     }
     /// Where the matter stands.
     async fn status(&self) -> OrderStatus {
@@ -264,9 +266,9 @@ impl Order {
     async fn progress(
         &self,
         ctx: &Context<'_>,
-        as_of: Option<NaiveDate>,
+        as_of: Option<Date>,
     ) -> AppResult<Option<super::dashboard::OrderProgress>> {
-        super::dashboard::progress_of_order(ctx, self.0.id, as_of).await
+        super::dashboard::progress_of_order(ctx, self.0.id, as_of.dates()).await
     }
     /// Everything that happened on it, in date order: issue, measures started and completed,
     /// changes, evidence, reports due and filed, evaluations.
@@ -400,24 +402,24 @@ impl Measure {
         }
     }
     /// When work started.
-    async fn started_on(&self) -> Option<NaiveDate> {
-        self.0.started_on
+    async fn started_on(&self) -> Option<Date> {
+        self.0.started_on.dates()
     }
     /// The committed date.
-    async fn due_on(&self) -> Option<NaiveDate> {
-        self.0.due_on
+    async fn due_on(&self) -> Option<Date> {
+        self.0.due_on.dates()
     }
     /// When it was done.
-    async fn completed_on(&self) -> Option<NaiveDate> {
-        self.0.completed_on
+    async fn completed_on(&self) -> Option<Date> {
+        self.0.completed_on.dates()
     }
     /// How often it recurs.
     async fn recurrence(&self) -> Recurrence {
         self.0.recurrence
     }
     /// For recurring measures: when the next execution is due.
-    async fn next_due_on(&self) -> Option<NaiveDate> {
-        self.0.next_due_on
+    async fn next_due_on(&self) -> Option<Date> {
+        self.0.next_due_on.dates()
     }
     /// Whether it is overdue today (see the `overdue` filter for the rule).
     async fn overdue(&self) -> bool {
@@ -548,7 +550,7 @@ impl Measure {
 pub fn is_current(
     e: &EvidenceMeta,
     superseded: &std::collections::HashSet<i64>,
-    on: NaiveDate,
+    on: chrono::NaiveDate,
 ) -> bool {
     !superseded.contains(&e.id)
         && e.valid_from.is_none_or(|d| d <= on)
@@ -756,16 +758,16 @@ impl Evidence {
         self.0.issued_by.as_deref()
     }
     /// When the document was issued.
-    async fn issued_on(&self) -> Option<NaiveDate> {
-        self.0.issued_on
+    async fn issued_on(&self) -> Option<Date> {
+        self.0.issued_on.dates()
     }
     /// First day it is valid.
-    async fn valid_from(&self) -> Option<NaiveDate> {
-        self.0.valid_from
+    async fn valid_from(&self) -> Option<Date> {
+        self.0.valid_from.dates()
     }
     /// Last day it is valid.
-    async fn valid_until(&self) -> Option<NaiveDate> {
-        self.0.valid_until
+    async fn valid_until(&self) -> Option<Date> {
+        self.0.valid_until.dates()
     }
     /// Lower-case hex SHA-256 of the document's bytes, computed by the server.
     async fn sha256(&self) -> &str {
@@ -850,16 +852,16 @@ impl Report {
         self.0.title_local.as_deref()
     }
     /// When it is (or was) due.
-    async fn due_on(&self) -> NaiveDate {
-        self.0.due_on
+    async fn due_on(&self) -> Date {
+        self.0.due_on.into()
     }
     /// When it was filed.
-    async fn submitted_on(&self) -> Option<NaiveDate> {
-        self.0.submitted_on
+    async fn submitted_on(&self) -> Option<Date> {
+        self.0.submitted_on.dates()
     }
     /// When the regulator acknowledged it.
-    async fn acknowledged_on(&self) -> Option<NaiveDate> {
-        self.0.acknowledged_on
+    async fn acknowledged_on(&self) -> Option<Date> {
+        self.0.acknowledged_on.dates()
     }
     /// Draft, submitted or acknowledged.
     async fn status(&self) -> ReportStatus {
@@ -1028,9 +1030,9 @@ pub struct Occurrence {
     /// The period covered, e.g. `2022-W47`, `2022-11`, `2022-Q3`.
     pub period: String,
     /// When it was due.
-    pub due_on: Option<NaiveDate>,
+    pub due_on: Option<Date>,
     /// When it was done.
-    pub done_on: NaiveDate,
+    pub done_on: Date,
     /// Who did it.
     pub done_by: String,
     /// A note.
@@ -1041,8 +1043,8 @@ pub struct Occurrence {
 pub fn Occurrence(row: occurrence::Model) -> Occurrence {
     Occurrence {
         period: row.period.clone(),
-        due_on: row.due_on,
-        done_on: row.done_on,
+        due_on: row.due_on.dates(),
+        done_on: row.done_on.into(),
         done_by: row.done_by.clone(),
         note: row.note.clone(),
         row,

@@ -54,9 +54,9 @@ pub struct MeasureFilter {
     /// Only overdue (true) or only not overdue (false) measures, as of today.
     pub overdue: Option<bool>,
     /// Due strictly before this date.
-    pub due_before: Option<NaiveDate>,
+    pub due_before: Option<crate::date::Date>,
     /// Due strictly after this date.
-    pub due_after: Option<NaiveDate>,
+    pub due_after: Option<crate::date::Date>,
     /// With this recurrence.
     pub recurrence: Option<Recurrence>,
     /// Case-insensitive text search in code, titles and plan.
@@ -147,10 +147,10 @@ pub fn filter_condition(
         None => {}
     }
     if let Some(d) = f.due_before {
-        c = c.add(measure::Column::DueOn.lt(d));
+        c = c.add(measure::Column::DueOn.lt(d.0));
     }
     if let Some(d) = f.due_after {
-        c = c.add(measure::Column::DueOn.gt(d));
+        c = c.add(measure::Column::DueOn.gt(d.0));
     }
     if let Some(r) = f.recurrence {
         c = c.add(measure::Column::Recurrence.eq(r));
