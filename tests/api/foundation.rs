@@ -686,3 +686,44 @@ async fn binary_serves_the_demo_plan() {
     let db = connect(&test_db).await;
     assert_eq!(Measure::find().count(&db).await.unwrap(), 33);
 }
+
+/// The demo plan is the same data on every load: two fresh databases hold the same frozen
+/// report snapshots (each lists its evidence by id), whatever order the seed met them in.
+#[tokio::test]
+async fn demo_snapshots_are_the_same_on_every_load() {
+    use sea_orm::{EntityTrait, QueryOrder};
+    let mut loads = Vec::new();
+    for _ in 0..2 {
+        let test_db = test_db().await;
+        let db = connect(&test_db).await;
+        remedy::db::migrate(&db).await.unwrap();
+        seed::load_demo(&db).await.unwrap();
+        let snapshots: Vec<(String, Option<String>)> = entity::report::Entity::find()
+            .order_by_asc(entity::report::Column::Code)
+            .all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.code, r.snapshot))
+            .collect();
+        loads.push(snapshots);
+    }
+    assert!(loads[0].iter().filter(|r| r.1.is_some()).count() >= 3);
+    assert_eq!(loads[0], loads[1]);
+    // Within each snapshot, every measure's evidence is listed by id.
+    for (code, snapshot) in &loads[0] {
+        let Some(text) = snapshot else { continue };
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        for m in v["measures"].as_array().unwrap() {
+            let ids: Vec<i64> = m["evidence"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_i64().unwrap())
+                .collect();
+            let mut sorted = ids.clone();
+            sorted.sort_unstable();
+            assert_eq!(ids, sorted, "{code}: {}", m["code"]);
+        }
+    }
+}

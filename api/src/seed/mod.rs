@@ -435,10 +435,15 @@ impl<'a, 'g> Loader<'a, 'g> {
             let measures: Vec<serde_json::Value> = linked
                 .iter()
                 .map(|m| {
-                    let evidence: Vec<serde_json::Value> = self
+                    // By id, as `plan::snapshot` freezes them (the map's order is random).
+                    let mut evidence: Vec<&EvidenceMeta> = self
                         .evidence
                         .values()
                         .filter(|e| e.measure_id == m.id && e.issued_on.is_none_or(|d| d <= on))
+                        .collect();
+                    evidence.sort_by_key(|e| e.id);
+                    let evidence: Vec<serde_json::Value> = evidence
+                        .iter()
                         .map(|e| json!({"id": e.id, "title": e.title, "sha256": e.sha256}))
                         .collect();
                     json!({
