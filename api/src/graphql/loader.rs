@@ -1,10 +1,11 @@
 //! Batched loading of every relation: one loader call is one SQL statement, whatever the
 //! number of parents in the page.
 //!
-//! The loaders are the caller's: each request gets its own ([`Batch`]), and every statement
-//! carries the caller's scope (`crate::service::scope`), so a relation returns only what the
-//! caller may see and resolvers never filter. The orders behind what a scoped caller is given
-//! join its access trail here too.
+//! Every statement carries the caller's scope (`crate::service::scope`), so a relation returns
+//! only what the caller may see and resolvers never filter. A caller limited to orders gets
+//! loaders of its own for the request ([`Batch`]), which also record the orders behind what
+//! it is given in its access trail; every other caller sees the same rows, so they share one
+//! loader ([`Shared`]) and concurrent requests are batched together.
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
@@ -61,11 +62,32 @@ impl Batch {
     }
 }
 
-/// The current request's loader, scoped to its caller.
+/// The loader of every caller not limited to orders: they all see the same rows, so their
+/// requests share one loader and concurrent requests' keys meet in the same batch (one
+/// statement for many requests). Made once per schema.
+pub struct Shared(pub DataLoader<Loader>);
+
+impl Shared {
+    pub fn new(db: DatabaseConnection, delay: std::time::Duration) -> Self {
+        Shared(
+            DataLoader::new(Loader::new(db, Caller::system("loader")), tokio::spawn)
+                .delay(delay)
+                .max_batch_size(5000),
+        )
+    }
+}
+
+/// The current request's loader: the shared one for a caller not limited to orders, its own
+/// (every statement scoped to its orders, its access trail recorded) for one that is.
 pub fn loader<'a, T>(ctx: &async_graphql::ContextBase<'a, T>) -> AppResult<&'a DataLoader<Loader>> {
     let who = ctx
         .data_opt::<Caller>()
         .ok_or_else(|| AppError::Unauthenticated("no caller in request".into()))?;
+    if !who.is_scoped() {
+        if let Some(shared) = ctx.data_opt::<Shared>() {
+            return Ok(&shared.0);
+        }
+    }
     let batch = ctx
         .data_opt::<Batch>()
         .ok_or_else(|| AppError::from(anyhow::anyhow!("no loaders in request")))?;

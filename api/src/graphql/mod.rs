@@ -59,6 +59,10 @@ pub fn build_schema(
 ) -> RemedySchema {
     let subscription = Subscription::default();
     let mut builder = Schema::build(Query::default(), Mutation::default(), subscription)
+        .data(loader::Shared::new(
+            db.clone(),
+            std::time::Duration::from_millis(cfg.loader_delay_ms),
+        ))
         .data(bus)
         .data(db)
         .data(keys)
