@@ -9,7 +9,7 @@ use crate::helpers::*;
 const GR: &str = "application/graphql-response+json";
 
 /// `GET /graphql` with these parameters (URL-encoded here) and headers.
-async fn get(
+pub(crate) async fn get(
     app: &TestApp,
     token: Option<&str>,
     params: &[(&str, &str)],
@@ -497,4 +497,59 @@ async fn a_clients_malformed_request_is_not_logged_as_an_error() {
         })
         .count();
     assert_eq!(malformed, 3, "{log:#?}");
+}
+
+/// The role matrix over GET: every query root answers each role exactly as over POST
+/// (allowed, or FORBIDDEN), and every mutation is refused with 405 for every role, before
+/// anything runs (`uploadEvidence` aside: a file cannot travel in a URL).
+#[tokio::test]
+async fn role_matrix_over_get() {
+    let app = spawn_demo_app().await;
+    let before = audit_events(&app).await;
+    for role in crate::auth::ALL {
+        let scope: &[&str] = if role == Role::Evaluator {
+            &["METI-2022-06-30"]
+        } else {
+            &[]
+        };
+        let token = app.token(role, scope).await;
+        for (name, query, allowed) in crate::auth::matrix() {
+            if name == "uploadEvidence" {
+                continue;
+            }
+            let (status, _, body, _) = get(&app, Some(&token), &[("query", query)], None).await;
+            if query.trim_start().starts_with("mutation") {
+                assert_eq!(status, 405, "{role:?} {name} over GET: {body}");
+                continue;
+            }
+            let codes = error_codes(&body);
+            if allowed.contains(&role) {
+                assert!(
+                    !codes.contains(&"FORBIDDEN".to_string()),
+                    "{role:?} may call {name} over GET: {body}"
+                );
+            } else {
+                assert_eq!(
+                    codes,
+                    ["FORBIDDEN"],
+                    "{role:?} must not call {name} over GET: {body}"
+                );
+            }
+        }
+    }
+    // No mutation ran (issuing the tokens above is the only write).
+    let after = audit_events(&app).await;
+    assert_eq!(
+        after - before,
+        crate::auth::ALL.len() as u64,
+        "writes over GET"
+    );
+}
+
+async fn audit_events(app: &TestApp) -> u64 {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    entity::audit_event::Entity::find()
+        .count(&app.db)
+        .await
+        .unwrap()
 }

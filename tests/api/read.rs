@@ -1123,9 +1123,9 @@ async fn an_evaluator_probing_the_other_order_sees_nothing_of_it() {
         .filter(|m| !meti_measures.contains(m))
         .collect();
 
-    // The same probes over HTTP and over WebSocket.
+    // The same probes over HTTP POST, over GET and over WebSocket.
     let ws = crate::live::ws_connect(&app.address, &evaluator).await;
-    for mut via in [Via::Http, Via::Ws(Box::new(ws), 0)] {
+    for mut via in [Via::Http, Via::Get, Via::Ws(Box::new(ws), 0)] {
         // node / nodes on each of its objects: exactly as an unknown ID.
         let mut probes = vec![
             encode("Order", ppc).0,
@@ -1225,6 +1225,7 @@ async fn an_evaluator_probing_the_other_order_sees_nothing_of_it() {
 /// Where a test's queries travel: HTTP POST, or one open WebSocket (graphql-transport-ws).
 enum Via {
     Http,
+    Get,
     Ws(Box<crate::live::Ws>, usize),
 }
 
@@ -1233,6 +1234,13 @@ impl Via {
     async fn body(&mut self, app: &TestApp, token: &str, query: &str, variables: Value) -> Value {
         match self {
             Via::Http => app.graphql_as(Some(token), query, variables).await.1,
+            Via::Get => {
+                let variables = variables.to_string();
+                let params = [("query", query), ("variables", variables.as_str())];
+                crate::conformance::get(app, Some(token), &params, None)
+                    .await
+                    .2
+            }
             Via::Ws(ws, n) => {
                 *n += 1;
                 crate::seams::ws_op(ws, &format!("probe-{n}"), query, variables).await
