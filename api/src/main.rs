@@ -189,16 +189,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let v = remedy::audit::verify(&conn)
                 .await
                 .map_err(AppError::into_anyhow)?;
-            match v.first_broken {
-                None => {
-                    println!("intact: {} events", v.events);
-                    Ok(())
-                }
-                Some(id) => anyhow::bail!(
+            if let Some(id) = v.first_broken {
+                anyhow::bail!(
                     "broken: event {id} does not match the chain ({} events read)",
                     v.events
-                ),
+                );
             }
+            println!("intact: {} events", v.events);
+            let found = remedy::service::history::verify(&conn)
+                .await
+                .map_err(AppError::into_anyhow)?;
+            if found.is_empty() {
+                println!(
+                    "history consistent with the audit log; every submitted report reproduced"
+                );
+                return Ok(());
+            }
+            for d in &found {
+                println!("{}: {}", d.subject, d.problem);
+            }
+            anyhow::bail!("history: {} discrepancies", found.len())
         }
         Command::Token { db, auth, action } => {
             let conn = db::connect(&db).await?;

@@ -197,6 +197,7 @@ fn with_request_data(state: &AppState, caller: &Caller, request: Request) -> (Re
         .data(crate::graphql::loader::Batch::new(Duration::from_millis(
             state.config.loader_delay_ms,
         )))
+        .data(crate::graphql::tense::Tenses::default())
         .data(crate::graphql::RequestInfo { operation });
     (request, caller)
 }

@@ -1,9 +1,8 @@
 //! Dashboards: progress rollups (now or as of a date), overdue measures, an order's timeline.
 //!
-//! "As of" a date: a measure exists once an order it answers was issued; its status is
-//! derived from its recorded dates (done once its completion date has passed, in progress
-//! once started); a recurring measure is overdue when the period after its last execution
-//! recorded by then has ended.
+//! "As of" a date, the same statements run against the plan as it stood at the end of that
+//! day (and, with `knownAt`, as the database knew it then): titles, due dates, owners, links
+//! and statuses from the history (`service::history`), orders issued by then.
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_graphql::SimpleObject;
@@ -22,7 +21,8 @@ use super::object::{Order, Regulator};
 use crate::auth::Caller;
 use crate::domain::today;
 use crate::error::AppResult;
-use crate::service::measures::{overdue_condition, status_as_of};
+use crate::service::history::{Reader, Tense};
+use crate::service::measures::overdue_condition;
 use crate::service::scope;
 use async_graphql::dataloader::{DataLoader, Loader as DlLoader};
 
@@ -147,25 +147,9 @@ pub struct Progress {
 
 pub use crate::domain::overdue_as_of;
 
-/// Everything the historical rollups need, loaded in a fixed number of statements.
-struct Plan {
-    regulators: Vec<regulator::Model>,
-    orders: Vec<regulatory_order::Model>,
-    findings: Vec<finding::Model>,
-    links: Vec<measure_finding::Model>,
-    measures: HashMap<i64, measure::Model>,
-    /// Recorded executions, by measure.
-    occurrences: HashMap<i64, Vec<occurrence::Model>>,
-}
-
-/// The recorded executions of one measure, from executions grouped by measure.
-fn executions(by_measure: &HashMap<i64, Vec<occurrence::Model>>, id: i64) -> &[occurrence::Model] {
-    by_measure.get(&id).map(Vec::as_slice).unwrap_or(&[])
-}
-
 /// The orders the caller sees (not archived), oldest first, and their regulators by code.
 async fn visible_orders(
-    db: &DatabaseConnection,
+    db: &Reader,
     who: &Caller,
     only: Option<&[i64]>,
 ) -> AppResult<(Vec<regulatory_order::Model>, Vec<regulator::Model>)> {
@@ -187,45 +171,6 @@ async fn visible_orders(
         .all(db)
         .await?;
     Ok((orders, regulators))
-}
-
-async fn load_plan(db: &DatabaseConnection, who: &Caller) -> AppResult<Plan> {
-    let (orders, regulators) = visible_orders(db, who, None).await?;
-    let order_ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
-    let findings = finding::Entity::find()
-        .filter(finding::Column::OrderId.is_in(order_ids.clone()))
-        .filter(finding::Column::ArchivedAt.is_null())
-        .all(db)
-        .await?;
-    let finding_ids: Vec<i64> = findings.iter().map(|f| f.id).collect();
-    let links = measure_finding::Entity::find()
-        .filter(measure_finding::Column::FindingId.is_in(finding_ids))
-        .all(db)
-        .await?;
-    let measures: HashMap<i64, measure::Model> = measure::Entity::find()
-        .filter(measure::Column::Id.in_subquery(scope::measures_of_orders(order_ids)))
-        .filter(measure::Column::ArchivedAt.is_null())
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|m| (m.id, m))
-        .collect();
-    let mut occurrences: HashMap<i64, Vec<occurrence::Model>> = HashMap::new();
-    for o in occurrence::Entity::find()
-        .filter(occurrence::Column::MeasureId.is_in(measures.keys().copied()))
-        .all(db)
-        .await?
-    {
-        occurrences.entry(o.measure_id).or_default().push(o);
-    }
-    Ok(Plan {
-        regulators,
-        orders,
-        findings,
-        links,
-        measures,
-        occurrences,
-    })
 }
 
 const CATEGORIES: [FindingCategory; 4] = [
@@ -325,17 +270,14 @@ impl Rollup {
     }
 }
 
-/// The progress dashboard for what the caller sees: today's figures are rolled up in SQL
-/// from the recorded statuses; figures as of a date are derived from the recorded dates.
+/// The progress dashboard for what the caller sees, rolled up in SQL: today's from the live
+/// tables, or as the plan stood at `tense` (`service::history`) with the same statements.
 pub async fn progress(
     db: &DatabaseConnection,
     who: &Caller,
-    as_of: Option<NaiveDate>,
+    tense: Option<Tense>,
 ) -> AppResult<Progress> {
-    match as_of {
-        None => progress_now(db, who, None).await,
-        Some(day) => progress_as_of(db, who, day).await,
-    }
+    rollup(&Reader::new(db, tense), who, None).await
 }
 
 /// The figures of several orders at once (today's, or as of a date), in the same number of
@@ -344,12 +286,9 @@ pub async fn orders_progress(
     db: &DatabaseConnection,
     who: &Caller,
     order_ids: &[i64],
-    as_of: Option<NaiveDate>,
+    tense: Option<Tense>,
 ) -> AppResult<HashMap<i64, OrderProgress>> {
-    let p = match as_of {
-        None => progress_now(db, who, Some(order_ids)).await?,
-        Some(day) => progress_as_of(db, who, day).await?,
-    };
+    let p = rollup(&Reader::new(db, tense), who, Some(order_ids)).await?;
     Ok(p.orders
         .into_iter()
         .filter(|o| order_ids.contains(&o.order.0.id))
@@ -394,15 +333,15 @@ pub struct ProgressLoader {
     who: Caller,
 }
 
-impl DlLoader<(i64, Option<NaiveDate>)> for ProgressLoader {
+impl DlLoader<(i64, Option<Tense>)> for ProgressLoader {
     type Value = OrderProgress;
     type Error = crate::error::AppError;
 
     async fn load(
         &self,
-        keys: &[(i64, Option<NaiveDate>)],
-    ) -> AppResult<HashMap<(i64, Option<NaiveDate>), OrderProgress>> {
-        let mut by_day: BTreeMap<Option<NaiveDate>, Vec<i64>> = BTreeMap::new();
+        keys: &[(i64, Option<Tense>)],
+    ) -> AppResult<HashMap<(i64, Option<Tense>), OrderProgress>> {
+        let mut by_day: BTreeMap<Option<Tense>, Vec<i64>> = BTreeMap::new();
         for (order, day) in keys {
             by_day.entry(*day).or_default().push(*order);
         }
@@ -421,14 +360,14 @@ impl DlLoader<(i64, Option<NaiveDate>)> for ProgressLoader {
 pub async fn progress_of_order(
     ctx: &async_graphql::Context<'_>,
     order_id: i64,
-    as_of: Option<NaiveDate>,
+    tense: Option<Tense>,
 ) -> AppResult<Option<OrderProgress>> {
     let db = ctx.data_unchecked::<DatabaseConnection>();
     let who = crate::auth::caller(ctx)?;
     let per = ctx.data_opt::<PerRequest>().ok_or_else(|| {
         crate::error::AppError::from(anyhow::anyhow!("the request carries no PerRequest loaders"))
     })?;
-    per.progress(db, who).load_one((order_id, as_of)).await
+    per.progress(db, who).load_one((order_id, tense)).await
 }
 
 /// One line of the SQL rollup: how many measures of a group are in a status, late or not.
@@ -449,16 +388,14 @@ struct FindingCount {
     n: i64,
 }
 
-/// Today's figures in two statements (after the orders): the findings per order and
-/// category, and one `WITH … UNION ALL` statement that counts measures per group, status
-/// and lateness, so only the figures leave the database, whatever the plan's size.
-async fn progress_now(
-    db: &DatabaseConnection,
-    who: &Caller,
-    only: Option<&[i64]>,
-) -> AppResult<Progress> {
-    let day = today();
-    let (orders, regulators) = visible_orders(db, who, only).await?;
+/// The figures in two statements (after the orders): the findings per order and category,
+/// and one `WITH … UNION ALL` statement that counts measures per group, status and lateness,
+/// so only the figures leave the database, whatever the plan's size. As of a date, the
+/// reader stands at that date and orders issued after it are left out.
+async fn rollup(db: &Reader, who: &Caller, only: Option<&[i64]>) -> AppResult<Progress> {
+    let day = db.tense().map_or_else(today, |t| t.day);
+    let (mut orders, regulators) = visible_orders(db, who, only).await?;
+    orders.retain(|o| o.issued_on <= day);
     for o in &orders {
         who.touch(o.id);
     }
@@ -609,110 +546,20 @@ fn rollup_statement(orders: Option<&[i64]>, day: NaiveDate) -> WithQuery {
     union.with(WithClause::new().cte(cte).to_owned())
 }
 
-/// The dashboard as it stood on `day`, from the recorded dates (see the module docs).
-async fn progress_as_of(
-    db: &DatabaseConnection,
-    who: &Caller,
-    day: NaiveDate,
-) -> AppResult<Progress> {
-    let plan = load_plan(db, who).await?;
-    for o in &plan.orders {
-        who.touch(o.id);
-    }
-    // Orders that existed on the day.
-    let orders: Vec<regulatory_order::Model> = plan
-        .orders
-        .iter()
-        .filter(|o| o.issued_on <= day)
-        .cloned()
-        .collect();
-    let regulator_of: HashMap<i64, i64> = orders.iter().map(|o| (o.id, o.regulator_id)).collect();
-    let mut rollup = Rollup::default();
-    let findings: HashMap<i64, &finding::Model> = plan
-        .findings
-        .iter()
-        .filter(|f| regulator_of.contains_key(&f.order_id))
-        .map(|f| (f.id, f))
-        .collect();
-    for f in findings.values() {
-        *rollup.findings.entry((f.order_id, f.category)).or_default() += 1;
-    }
-    // The groups each measure falls in, through its findings of the day's orders.
-    let mut groups: HashMap<i64, BTreeSet<Group>> = HashMap::new();
-    for l in &plan.links {
-        let (Some(f), true) = (
-            findings.get(&l.finding_id),
-            plan.measures.contains_key(&l.measure_id),
-        ) else {
-            continue;
-        };
-        groups.entry(l.measure_id).or_default().extend([
-            Group::OrderCategory(f.order_id, f.category),
-            Group::Order(f.order_id),
-            Group::Regulator(regulator_of[&f.order_id]),
-            Group::Category(f.category),
-            Group::All,
-        ]);
-    }
-    for (id, gs) in groups {
-        let m = &plan.measures[&id];
-        let status = status_as_of(m, day);
-        let late = overdue_as_of(m, day, executions(&plan.occurrences, id));
-        for g in gs {
-            rollup.tallies.entry(g).or_default().add(status, late, 1);
-        }
-    }
-    Ok(rollup.assemble(day, &orders, &plan.regulators))
-}
-
-/// Measures overdue on a day (today by default), earliest due first, then by code.
-pub async fn overdue(
-    db: &DatabaseConnection,
-    who: &Caller,
-    as_of: Option<NaiveDate>,
-) -> AppResult<Vec<measure::Model>> {
-    let mut rows = match as_of {
-        // Today: the late measures of the visible orders, selected in SQL.
-        None => {
-            let (orders, _) = visible_orders(db, who, None).await?;
-            measure::Entity::find()
-                .filter(
-                    measure::Column::Id
-                        .in_subquery(scope::measures_of_orders(orders.iter().map(|o| o.id))),
-                )
-                .filter(measure::Column::ArchivedAt.is_null())
-                .filter(overdue_condition(today()))
-                .all(db)
-                .await?
-        }
-        // A past day: measures of the orders issued by then, late by their recorded dates.
-        Some(d) => {
-            let plan = load_plan(db, who).await?;
-            let orders: BTreeSet<i64> = plan
-                .orders
-                .iter()
-                .filter(|o| o.issued_on <= d)
-                .map(|o| o.id)
-                .collect();
-            let findings: BTreeSet<i64> = plan
-                .findings
-                .iter()
-                .filter(|f| orders.contains(&f.order_id))
-                .map(|f| f.id)
-                .collect();
-            let existing: BTreeSet<i64> = plan
-                .links
-                .iter()
-                .filter(|l| findings.contains(&l.finding_id))
-                .map(|l| l.measure_id)
-                .collect();
-            plan.measures
-                .into_values()
-                .filter(|m| existing.contains(&m.id))
-                .filter(|m| overdue_as_of(m, d, executions(&plan.occurrences, m.id)))
-                .collect()
-        }
-    };
+/// Measures overdue on a day (today, or the reader's day as the plan then stood), earliest
+/// due first, then by code.
+pub async fn overdue(db: &Reader, who: &Caller) -> AppResult<Vec<measure::Model>> {
+    let day = db.tense().map_or_else(today, |t| t.day);
+    let (mut orders, _) = visible_orders(db, who, None).await?;
+    orders.retain(|o| o.issued_on <= day);
+    let mut rows = measure::Entity::find()
+        .filter(
+            measure::Column::Id.in_subquery(scope::measures_of_orders(orders.iter().map(|o| o.id))),
+        )
+        .filter(measure::Column::ArchivedAt.is_null())
+        .filter(overdue_condition(day))
+        .all(db)
+        .await?;
     rows.sort_by(|a, b| {
         let due = |m: &measure::Model| m.due_on.or(m.next_due_on);
         (due(a).is_none(), due(a), &a.code, a.id).cmp(&(due(b).is_none(), due(b), &b.code, b.id))

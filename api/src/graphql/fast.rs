@@ -165,6 +165,7 @@ impl ListedMeasure {
     async fn render(&self, ctx: &ContextSelectionSet<'_>, plan: &Plan) -> Option<Value> {
         let page = &*self.page;
         let dl = loader(ctx).ok()?;
+        let dl = &*dl;
         let rows = &page.rows;
         let (owners, findings, systems, counts) = futures_util::try_join!(
             load_page(dl, &page.owners, plan.needs.owner, || {
@@ -488,6 +489,7 @@ fn fields_of<'a>(
 fn compile(ctx: &ContextSelectionSet<'_>) -> Option<Plan> {
     if !ctx.data_opt::<BulkRender>().is_some_and(|b| b.enabled)
         || ctx.data_opt::<Caller>().is_none_or(Caller::is_scoped)
+        || super::tense::of(ctx).is_some()
     {
         return None;
     }

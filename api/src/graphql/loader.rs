@@ -19,6 +19,7 @@ use sea_orm::{
 
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
+use crate::service::history::{Reader, Tense};
 use crate::service::scope::{self, InTrail};
 
 /// The column alias carrying a link's parent in [`via_link!`] statements.
@@ -26,12 +27,12 @@ const LINK_PARENT: &str = "remedy_link_parent";
 
 /// Loads for one caller: every statement is limited to what the caller may see.
 pub struct Loader {
-    db: DatabaseConnection,
+    db: Reader,
     who: Caller,
 }
 
 impl Loader {
-    pub fn new(db: DatabaseConnection, who: Caller) -> Self {
+    pub fn new(db: Reader, who: Caller) -> Self {
         Self { db, who }
     }
 
@@ -41,7 +42,7 @@ impl Loader {
             return Ok(());
         }
         let trail: Vec<scope::Trail> = rows.iter().map(InTrail::trail).collect();
-        scope::touch(&self.db, &self.who, trail).await
+        scope::touch(self.db.live(), &self.who, trail).await
     }
 }
 
@@ -49,6 +50,8 @@ impl Loader {
 /// operation by `crate::pipeline`).
 pub struct Batch {
     loader: OnceLock<DataLoader<Loader>>,
+    /// Loaders reading as of a date, one per tense the request's root fields set.
+    past: std::sync::Mutex<HashMap<Tense, Arc<DataLoader<Loader>>>>,
     delay: std::time::Duration,
 }
 
@@ -57,6 +60,7 @@ impl Batch {
     pub fn new(delay: std::time::Duration) -> Self {
         Self {
             loader: OnceLock::new(),
+            past: std::sync::Mutex::new(HashMap::new()),
             delay,
         }
     }
@@ -70,33 +74,82 @@ pub struct Shared(pub DataLoader<Loader>);
 impl Shared {
     pub fn new(db: DatabaseConnection, delay: std::time::Duration) -> Self {
         Shared(
-            DataLoader::new(Loader::new(db, Caller::system("loader")), tokio::spawn)
-                .delay(delay)
-                .max_batch_size(5000),
+            DataLoader::new(
+                Loader::new(Reader::Live(db), Caller::system("loader")),
+                tokio::spawn,
+            )
+            .delay(delay)
+            .max_batch_size(5000),
         )
+    }
+}
+
+/// A loader for the field being resolved: the live one (shared, or the request's), or the
+/// request's loader for the tense the field reads at.
+pub enum LoaderRef<'a> {
+    Now(&'a DataLoader<Loader>),
+    Past(Arc<DataLoader<Loader>>),
+}
+
+impl std::ops::Deref for LoaderRef<'_> {
+    type Target = DataLoader<Loader>;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            LoaderRef::Now(l) => l,
+            LoaderRef::Past(l) => l,
+        }
     }
 }
 
 /// The current request's loader: the shared one for a caller not limited to orders, its own
 /// (every statement scoped to its orders, its access trail recorded) for one that is.
-pub fn loader<'a, T>(ctx: &async_graphql::ContextBase<'a, T>) -> AppResult<&'a DataLoader<Loader>> {
+pub fn loader<'a, T>(ctx: &async_graphql::ContextBase<'a, T>) -> AppResult<LoaderRef<'a>> {
+    loader_at(ctx, super::tense::of(ctx))
+}
+
+/// The request's loader reading live (`None`) or as of `tense`.
+pub fn loader_at<'a, T>(
+    ctx: &async_graphql::ContextBase<'a, T>,
+    tense: Option<Tense>,
+) -> AppResult<LoaderRef<'a>> {
     let who = ctx
         .data_opt::<Caller>()
         .ok_or_else(|| AppError::Unauthenticated("no caller in request".into()))?;
+    if let Some(tense) = tense {
+        let batch = ctx
+            .data_opt::<Batch>()
+            .ok_or_else(|| AppError::from(anyhow::anyhow!("no loaders in request")))?;
+        let mut past = batch.past.lock().unwrap_or_else(|e| e.into_inner());
+        let l = past.entry(tense).or_insert_with(|| {
+            let db = ctx.data_unchecked::<DatabaseConnection>();
+            Arc::new(
+                DataLoader::new(
+                    Loader::new(Reader::new(db, Some(tense)), who.clone()),
+                    tokio::spawn,
+                )
+                .delay(batch.delay)
+                .max_batch_size(5000),
+            )
+        });
+        return Ok(LoaderRef::Past(l.clone()));
+    }
     if !who.is_scoped() {
         if let Some(shared) = ctx.data_opt::<Shared>() {
-            return Ok(&shared.0);
+            return Ok(LoaderRef::Now(&shared.0));
         }
     }
     let batch = ctx
         .data_opt::<Batch>()
         .ok_or_else(|| AppError::from(anyhow::anyhow!("no loaders in request")))?;
-    Ok(batch.loader.get_or_init(|| {
-        let db = ctx.data_unchecked::<DatabaseConnection>().clone();
-        DataLoader::new(Loader::new(db, who.clone()), tokio::spawn)
-            .delay(batch.delay)
-            .max_batch_size(5000)
-    }))
+    Ok(LoaderRef::Now(batch.loader.get_or_init(|| {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        DataLoader::new(
+            Loader::new(Reader::Live(db.clone()), who.clone()),
+            tokio::spawn,
+        )
+        .delay(batch.delay)
+        .max_batch_size(5000)
+    })))
 }
 
 pub use crate::service::evidence::{evidence_meta_select, EvidenceMeta};
@@ -233,7 +286,7 @@ macro_rules! via_link {
                 }
                 if self.who.is_scoped() {
                     let trail: Vec<scope::Trail> = pairs.iter().map(|p| p.1.trail()).collect();
-                    scope::touch(&self.db, &self.who, trail).await?;
+                    scope::touch(self.db.live(), &self.who, trail).await?;
                 }
                 // The statement's order is the target ordering within each parent.
                 Ok(shared(group(keys, pairs)))

@@ -9,6 +9,7 @@ pub mod object;
 pub mod query;
 pub mod reporting;
 pub mod subscription;
+pub mod tense;
 pub mod timeline;
 pub mod token;
 pub mod types;

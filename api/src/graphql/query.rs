@@ -2,7 +2,7 @@
 use async_graphql::{Context, Enum, InputObject, Object, ID};
 use chrono::Duration;
 
-use crate::date::{Date, OptionDate};
+use crate::date::Date;
 use entity::enums::*;
 use entity::*;
 use sea_orm::sea_query::Order as SqlOrder;
@@ -15,16 +15,20 @@ use super::loader::{
     evidence_meta_select, EvaluationById, EvaluatorById, EvidenceById, EvidenceMeta, FindingById,
     MeasureById, OccurrenceById, OrderById, OwnerById, RegulatorById, ReportById, SystemById,
 };
+use super::tense;
 use super::types::*;
 use crate::auth::{caller, Permission, Requires};
 use crate::error::{AppError, AppResult};
 use crate::id;
+use crate::service::history::Reader;
 use crate::service::measures::{filter_condition, MeasureFilter};
 use crate::service::plan::current_evidence_condition;
 use crate::service::scope;
+use chrono::{DateTime, Utc};
 
-fn db<'a>(ctx: &Context<'a>) -> &'a DatabaseConnection {
-    ctx.data_unchecked::<DatabaseConnection>()
+/// Where the field reads: live, or as of the tense its root field set.
+fn db(ctx: &Context<'_>) -> Reader {
+    tense::reader(ctx)
 }
 
 /// Sort direction.
@@ -160,7 +164,7 @@ async fn evidence_connection(
     };
     from_select(
         ctx,
-        db(ctx),
+        &db(ctx),
         args,
         evidence_meta_select().filter(condition),
         &order,
@@ -222,7 +226,16 @@ impl PlanQuery {
     /// Any object by its global ID, or null with a `NOT_FOUND` error. An ID outside the
     /// caller's scope answers exactly as an unknown one.
     #[graphql(guard = "Requires(Permission::ReadPlan)")]
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> AppResult<Option<Node>> {
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        #[graphql(desc = "The plan as it stood at the end of this day (UTC); default: now.")]
+        as_of: Option<Date>,
+        #[graphql(desc = "As the database knew it at this instant; default: as known now.")]
+        known_at: Option<DateTime<Utc>>,
+    ) -> AppResult<Option<Node>> {
+        tense::set(ctx, tense::requested(as_of, known_at)?);
         find_node(ctx, &id).await.map(Some)
     }
 
@@ -233,7 +246,16 @@ impl PlanQuery {
         guard = "Requires(Permission::ReadPlan)",
         complexity = "ids.len() * child_complexity + 1"
     )]
-    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> AppResult<Vec<Option<Node>>> {
+    async fn nodes(
+        &self,
+        ctx: &Context<'_>,
+        ids: Vec<ID>,
+        #[graphql(desc = "The plan as it stood at the end of this day (UTC); default: now.")]
+        as_of: Option<Date>,
+        #[graphql(desc = "As the database knew it at this instant; default: as known now.")]
+        known_at: Option<DateTime<Utc>>,
+    ) -> AppResult<Vec<Option<Node>>> {
+        tense::set(ctx, tense::requested(as_of, known_at)?);
         if ids.len() as u64 > limits(ctx).max_page_size {
             return Err(AppError::validation(
                 "ids",
@@ -281,7 +303,7 @@ impl PlanQuery {
         let order = Keyset::asc(regulator::Column::Code).then_asc(regulator::Column::Id);
         from_select(
             ctx,
-            db(ctx),
+            &db(ctx),
             &PageArgs::new(first, after, last, before),
             select,
             &order,
@@ -295,6 +317,7 @@ impl PlanQuery {
         guard = "Requires(Permission::ReadPlan)",
         complexity = "cost(first, last, child_complexity)"
     )]
+    #[allow(clippy::too_many_arguments)]
     async fn orders(
         &self,
         ctx: &Context<'_>,
@@ -303,7 +326,12 @@ impl PlanQuery {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
+        #[graphql(desc = "The plan as it stood at the end of this day (UTC); default: now.")]
+        as_of: Option<Date>,
+        #[graphql(desc = "As the database knew it at this instant; default: as known now.")]
+        known_at: Option<DateTime<Utc>>,
     ) -> AppResult<Conn<Order>> {
+        tense::set(ctx, tense::requested(as_of, known_at)?);
         let who = caller(ctx)?;
         let f = filter.unwrap_or_default();
         let mut select = regulatory_order::Entity::find().filter(scope::orders(who));
@@ -324,7 +352,7 @@ impl PlanQuery {
             Keyset::asc(regulatory_order::Column::IssuedOn).then_asc(regulatory_order::Column::Id);
         from_select(
             ctx,
-            db(ctx),
+            &db(ctx),
             &PageArgs::new(first, after, last, before),
             select,
             &order,
@@ -340,7 +368,7 @@ impl PlanQuery {
         let row = regulatory_order::Entity::find()
             .filter(regulatory_order::Column::Reference.eq(reference.as_str()))
             .filter(scope::orders(who))
-            .one(db(ctx))
+            .one(&db(ctx))
             .await?
             .ok_or_else(|| AppError::not_found(format!("order {reference:?}")))?;
         who.touch(row.id);
@@ -352,6 +380,7 @@ impl PlanQuery {
         guard = "Requires(Permission::ReadPlan)",
         complexity = "cost(first, last, child_complexity)"
     )]
+    #[allow(clippy::too_many_arguments)]
     async fn findings(
         &self,
         ctx: &Context<'_>,
@@ -360,7 +389,12 @@ impl PlanQuery {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
+        #[graphql(desc = "The plan as it stood at the end of this day (UTC); default: now.")]
+        as_of: Option<Date>,
+        #[graphql(desc = "As the database knew it at this instant; default: as known now.")]
+        known_at: Option<DateTime<Utc>>,
     ) -> AppResult<Conn<Finding>> {
+        tense::set(ctx, tense::requested(as_of, known_at)?);
         let who = caller(ctx)?;
         let f = filter.unwrap_or_default();
         let mut select = finding::Entity::find()
@@ -375,7 +409,7 @@ impl PlanQuery {
         let order = Keyset::asc(finding::Column::OrderId).then_asc(finding::Column::Id);
         from_select(
             ctx,
-            db(ctx),
+            &db(ctx),
             &PageArgs::new(first, after, last, before),
             select,
             &order,
@@ -399,13 +433,18 @@ impl PlanQuery {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
+        #[graphql(desc = "The plan as it stood at the end of this day (UTC); default: now.")]
+        as_of: Option<Date>,
+        #[graphql(desc = "As the database knew it at this instant; default: as known now.")]
+        known_at: Option<DateTime<Utc>>,
     ) -> AppResult<Conn<ListedMeasure>> {
+        tense::set(ctx, tense::requested(as_of, known_at)?);
         let who = caller(ctx)?;
         let f = filter.unwrap_or_default();
         let sort = order_by.unwrap_or_default();
         let select = measure::Entity::find()
             .filter(scope::measures(who))
-            .filter(filter_condition(&f, today(), who.order_scope())?);
+            .filter(filter_condition(&f, tense::day(ctx), who.order_scope())?);
         let dir: SqlOrder = sort.direction.into();
         let column = match sort.field {
             MeasureOrderField::Code => measure::Column::Code,
@@ -418,7 +457,7 @@ impl PlanQuery {
         let order = Keyset::by(column, dir.clone()).then(measure::Column::Id, dir);
         let conn = from_select(
             ctx,
-            db(ctx),
+            &db(ctx),
             &PageArgs::new(first, after, last, before),
             select,
             &order,
@@ -452,7 +491,7 @@ impl PlanQuery {
         let order = Keyset::asc(owner::Column::Code).then_asc(owner::Column::Id);
         from_select(
             ctx,
-            db(ctx),
+            &db(ctx),
             &PageArgs::new(first, after, last, before),
             select,
             &order,
@@ -485,7 +524,7 @@ impl PlanQuery {
         let order = Keyset::asc(system::Column::Code).then_asc(system::Column::Id);
         from_select(
             ctx,
-            db(ctx),
+            &db(ctx),
             &PageArgs::new(first, after, last, before),
             select,
             &order,
@@ -536,6 +575,7 @@ impl PlanQuery {
         guard = "Requires(Permission::ReadPlan)",
         complexity = "cost(first, last, child_complexity)"
     )]
+    #[allow(clippy::too_many_arguments)]
     async fn reports(
         &self,
         ctx: &Context<'_>,
@@ -544,7 +584,12 @@ impl PlanQuery {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
+        #[graphql(desc = "The plan as it stood at the end of this day (UTC); default: now.")]
+        as_of: Option<Date>,
+        #[graphql(desc = "As the database knew it at this instant; default: as known now.")]
+        known_at: Option<DateTime<Utc>>,
     ) -> AppResult<Conn<Report>> {
+        tense::set(ctx, tense::requested(as_of, known_at)?);
         let who = caller(ctx)?;
         let f = filter.unwrap_or_default();
         let mut select = report::Entity::find()
@@ -562,7 +607,7 @@ impl PlanQuery {
         let order = Keyset::asc(report::Column::DueOn).then_asc(report::Column::Id);
         from_select(
             ctx,
-            db(ctx),
+            &db(ctx),
             &PageArgs::new(first, after, last, before),
             select,
             &order,
@@ -588,7 +633,7 @@ impl PlanQuery {
         let order = Keyset::asc(evaluator::Column::Code).then_asc(evaluator::Column::Id);
         from_select(
             ctx,
-            db(ctx),
+            &db(ctx),
             &PageArgs::new(first, after, last, before),
             select,
             &order,
@@ -597,8 +642,8 @@ impl PlanQuery {
         .await
     }
 
-    /// Measures overdue on `asOf` (default today), earliest due first. With `asOf`, status is
-    /// taken as it stood that day (from the recorded dates).
+    /// Measures overdue on `asOf` (default today), earliest due first. With `asOf`, the plan
+    /// as it stood at the end of that day (as known at `knownAt`).
     #[graphql(
         guard = "Requires(Permission::ReadPlan)",
         complexity = "cost(first, last, child_complexity)"
@@ -606,7 +651,10 @@ impl PlanQuery {
     async fn overdue_measures(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The plan as it stood at the end of this day (UTC); default: now.")]
         as_of: Option<Date>,
+        #[graphql(desc = "As the database knew it at this instant; default: as known now.")]
+        known_at: Option<DateTime<Utc>>,
         first: Option<i32>,
         after: Option<String>,
         last: Option<i32>,
@@ -614,8 +662,10 @@ impl PlanQuery {
     ) -> AppResult<Conn<ListedMeasure>> {
         let who = caller(ctx)?;
         // Within the caller's scope (the dashboards' reads take it).
-        let rows = dashboard::overdue(db(ctx), who, as_of.dates()).await?;
-        scope::touch(db(ctx), who, rows.iter().map(scope::InTrail::trail)).await?;
+        tense::set(ctx, tense::requested(as_of, known_at)?);
+        let reader = db(ctx);
+        let rows = dashboard::overdue(&reader, who).await?;
+        scope::touch(reader.live(), who, rows.iter().map(scope::InTrail::trail)).await?;
         from_vec(
             ctx,
             &PageArgs::new(first, after, last, before),
@@ -649,7 +699,7 @@ impl PlanQuery {
         let order = Keyset::asc(report::Column::DueOn).then_asc(report::Column::Id);
         from_select(
             ctx,
-            db(ctx),
+            &db(ctx),
             &PageArgs::new(first, after, last, before),
             select,
             &order,
@@ -683,7 +733,20 @@ impl PlanQuery {
     /// Progress per regulator, per order and per finding category, as it stood on `asOf`
     /// (default: now). Figures count only what the caller may see.
     #[graphql(guard = "Requires(Permission::ReadPlan)")]
-    async fn progress(&self, ctx: &Context<'_>, as_of: Option<Date>) -> AppResult<Progress> {
-        dashboard::progress(db(ctx), caller(ctx)?, as_of.dates()).await
+    async fn progress(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<Date>,
+        #[graphql(desc = "As the database knew it at this instant (default: as known now).")]
+        known_at: Option<DateTime<Utc>>,
+    ) -> AppResult<Progress> {
+        let tense = tense::requested(as_of, known_at)?;
+        tense::set(ctx, tense);
+        dashboard::progress(
+            ctx.data_unchecked::<DatabaseConnection>(),
+            caller(ctx)?,
+            tense,
+        )
+        .await
     }
 }

@@ -78,8 +78,8 @@ pub struct ReportingQuery;
 
 #[Object]
 impl ReportingQuery {
-    /// The progress report on one order as it stood on `asOf` (default: today, UTC), in the
-    /// shape of the commission's table. The same data gives byte-identical output. A date
+    /// The progress report on one order as it stood at the end of `asOf` (default: today,
+    /// UTC) as known at `knownAt` (default: now), in the shape of the commission's table. The same data gives byte-identical output. A date
     /// before the order was issued gives a report without findings or measures.
     #[graphql(guard = "Requires(Permission::GenerateReports)")]
     async fn regulator_report(
@@ -87,18 +87,20 @@ impl ReportingQuery {
         ctx: &Context<'_>,
         order_id: ID,
         as_of: Option<crate::date::Date>,
+        #[graphql(
+            desc = "As the database knew it at this instant (default: as known now); \
+                          with `asOf` the report's date and this its submission instant, a \
+                          submitted report's snapshot is reproduced."
+        )]
+        known_at: Option<DateTime<Utc>>,
         format: ReportFormat,
     ) -> AppResult<GeneratedReport> {
         let who = caller(ctx)?;
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let raw = id::decode(&order_id, "Order").map_err(|_| AppError::not_found("order"))?;
-        let data = report::load(
-            db,
-            who.order_scope(),
-            raw,
-            as_of.map_or_else(today, |d| d.0),
-        )
-        .await?;
+        let tense = crate::graphql::tense::requested(as_of, known_at)?
+            .unwrap_or_else(|| crate::service::history::Tense::on(today()));
+        let data = report::load(db, who.order_scope(), raw, tense).await?;
         who.touch(raw);
         Ok(report::render(&data, format))
     }

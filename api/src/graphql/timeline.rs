@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 use async_graphql::{Enum, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use entity::*;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::error::AppResult;
 use crate::id;
@@ -53,8 +53,8 @@ pub struct TimelineEntry {
 /// issue, its measures started and completed and their changes (audit log), their evidence,
 /// its reports due, filed and acknowledged, and the evaluations of those reports and measures;
 /// in date order.
-pub async fn timelines(
-    db: &DatabaseConnection,
+pub async fn timelines<C: ConnectionTrait>(
+    db: &C,
     orders: &[regulatory_order::Model],
 ) -> AppResult<HashMap<i64, Vec<TimelineEntry>>> {
     let mut out: HashMap<i64, Vec<TimelineEntry>> = orders

@@ -262,17 +262,21 @@ impl Order {
             .collect();
         from_vec(ctx, &page_args!(first, after, last, before), rows, Report)
     }
-    /// Progress of its measures now, or as it stood on `asOf`.
+    /// Progress of its measures now, or as it stood on `asOf` (as known at `knownAt`); by
+    /// default as of the date the query that reached this order reads at.
     async fn progress(
         &self,
         ctx: &Context<'_>,
         as_of: Option<Date>,
+        known_at: Option<chrono::DateTime<chrono::Utc>>,
     ) -> AppResult<Option<super::dashboard::OrderProgress>> {
-        super::dashboard::progress_of_order(ctx, self.0.id, as_of.dates()).await
+        let tense = super::tense::own_or_inherited(ctx, as_of, known_at)?;
+        super::dashboard::progress_of_order(ctx, self.0.id, tense).await
     }
     /// Everything that happened on it, in date order: issue, measures started and completed,
     /// changes, evidence, reports due and filed, evaluations.
     #[graphql(complexity = "cost(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
     async fn timeline(
         &self,
         ctx: &Context<'_>,
@@ -280,8 +284,13 @@ impl Order {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
+        #[graphql(desc = "Only what had happened by the end of this day, as it then stood.")]
+        as_of: Option<Date>,
+        #[graphql(desc = "As the database knew it at this instant; default: as known now.")]
+        known_at: Option<chrono::DateTime<chrono::Utc>>,
     ) -> AppResult<Conn<super::timeline::TimelineEntry>> {
-        let rows = loader(ctx)?
+        let tense = super::tense::own_or_inherited(ctx, as_of, known_at)?;
+        let rows = super::loader::loader_at(ctx, tense)?
             .load_one(super::loader::TimelineOfOrder(self.0.id))
             .await?
             .map(std::sync::Arc::unwrap_or_clone)
@@ -421,9 +430,10 @@ impl Measure {
     async fn next_due_on(&self) -> Option<Date> {
         self.0.next_due_on.dates()
     }
-    /// Whether it is overdue today (see the `overdue` filter for the rule).
-    async fn overdue(&self) -> bool {
-        is_overdue(&self.0, today())
+    /// Whether it is overdue today, or on the day a read as of a date stands at (see the
+    /// `overdue` filter for the rule).
+    async fn overdue(&self, ctx: &Context<'_>) -> bool {
+        is_overdue(&self.0, super::tense::day(ctx))
     }
     /// A note.
     async fn note(&self) -> Option<&str> {
@@ -488,7 +498,7 @@ impl Measure {
                 let superseded: std::collections::HashSet<i64> =
                     rows.iter().filter_map(|e| e.supersedes_id).collect();
                 rows.into_iter()
-                    .filter(|e| is_current(e, &superseded, today()) == want)
+                    .filter(|e| is_current(e, &superseded, super::tense::day(ctx)) == want)
                     .collect()
             }
             None => rows,
@@ -637,7 +647,7 @@ impl Owner {
             .into_iter()
             .filter(|m| m.archived_at.is_none())
             .collect();
-        let day = today();
+        let day = super::tense::day(ctx);
         Ok(Workload {
             open: rows
                 .iter()
@@ -809,7 +819,7 @@ impl Evidence {
         let next: Vec<EvidenceMeta> = load(ctx, EvidenceSuperseding(self.0.id)).await?;
         let superseded: std::collections::HashSet<i64> =
             next.iter().filter_map(|e| e.supersedes_id).collect();
-        Ok(is_current(&self.0, &superseded, today()))
+        Ok(is_current(&self.0, &superseded, super::tense::day(ctx)))
     }
     /// Who submitted it.
     async fn submitted_by(&self) -> &str {
@@ -883,10 +893,11 @@ impl Report {
         let visible = crate::service::scope::visible_snapshot(db, caller(ctx)?, frozen).await?;
         Ok(Some(JsonValue(visible)))
     }
-    /// Days from today to the due date (negative when past); null once submitted.
-    async fn days_to_deadline(&self) -> Option<i64> {
+    /// Days from today (or the day a read as of a date stands at) to the due date (negative
+    /// when past); null once submitted.
+    async fn days_to_deadline(&self, ctx: &Context<'_>) -> Option<i64> {
         match self.0.status {
-            ReportStatus::Draft => Some((self.0.due_on - today()).num_days()),
+            ReportStatus::Draft => Some((self.0.due_on - super::tense::day(ctx)).num_days()),
             _ => None,
         }
     }

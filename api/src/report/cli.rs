@@ -20,6 +20,9 @@ pub struct ReportArgs {
     /// The date the report describes (default: today, UTC).
     #[arg(long = "as-of")]
     pub as_of: Option<NaiveDate>,
+    /// As the database knew it at this instant (RFC 3339; default: as known now).
+    #[arg(long = "known-at")]
+    pub known_at: Option<chrono::DateTime<chrono::Utc>>,
     /// markdown, csv, json or oscal (an OSCAL 1.1.3 POA&M).
     #[arg(long, value_parser = parse_format)]
     pub format: ReportFormat,
@@ -39,7 +42,7 @@ fn parse_format(s: &str) -> Result<ReportFormat, String> {
         .ok_or_else(|| format!("unknown format {s:?}: markdown, csv, json or oscal"))
 }
 
-const REPORT_QUERY: &str = "query Report($orderId: ID!, $asOf: NaiveDate, $format: ReportFormat!) { regulatorReport(orderId: $orderId, asOf: $asOf, format: $format) { content sha256 } }";
+const REPORT_QUERY: &str = "query Report($orderId: ID!, $asOf: NaiveDate, $knownAt: DateTime, $format: ReportFormat!) { regulatorReport(orderId: $orderId, asOf: $asOf, knownAt: $knownAt, format: $format) { content sha256 } }";
 const ORDERS_QUERY: &str =
     "query Orders { orders(first: 100, filter: {includeArchived: true}) { edges { node { id reference } } } }";
 
@@ -100,6 +103,7 @@ async fn remote(args: &ReportArgs, base: &str) -> anyhow::Result<String> {
     let vars = json!({
         "orderId": order_id,
         "asOf": args.as_of.map(|d| d.to_string()),
+        "knownAt": args.known_at.map(|k| k.to_rfc3339()),
         "format": args.format.graphql_name(),
     });
     let data = post(
@@ -122,7 +126,11 @@ async fn local(args: &ReportArgs) -> anyhow::Result<String> {
         .await
         .map_err(AppError::into_anyhow)?;
     let as_of = args.as_of.unwrap_or_else(crate::domain::today);
-    let data = load(&conn, None, order, as_of)
+    let tense = crate::service::history::Tense {
+        day: as_of,
+        known_at: args.known_at,
+    };
+    let data = load(&conn, None, order, tense)
         .await
         .map_err(AppError::into_anyhow)?;
     Ok(render(&data, args.format).content)

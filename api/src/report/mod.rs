@@ -16,13 +16,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::NaiveDate;
 use entity::enums::{FindingCategory, MeasureStatus, Recurrence};
 use entity::*;
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::domain::overdue_as_of;
+use crate::domain::is_overdue;
 use crate::error::{AppError, AppResult};
-use crate::service::measures::status_as_of;
+use crate::service::history::{AsOf, Tense};
 
 /// The output formats.
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,28 +244,49 @@ fn number_key(n: &str) -> Vec<(u64, String)> {
 /// Loads an order's report data as of a date. `scope` is the caller's order scope (an
 /// evaluator's granted orders): an order outside it is NOT_FOUND, exactly like a missing one.
 /// A date before the order was issued gives data without findings or measures.
-pub async fn load<C: ConnectionTrait>(
-    db: &C,
+pub async fn load(
+    live: &DatabaseConnection,
     scope: Option<&BTreeSet<i64>>,
     order_id: i64,
-    as_of: NaiveDate,
+    tense: Tense,
 ) -> AppResult<ReportData> {
     let not_found = || AppError::not_found("order");
     if scope.is_some_and(|g| !g.contains(&order_id)) {
         return Err(not_found());
     }
-    let order = regulatory_order::Entity::find_by_id(order_id)
+    let as_of = tense.day;
+    let past = AsOf::new(live.clone(), tense);
+    let db = &past;
+    // The order as it then stood; an order recorded later is named as it first stood, with
+    // nothing under it.
+    let (order, existed) = match regulatory_order::Entity::find_by_id(order_id)
         .one(db)
         .await?
-        .ok_or_else(not_found)?;
-    let regulator = regulator::Entity::find_by_id(order.regulator_id)
+    {
+        Some(o) => (o, true),
+        None => (
+            earliest_order(live, order_id)
+                .await?
+                .ok_or_else(not_found)?,
+            false,
+        ),
+    };
+    let regulator = match regulator::Entity::find_by_id(order.regulator_id)
         .one(db)
         .await?
-        .ok_or_else(|| {
-            AppError::Internal(std::sync::Arc::new(anyhow::anyhow!(
-                "order without regulator"
-            )))
-        })?;
+    {
+        Some(r) => Some(r),
+        None => {
+            regulator::Entity::find_by_id(order.regulator_id)
+                .one(live)
+                .await?
+        }
+    }
+    .ok_or_else(|| {
+        AppError::Internal(std::sync::Arc::new(anyhow::anyhow!(
+            "order without regulator"
+        )))
+    })?;
     let info = OrderInfo {
         reference: order.reference.clone(),
         kind: order.kind.as_str().to_string(),
@@ -282,7 +305,7 @@ pub async fn load<C: ConnectionTrait>(
         measures: Vec::new(),
         report_evaluations: Vec::new(),
     };
-    if as_of < order.issued_on {
+    if as_of < order.issued_on || !existed {
         return Ok(data);
     }
 
@@ -311,10 +334,6 @@ pub async fn load<C: ConnectionTrait>(
         .into_iter()
         .map(|o| (o.id, o))
         .collect();
-    let occurrences = occurrence::Entity::find()
-        .filter(occurrence::Column::MeasureId.is_in(measure_ids.clone()))
-        .all(db)
-        .await?;
     let evidence = evidence::Entity::find()
         .filter(evidence::Column::MeasureId.is_in(measure_ids.clone()))
         .all(db)
@@ -428,18 +447,19 @@ pub async fn load<C: ConnectionTrait>(
             .map(eval_row)
             .collect();
         sort_evals(&mut evals);
-        let status = status_as_of(m, as_of);
+        // Read as of the date: status and transition dates are already those of the day.
+        let status = m.status;
         data.measures.push(MeasureRow {
             code: m.code.clone(),
             title: m.title.clone(),
             title_local: m.title_local.clone(),
             plan: m.plan.clone(),
             status,
-            overdue: overdue_as_of(m, as_of, &occurrences),
+            overdue: is_overdue(m, as_of),
             recurrence: m.recurrence,
-            started_on: m.started_on.filter(|d| *d <= as_of),
+            started_on: m.started_on,
             due_on: m.due_on,
-            completed_on: m.completed_on.filter(|d| *d <= as_of),
+            completed_on: m.completed_on,
             owner: m
                 .owner_id
                 .and_then(|id| owners.get(&id))
@@ -526,4 +546,29 @@ mod tests {
         assert_eq!(ReportFormat::parse("oscal"), Some(ReportFormat::OscalPoam));
         assert_eq!(ReportFormat::parse("pdf"), None);
     }
+}
+
+/// The first recorded version of an order (for a report asked for before it was recorded).
+async fn earliest_order(
+    live: &DatabaseConnection,
+    order_id: i64,
+) -> AppResult<Option<regulatory_order::Model>> {
+    use sea_orm::{FromQueryResult, Statement};
+    let cols: Vec<String> = <regulatory_order::Column as sea_orm::Iterable>::iter()
+        .map(|c| format!("\"{}\"", sea_orm::Iden::to_string(&c)))
+        .collect();
+    let backend = live.get_database_backend();
+    let sql = format!(
+        "SELECT {} FROM regulatory_order_history WHERE id = {order_id} \
+         ORDER BY valid_from, history_id LIMIT 1",
+        cols.join(", ")
+    );
+    Ok(
+        regulatory_order::Model::find_by_statement(Statement::from_string(backend, sql))
+            .one(live)
+            .await?
+            .or(regulatory_order::Entity::find_by_id(order_id)
+                .one(live)
+                .await?),
+    )
 }

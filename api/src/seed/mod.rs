@@ -16,9 +16,7 @@ use entity::enums::*;
 use entity::*;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde::Deserialize;
-use serde_json::json;
 
-use crate::audit;
 use crate::auth::Caller;
 pub use crate::domain::{next_period_end, periods};
 use crate::error::{AppError, AppResult};
@@ -29,12 +27,19 @@ use crate::service::write::records::{
     self, NewFinding, NewOrder, NewOwner, NewRegulator, NewSystem,
 };
 use crate::service::write::reports::{self, NewEvaluation, NewReport};
-use crate::service::write::{insert_audited, insert_links, insert_new, Write, WriteGate};
+use crate::service::write::{
+    insert_audited, insert_links, insert_new, update_versioned, Write, WriteGate,
+};
+use crate::service::{history, plan};
 
 /// The actor recorded in the audit log for demo data.
 pub const SEED_ACTOR: &str = "system:seed-demo";
 /// The date the demo plan describes (the company's progress notice).
 pub const DEMO_AS_OF: &str = "2022-11-29";
+/// The sources the demo plan is imported from (in `shared/seeds/`): every version it records
+/// names one and stands for the date that source gives.
+pub const SOURCE_PROGRESS: &str = "metaps-progress-2022-11-29.ja.txt";
+pub const SOURCE_PPC: &str = "ppc-remediation-status.ja.txt";
 /// References of the demo orders; their presence means the demo plan is loaded.
 pub const DEMO_ORDER_REFERENCES: [&str; 2] = ["METI-2022-06-30", "PPC-2022-07-13"];
 
@@ -252,21 +257,44 @@ impl<'a, 'g> Loader<'a, 'g> {
     async fn load(&mut self, plan: DemoPlan) -> AppResult<()> {
         // The seed is the process itself: every role, every order.
         let (w, who) = (self.w, &Caller::system(SEED_ACTOR));
+        // Regulators, owners and systems stand from the first order; each order, its
+        // findings and its reports' drafts from the order's issue.
+        let first_issue = plan
+            .orders
+            .iter()
+            .map(|o| o.order.issued_on)
+            .min()
+            .unwrap_or_else(|| DEMO_AS_OF.parse().expect("valid date"));
+        w.import(Some((SOURCE_PROGRESS, midnight(first_issue))))
+            .await?;
         for r in &plan.regulators {
             let m = records::create_regulator(w, who, r).await?;
             self.regulators.insert(m.code.clone(), m.id);
         }
         for mut o in plan.orders {
             o.order.regulator_id = id_of(&self.regulators, "regulator", &o.regulator)?;
+            w.import(Some((
+                source_of(&o.order.reference),
+                midnight(o.order.issued_on),
+            )))
+            .await?;
             let m = records::create_order(w, who, &o.order).await?;
             self.orders.insert(m.reference.clone(), m);
         }
         for mut f in plan.findings {
-            f.finding.order_id = id_of(&self.orders, "order", &f.order)?.id;
+            let order = id_of(&self.orders, "order", &f.order)?;
+            f.finding.order_id = order.id;
+            w.import(Some((
+                source_of(&order.reference),
+                midnight(order.issued_on),
+            )))
+            .await?;
             let m = records::create_finding(w, who, &f.finding).await?;
             self.findings
                 .insert(format!("{}#{}", f.order, m.number), m.id);
         }
+        w.import(Some((SOURCE_PROGRESS, midnight(first_issue))))
+            .await?;
         let owners = parents_first(
             plan.owners,
             |o| &o.owner.code,
@@ -320,6 +348,7 @@ impl<'a, 'g> Loader<'a, 'g> {
         for r in &plan.reports {
             self.load_report(r).await?;
         }
+        w.import(None).await?;
         for mut e in plan.evaluations {
             e.evaluation.report_id = opt_id_of(&self.reports, "report", &e.report)?;
             e.evaluation.measure_id =
@@ -342,11 +371,20 @@ impl<'a, 'g> Loader<'a, 'g> {
     async fn load_measure(&mut self, ms: &SeedMeasure) -> AppResult<()> {
         let w = self.w;
         let owner_id = opt_id_of(&self.owners, "owner", &ms.owner)?.map(|o| o.0);
-        let mut row = measures::planned_row(&ms.measure, owner_id)?;
-        row.status = Set(ms.status);
-        row.started_on = Set(ms.started_on);
-        row.completed_on = Set(ms.completed_on);
-        row.next_due_on = Set(demo_next_due(ms));
+        // As committed: planned, from the first order it answers.
+        let mut committed: Option<&regulatory_order::Model> = None;
+        for f in &ms.findings {
+            let (order, _) = f.split_once('#').unwrap_or((f.as_str(), ""));
+            let o = id_of(&self.orders, "order", order).map(|_| &self.orders[order])?;
+            if committed.is_none_or(|c| o.issued_on < c.issued_on) {
+                committed = Some(o);
+            }
+        }
+        if let Some(o) = committed {
+            w.import(Some((source_of(&o.reference), midnight(o.issued_on))))
+                .await?;
+        }
+        let row = measures::planned_row(&ms.measure, owner_id)?;
         let m = insert_new::<measure::Entity>(w, row, None).await?;
         let mut findings = Vec::new();
         for f in &ms.findings {
@@ -359,6 +397,21 @@ impl<'a, 'g> Loader<'a, 'g> {
         let (f, s) = measures::link_rows(w, m.id, &findings, &systems);
         insert_links(w, f, true).await?;
         insert_links(w, s, true).await?;
+        // As the progress notice describes it on the plan's date (its transitions carry
+        // their own dates).
+        let as_of: NaiveDate = DEMO_AS_OF.parse().expect("valid date");
+        w.import(Some((SOURCE_PROGRESS, midnight(as_of)))).await?;
+        let (status, started, completed, next) =
+            (ms.status, ms.started_on, ms.completed_on, demo_next_due(ms));
+        let m =
+            update_versioned::<measure::Entity, _>(w, m.id, m.version, "import", None, |_, a| {
+                a.status = Set(status);
+                a.started_on = Set(started);
+                a.completed_on = Set(completed);
+                a.next_due_on = Set(next);
+                Ok(())
+            })
+            .await?;
         self.measures.insert(m.code.clone(), m);
         Ok(())
     }
@@ -431,46 +484,76 @@ impl<'a, 'g> Loader<'a, 'g> {
         for code in &r.measures {
             linked.push(id_of(&self.measures, "measure", code)?);
         }
-        let snapshot = r.submitted_on.map(|on| {
-            let measures: Vec<serde_json::Value> = linked
-                .iter()
-                .map(|m| {
-                    // By id, as `plan::snapshot` freezes them (the map's order is random).
-                    let mut evidence: Vec<&EvidenceMeta> = self
-                        .evidence
-                        .values()
-                        .filter(|e| e.measure_id == m.id && e.issued_on.is_none_or(|d| d <= on))
-                        .collect();
-                    evidence.sort_by_key(|e| e.id);
-                    let evidence: Vec<serde_json::Value> = evidence
-                        .iter()
-                        .map(|e| json!({"id": e.id, "title": e.title, "sha256": e.sha256}))
-                        .collect();
-                    json!({
-                        "code": m.code,
-                        "title": m.title,
-                        "status": crate::service::measures::status_as_of(m, on).as_str(),
-                        "startedOn": m.started_on,
-                        "dueOn": m.due_on,
-                        "completedOn": m.completed_on.filter(|d| *d <= on),
-                        "ownerId": m.owner_id,
-                        "evidence": evidence,
-                    })
-                })
-                .collect();
-            audit::canonical_json(&json!({"asOf": on, "measures": measures}))
-        });
-        let mut row = reports::draft_row(&order, &r.report)?;
-        row.submitted_on = Set(r.submitted_on);
-        row.acknowledged_on = Set(r.acknowledged_on);
-        row.status = Set(r.status);
-        row.snapshot = Set(snapshot);
+        let source = source_of(&order.reference);
+        w.import(Some((source, midnight(order.issued_on)))).await?;
+        let row = reports::draft_row(&order, &r.report)?;
         let m = insert_new::<report::Entity>(w, row, None).await?;
         let ids: Vec<i64> = linked.iter().map(|l| l.id).collect();
         insert_links(w, reports::measure_links(w, m.id, &ids), true).await?;
         self.reports.insert(m.code.clone(), m.id);
+        let mut m = m;
+        if let Some(on) = r.submitted_on {
+            // Filed on its date: the snapshot is the plan as it stood that day, read as every
+            // later read as of that day reads it.
+            w.import(Some((source, midnight(on)))).await?;
+            let tense = history::Tense {
+                day: on,
+                known_at: Some(w.now),
+            };
+            let snapshot = plan::snapshot(&history::within(&w.txn, tense), m.id, on).await?;
+            let status = if r.acknowledged_on.is_some() {
+                ReportStatus::Submitted
+            } else {
+                r.status
+            };
+            m = update_versioned::<report::Entity, _>(
+                w,
+                m.id,
+                m.version,
+                "submit",
+                None,
+                |_, a| {
+                    a.status = Set(status);
+                    a.submitted_on = Set(Some(on));
+                    a.snapshot = Set(Some(snapshot));
+                    Ok(())
+                },
+            )
+            .await?;
+        }
+        if let Some(on) = r.acknowledged_on {
+            w.import(Some((source, midnight(on)))).await?;
+            let status = r.status;
+            update_versioned::<report::Entity, _>(
+                w,
+                m.id,
+                m.version,
+                "acknowledge",
+                None,
+                |_, a| {
+                    a.status = Set(status);
+                    a.acknowledged_on = Set(Some(on));
+                    Ok(())
+                },
+            )
+            .await?;
+        }
         Ok(())
     }
+}
+
+/// The source a demo order's facts come from.
+fn source_of(order_reference: &str) -> &'static str {
+    if order_reference.starts_with("PPC") {
+        SOURCE_PPC
+    } else {
+        SOURCE_PROGRESS
+    }
+}
+
+/// The first instant of a day (UTC): what an imported fact dated that day stands for.
+fn midnight(d: NaiveDate) -> chrono::DateTime<Utc> {
+    d.and_time(chrono::NaiveTime::MIN).and_utc()
 }
 
 fn recurrence(ms: &SeedMeasure) -> Recurrence {

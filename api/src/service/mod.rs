@@ -2,6 +2,7 @@
 //! the query itself, so no GraphQL path can reach what the caller may not see.
 pub mod access;
 pub mod evidence;
+pub mod history;
 pub mod measures;
 pub mod plan;
 pub mod scope;

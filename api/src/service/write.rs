@@ -26,6 +26,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::audit;
 use crate::error::{AppError, AppResult};
+use crate::service::history;
 
 /// Serialises writers on SQLite. A deferred SQLite transaction that reads and then writes
 /// fails at once with SQLITE_BUSY ("database is locked"; busy_timeout does not apply) when
@@ -54,12 +55,21 @@ impl WriteGate {
     }
 }
 
-/// An open write: the transaction and, on SQLite, the gate held until it ends.
+/// An open write: the transaction and, on SQLite, the gate held until it ends, and the rows
+/// it changed, copied into their history before it commits (`service::history`).
 pub struct Write<'a> {
     pub txn: DatabaseTransaction,
     pub actor: String,
     pub now: DateTime<Utc>,
     _gate: Option<MutexGuard<'a, ()>>,
+    history: std::sync::Mutex<Pending>,
+}
+
+/// Rows changed and not yet copied into their history; the provenance new versions get.
+struct Pending {
+    touched: Vec<history::Touched>,
+    last_event: Option<i64>,
+    provenance: history::Provenance,
 }
 
 impl<'a> Write<'a> {
@@ -74,12 +84,54 @@ impl<'a> Write<'a> {
             actor: actor.to_string(),
             now: Utc::now().trunc_subsecs(6),
             _gate: guard,
+            history: std::sync::Mutex::new(Pending {
+                touched: Vec::new(),
+                last_event: None,
+                provenance: history::Provenance::Live,
+            }),
         })
     }
 
+    /// Copies the changed rows into their history, then commits.
     pub async fn commit(self) -> AppResult<()> {
+        self.flush_history().await?;
         self.txn.commit().await?;
         Ok(())
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.history.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Versions recorded from now on stand for `valid_from` and name `source` (an import of
+    /// facts the source dates); `None` returns to live recording. Flushes what is pending.
+    pub async fn import(&self, source: Option<(&str, DateTime<Utc>)>) -> AppResult<()> {
+        self.flush_history().await?;
+        self.pending().provenance = match source {
+            Some((s, at)) => history::Provenance::Imported {
+                source: s.to_string(),
+                valid_from: at,
+            },
+            None => history::Provenance::Live,
+        };
+        Ok(())
+    }
+
+    /// Notes that a row of a versioned table changed under another entity's audit event
+    /// (e.g. a measure's next due date when an execution is recorded).
+    pub fn touch(&self, entity: &str, id: i64) {
+        let mut p = self.pending();
+        let event = p.last_event;
+        p.note(entity, id, event);
+    }
+
+    /// Copies every row changed so far, as it now stands, into its history.
+    pub async fn flush_history(&self) -> AppResult<()> {
+        let touched = std::mem::take(&mut self.pending().touched);
+        if touched.is_empty() {
+            return Ok(());
+        }
+        history::record(&self.txn, &touched, &self.actor, self.now).await
     }
 
     /// Ends the write without changing anything.
@@ -97,19 +149,50 @@ impl<'a> Write<'a> {
         before: Option<serde_json::Value>,
         after: Option<serde_json::Value>,
     ) -> AppResult<()> {
-        audit::record(
+        let entity_id = entity_id.to_string();
+        let id = entity_id.parse::<i64>().ok();
+        let event = audit::record(
             &self.txn,
             audit::Change {
                 actor: &self.actor,
                 action,
                 entity,
-                entity_id: entity_id.to_string(),
+                entity_id,
                 before,
                 after,
             },
         )
         .await?;
+        let mut p = self.pending();
+        p.last_event = Some(event.id);
+        if let Some(id) = id {
+            p.note(entity, id, Some(event.id));
+        }
         Ok(())
+    }
+}
+
+impl Pending {
+    /// Notes a changed row of a versioned table (others are ignored), once per write, with
+    /// the latest event that named it.
+    fn note(&mut self, entity: &str, id: i64, event: Option<i64>) {
+        let Some(table) = history::table_of(entity) else {
+            return;
+        };
+        if let Some(t) = self
+            .touched
+            .iter_mut()
+            .find(|t| t.table.entity == entity && t.id == id)
+        {
+            t.event = event.or(t.event);
+            return;
+        }
+        self.touched.push(history::Touched {
+            table,
+            id,
+            event,
+            provenance: self.provenance.clone(),
+        });
     }
 }
 

@@ -393,5 +393,7 @@ pub async fn record_occurrence(
         Some(json!({"measureNextDueOn": next})),
     )
     .await?;
+    // The measure's new version is recorded under the execution's event.
+    w.touch("Measure", m.id);
     Ok(row)
 }

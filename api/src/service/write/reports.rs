@@ -15,8 +15,8 @@ use super::{
 use crate::auth::Caller;
 use crate::domain::today;
 use crate::error::{AppError, AppResult};
-use crate::service::plan;
 use crate::service::scope::check_order;
+use crate::service::{history, plan};
 
 const BODY: usize = 200_000;
 
@@ -174,7 +174,14 @@ pub async fn submit_report(
     let refused = |r: &_| moved_on("the report was already submitted", r);
     report_in(w, who, id, ReportStatus::Draft, refused).await?;
     let on = on.unwrap_or_else(today);
-    let snapshot = plan::snapshot(&w.txn, id, on).await?;
+    // Frozen as a read as of the report's date, as known now, reads it: what
+    // `remedy audit verify` regenerates later to prove the snapshot.
+    w.flush_history().await?;
+    let tense = history::Tense {
+        day: on,
+        known_at: Some(w.now),
+    };
+    let snapshot = plan::snapshot(&history::within(&w.txn, tense), id, on).await?;
     update_versioned::<report::Entity, _>(w, id, version, "submit", None, |_, a| {
         a.status = Set(ReportStatus::Submitted);
         a.submitted_on = Set(Some(on));
