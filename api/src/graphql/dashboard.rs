@@ -21,7 +21,7 @@ use super::object::{Order, Regulator};
 use crate::auth::Caller;
 use crate::domain::today;
 use crate::error::AppResult;
-use crate::service::history::{Reader, Tense};
+use crate::service::history::{self, Reader, Tense};
 use crate::service::measures::overdue_condition;
 use crate::service::scope;
 use async_graphql::dataloader::{DataLoader, Loader as DlLoader};
@@ -45,6 +45,8 @@ pub struct Figures {
     pub cancelled: u64,
     /// Overdue.
     pub overdue: u64,
+    /// Whose due date was moved later at least once (as the plan stood on the date).
+    pub slipped: u64,
     /// Implemented or verified, in percent of the measures not cancelled (one decimal).
     pub percent_implemented: f64,
     /// Verified, in percent of the measures not cancelled (one decimal).
@@ -55,14 +57,16 @@ pub struct Figures {
 struct Tally {
     by_status: BTreeMap<MeasureStatus, u64>,
     overdue: u64,
+    slipped: u64,
     total: u64,
 }
 
 impl Tally {
     /// Counts `n` measures in `status`, late or not.
-    fn add(&mut self, status: MeasureStatus, overdue: bool, n: u64) {
+    fn add(&mut self, status: MeasureStatus, overdue: bool, n: u64, slipped: u64) {
         *self.by_status.entry(status).or_default() += n;
         self.total += n;
+        self.slipped += slipped;
         if overdue {
             self.overdue += n;
         }
@@ -87,6 +91,7 @@ impl Tally {
             deferred: n(MeasureStatus::Deferred),
             cancelled: n(MeasureStatus::Cancelled),
             overdue: self.overdue,
+            slipped: self.slipped,
             percent_implemented: pct(n(MeasureStatus::Implemented) + n(MeasureStatus::Verified)),
             percent_verified: pct(n(MeasureStatus::Verified)),
         }
@@ -379,6 +384,7 @@ struct RollupRow {
     status: MeasureStatus,
     late: i64,
     n: i64,
+    s: i64,
 }
 
 #[derive(FromQueryResult)]
@@ -424,9 +430,8 @@ async fn rollup(db: &Reader, who: &Caller, only: Option<&[i64]>) -> AppResult<Pr
             .findings
             .insert((c.order_id, c.category), c.n.max(0) as u64);
     }
-    let stmt = db
-        .get_database_backend()
-        .build(&rollup_statement(listed, day));
+    let backend = db.get_database_backend();
+    let stmt = backend.build(&rollup_statement(listed, day, backend, db.tense()));
     for r in RollupRow::find_by_statement(stmt).all(db).await? {
         let g = match (r.lvl, r.k, r.cat) {
             (0, Some(o), Some(c)) => Group::OrderCategory(o, c),
@@ -436,11 +441,12 @@ async fn rollup(db: &Reader, who: &Caller, only: Option<&[i64]>) -> AppResult<Pr
             (4, _, _) => Group::All,
             _ => continue,
         };
-        rollup
-            .tallies
-            .entry(g)
-            .or_default()
-            .add(r.status, r.late != 0, r.n.max(0) as u64);
+        rollup.tallies.entry(g).or_default().add(
+            r.status,
+            r.late != 0,
+            r.n.max(0) as u64,
+            r.s.max(0) as u64,
+        );
     }
     Ok(rollup.assemble(day, &orders, &regulators))
 }
@@ -465,7 +471,12 @@ fn of_orders(orders: Option<&[i64]>) -> Condition {
 /// counts one level of the dashboard, a measure once per group (`COUNT(DISTINCT)`). `x` is
 /// deliberately not `DISTINCT` itself: that made PostgreSQL plan a parallel aggregate, which
 /// took as long alone and twice the CPU under concurrent dashboards (BENCHMARKS.md).
-fn rollup_statement(orders: Option<&[i64]>, day: NaiveDate) -> WithQuery {
+fn rollup_statement(
+    orders: Option<&[i64]>,
+    day: NaiveDate,
+    backend: sea_orm::DatabaseBackend,
+    tense: Option<Tense>,
+) -> WithQuery {
     let x = Alias::new("x");
     let col = |t: &str| Expr::col(Alias::new(t));
     let late = Expr::case(overdue_condition(day), 1).finally(0);
@@ -494,6 +505,15 @@ fn rollup_statement(orders: Option<&[i64]>, day: NaiveDate) -> WithQuery {
             Alias::new("status"),
         )
         .expr_as(late, Alias::new("late"))
+        .expr_as(
+            Expr::cust(history::slipped_sql(
+                backend,
+                "measure",
+                "\"measure\".\"id\"",
+                tense.as_ref(),
+            )),
+            Alias::new("slipped"),
+        )
         .inner_join(
             measure::Entity,
             Expr::col((measure::Entity, measure::Column::Id))
@@ -522,6 +542,10 @@ fn rollup_statement(orders: Option<&[i64]>, day: NaiveDate) -> WithQuery {
         s.column(Alias::new("status"))
             .expr_as(Expr::cust("CAST(late AS BIGINT)"), Alias::new("late"))
             .expr_as(Expr::cust("COUNT(DISTINCT measure_id)"), Alias::new("n"))
+            .expr_as(
+                Expr::cust("COUNT(DISTINCT CASE WHEN slipped = 1 THEN measure_id END)"),
+                Alias::new("s"),
+            )
             .from(x.clone());
         if let Some(k) = key {
             s.group_by_col(Alias::new(k));

@@ -19,7 +19,7 @@ use sea_orm::{
 
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
-use crate::service::history::{Reader, Tense};
+use crate::service::history::{self, DueHistory, Reader, Tense};
 use crate::service::scope::{self, InTrail};
 
 /// The column alias carrying a link's parent in [`via_link!`] statements.
@@ -294,6 +294,42 @@ macro_rules! via_link {
         }
     };
 }
+
+/// The due-date history of rows the caller sees (`service::history::due_history`), as of
+/// the loader's tense: one statement for the scope, one for the versions, one for reasons.
+macro_rules! due_history {
+    ($key:ident, $entity:ident, $table:literal, $scope:path) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub struct $key(pub i64);
+
+        impl DlLoader<$key> for Loader {
+            type Value = Arc<DueHistory>;
+            type Error = AppError;
+
+            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, AppError> {
+                let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+                let seen: Vec<i64> = $entity::Entity::find()
+                    .select_only()
+                    .column($entity::Column::Id)
+                    .filter($entity::Column::Id.is_in(ids))
+                    .filter($scope(&self.who))
+                    .into_tuple()
+                    .all(&self.db)
+                    .await?;
+                let tense = self.db.tense();
+                let found =
+                    history::due_history(self.db.live(), $table, &seen, tense.as_ref()).await?;
+                Ok(found
+                    .into_iter()
+                    .map(|(id, h)| ($key(id), Arc::new(h)))
+                    .collect())
+            }
+        }
+    };
+}
+
+due_history!(MeasureDueHistory, measure, "measure", scope::measures);
+due_history!(ReportDueHistory, report, "report", scope::reports);
 
 by_id!(RegulatorById, regulator, scope::regulators);
 by_id!(OrderById, regulatory_order, scope::orders);

@@ -4,11 +4,12 @@ use std::collections::{BTreeSet, HashMap};
 use async_graphql::{Enum, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use entity::*;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::error::AppResult;
 use crate::id;
 use crate::service::evidence::{evidence_meta_select, EvidenceMeta};
+use crate::service::history::{self, Reader};
 use crate::service::scope;
 
 /// What happened on an order.
@@ -22,6 +23,8 @@ pub enum TimelineKind {
     MeasureCompleted,
     /// A measure's status or plan changed (from the audit log).
     MeasureChanged,
+    /// A measure's or report's due date moved (with the reason given).
+    DueDateMoved,
     /// Evidence was issued or added.
     EvidenceAdded,
     /// A report fell due.
@@ -32,6 +35,28 @@ pub enum TimelineKind {
     ReportAcknowledged,
     /// An evaluator assessed a report or measure.
     Evaluation,
+}
+
+/// The entry for one move of a due date.
+fn moved(what: &str, c: &history::DateChange, kind: &str, id: i64) -> TimelineEntry {
+    let show =
+        |d: Option<chrono::NaiveDate>| d.map_or_else(|| "none".to_string(), |d| d.to_string());
+    let mut summary = format!(
+        "{what} due date moved from {} to {}",
+        show(c.from),
+        show(c.to)
+    );
+    if let Some(r) = &c.reason {
+        summary.push_str(": ");
+        summary.push_str(r);
+    }
+    TimelineEntry {
+        on: c.at.date_naive().into(),
+        at: Some(c.at),
+        kind: TimelineKind::DueDateMoved,
+        summary,
+        node_id: id::encode(kind, id),
+    }
 }
 
 /// One event on an order's timeline.
@@ -53,8 +78,8 @@ pub struct TimelineEntry {
 /// issue, its measures started and completed and their changes (audit log), their evidence,
 /// its reports due, filed and acknowledged, and the evaluations of those reports and measures;
 /// in date order.
-pub async fn timelines<C: ConnectionTrait>(
-    db: &C,
+pub async fn timelines(
+    db: &Reader,
     orders: &[regulatory_order::Model],
 ) -> AppResult<HashMap<i64, Vec<TimelineEntry>>> {
     let mut out: HashMap<i64, Vec<TimelineEntry>> = orders
@@ -120,6 +145,16 @@ pub async fn timelines<C: ConnectionTrait>(
                     summary: format!("{} completed: {}", m.code, m.title),
                     node_id: nid.clone(),
                 },
+            );
+        }
+    }
+    let codes: HashMap<i64, &str> = measures.iter().map(|m| (m.id, m.code.as_str())).collect();
+    let tense = db.tense();
+    for (id, h) in history::due_history(db.live(), "measure", &measure_ids, tense.as_ref()).await? {
+        for c in h.changes {
+            push_for_measure(
+                id,
+                moved(codes.get(&id).copied().unwrap_or("?"), &c, "Measure", id),
             );
         }
     }
@@ -206,6 +241,17 @@ pub async fn timelines<C: ConnectionTrait>(
             });
         }
     }
+    for (id, h) in history::due_history(db.live(), "report", &report_ids, tense.as_ref()).await? {
+        let (Some(r), Some(list)) = (
+            reports.iter().find(|r| r.id == id),
+            order_of_report.get(&id).and_then(|o| out.get_mut(o)),
+        ) else {
+            continue;
+        };
+        for c in h.changes {
+            list.push(moved(&format!("report {}", r.code), &c, "Report", id));
+        }
+    }
     let evaluations = evaluation::Entity::find()
         .filter(
             sea_orm::Condition::any()
@@ -237,6 +283,16 @@ pub async fn timelines<C: ConnectionTrait>(
         }
     }
     for list in out.values_mut() {
+        // As of a date: only what had happened by its end, as known at `knownAt`.
+        if let Some(t) = tense {
+            list.retain(|e| {
+                e.on.0 <= t.day
+                    && match (e.at, t.known_at) {
+                        (Some(at), Some(k)) => at <= k,
+                        _ => true,
+                    }
+            });
+        }
         list.sort_by(|a, b| {
             (a.on, a.kind, &a.summary, &a.node_id.0).cmp(&(b.on, b.kind, &b.summary, &b.node_id.0))
         });

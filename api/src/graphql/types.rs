@@ -414,9 +414,23 @@ impl Measure {
     async fn started_on(&self) -> Option<Date> {
         self.0.started_on.dates()
     }
-    /// The committed date.
+    /// The committed date (as it stands now, or on the date a read as of a date stands at).
     async fn due_on(&self) -> Option<Date> {
         self.0.due_on.dates()
+    }
+    /// The due date first committed (its first recorded version), before any move.
+    async fn original_due_on(&self, ctx: &Context<'_>) -> AppResult<Option<Date>> {
+        let h = load_row(ctx, MeasureDueHistory(self.0.id)).await?;
+        Ok(h.map_or(self.0.due_on, |h| h.original).dates())
+    }
+    /// Every move of the due date, oldest first: from, to, why, by whom and when (as known at
+    /// the read's date). Readable by whoever may read the measure.
+    async fn due_date_changes(&self, ctx: &Context<'_>) -> AppResult<Vec<DueDateChange>> {
+        let h = load_row(ctx, MeasureDueHistory(self.0.id)).await?;
+        Ok(
+            h.map(|h| h.changes.into_iter().map(DueDateChange).collect())
+                .unwrap_or_default(),
+        )
     }
     /// When it was done.
     async fn completed_on(&self) -> Option<Date> {
@@ -865,6 +879,19 @@ impl Report {
     async fn due_on(&self) -> Date {
         self.0.due_on.into()
     }
+    /// The due date first set (its first recorded version), before any move.
+    async fn original_due_on(&self, ctx: &Context<'_>) -> AppResult<Date> {
+        let h = load_row(ctx, ReportDueHistory(self.0.id)).await?;
+        Ok(h.and_then(|h| h.original).unwrap_or(self.0.due_on).into())
+    }
+    /// Every move of the due date, oldest first.
+    async fn due_date_changes(&self, ctx: &Context<'_>) -> AppResult<Vec<DueDateChange>> {
+        let h = load_row(ctx, ReportDueHistory(self.0.id)).await?;
+        Ok(
+            h.map(|h| h.changes.into_iter().map(DueDateChange).collect())
+                .unwrap_or_default(),
+        )
+    }
     /// When it was filed.
     async fn submitted_on(&self) -> Option<Date> {
         self.0.submitted_on.dates()
@@ -1074,5 +1101,40 @@ impl Occurrence {
             .await?
             .map(Measure)
             .ok_or_else(|| AppError::not_found("measure"))
+    }
+}
+
+/// One move of a due date.
+pub struct DueDateChange(pub crate::service::history::DateChange);
+
+#[Object]
+impl DueDateChange {
+    /// The date before the move (null when none was set).
+    async fn from(&self) -> Option<Date> {
+        self.0.from.dates()
+    }
+    /// The date after the move (null when it was cleared).
+    async fn to(&self) -> Option<Date> {
+        self.0.to.dates()
+    }
+    /// Whether the move was to a later date (a slip).
+    async fn later(&self) -> bool {
+        matches!((self.0.from, self.0.to), (Some(f), Some(t)) if t > f)
+    }
+    /// The reason given with the change.
+    async fn reason(&self) -> Option<&str> {
+        self.0.reason.as_deref()
+    }
+    /// Who recorded it.
+    async fn by(&self) -> &str {
+        &self.0.by
+    }
+    /// When it took effect (for an imported change, the date its source gives).
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+    /// When the database recorded it.
+    async fn recorded_at(&self) -> DateTime<Utc> {
+        self.0.recorded_at
     }
 }

@@ -3,7 +3,7 @@
 //! measure columns. An empty report is the header alone.
 use super::{FindingRow, MeasureRow, ReportData};
 
-pub const HEADER: [&str; 18] = [
+pub const HEADER: [&str; 20] = [
     "order",
     "as_of",
     "category",
@@ -16,7 +16,9 @@ pub const HEADER: [&str; 18] = [
     "overdue",
     "recurrence",
     "started_on",
+    "original_due_on",
     "due_on",
+    "times_moved",
     "completed_on",
     "owner",
     "evidence",
@@ -50,7 +52,9 @@ fn measure_cells(m: &MeasureRow) -> Vec<String> {
         m.overdue.to_string(),
         m.recurrence.as_str().to_string(),
         date(m.started_on),
+        date(m.original_due_on),
         date(m.due_on),
+        m.times_moved.to_string(),
         date(m.completed_on),
         m.owner.as_ref().map(|o| o.code.clone()).unwrap_or_default(),
         m.evidence

@@ -136,22 +136,24 @@ pub fn render(data: &ReportData) -> String {
         }
         let _ = writeln!(
             out,
-            "| 改善策 / Measure | 状況 / Status | 期限超過 / Overdue | 着手 / Started | 期限 / Due | 完了 / Completed | 担当 / Owner |"
+            "| 改善策 / Measure | 状況 / Status | 期限超過 / Overdue | 着手 / Started | 当初期限 / Original due | 期限 / Due | 期限変更 / Times moved | 完了 / Completed | 担当 / Owner |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
         for code in &f.measures {
             let Some(m) = data.measures.iter().find(|m| &m.code == code) else {
                 continue;
             };
             let _ = writeln!(
                 out,
-                "| {} {} | {} | {} | {} | {} | {} | {} |",
+                "| {} {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 cell(&m.code),
                 cell(m.title_local.as_deref().unwrap_or(&m.title)),
                 status_label(m.status),
                 if m.overdue { "はい / yes" } else { "-" },
                 opt_date(m.started_on),
+                opt_date(m.original_due_on),
                 opt_date(m.due_on),
+                m.times_moved,
                 opt_date(m.completed_on),
                 m.owner
                     .as_ref()
@@ -185,6 +187,26 @@ pub fn render(data: &ReportData) -> String {
             opt_date(m.due_on),
             opt_date(m.completed_on)
         );
+        if !m.due_changes.is_empty() {
+            let _ = writeln!(
+                out,
+                "- 期限変更 / Due-date changes (original {}):",
+                opt_date(m.original_due_on)
+            );
+            for c in &m.due_changes {
+                let _ = writeln!(
+                    out,
+                    "  - {}: {} → {}{}",
+                    c.on,
+                    opt_date(c.from),
+                    opt_date(c.to),
+                    c.reason
+                        .as_deref()
+                        .map(|r| format!(" ({})", cell(r)))
+                        .unwrap_or_default()
+                );
+            }
+        }
         if let Some(o) = &m.owner {
             let _ = writeln!(
                 out,

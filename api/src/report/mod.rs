@@ -195,13 +195,29 @@ pub struct MeasureRow {
     pub overdue: bool,
     pub recurrence: Recurrence,
     pub started_on: Option<NaiveDate>,
+    /// The due date first committed, before any move.
+    pub original_due_on: Option<NaiveDate>,
     pub due_on: Option<NaiveDate>,
+    /// How many times the due date moved (as the plan stood on the report's date).
+    pub times_moved: usize,
+    /// Every move of the due date, oldest first.
+    pub due_changes: Vec<DueChangeRow>,
     pub completed_on: Option<NaiveDate>,
     pub owner: Option<OwnerInfo>,
     /// Keys of the findings (of this order) the measure answers, sorted.
     pub findings: Vec<String>,
     pub evidence: Vec<EvidenceRow>,
     pub evaluations: Vec<EvaluationRow>,
+}
+
+/// One move of a measure's due date.
+#[derive(Debug, Clone, Serialize)]
+pub struct DueChangeRow {
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    /// The day it took effect.
+    pub on: NaiveDate,
+    pub reason: Option<String>,
 }
 
 /// One order's plan as it stood on a date.
@@ -326,6 +342,8 @@ pub async fn load(
         .all(db)
         .await?;
     let measure_ids: Vec<i64> = measures.iter().map(|m| m.id).collect();
+    let mut dues =
+        crate::service::history::due_history(live, "measure", &measure_ids, Some(&tense)).await?;
     let owner_ids: BTreeSet<i64> = measures.iter().filter_map(|m| m.owner_id).collect();
     let owners: HashMap<i64, owner::Model> = owner::Entity::find()
         .filter(owner::Column::Id.is_in(owner_ids))
@@ -449,6 +467,7 @@ pub async fn load(
         sort_evals(&mut evals);
         // Read as of the date: status and transition dates are already those of the day.
         let status = m.status;
+        let due = dues.remove(&m.id);
         data.measures.push(MeasureRow {
             code: m.code.clone(),
             title: m.title.clone(),
@@ -458,7 +477,22 @@ pub async fn load(
             overdue: is_overdue(m, as_of),
             recurrence: m.recurrence,
             started_on: m.started_on,
+            original_due_on: due.as_ref().map_or(m.due_on, |d| d.original),
             due_on: m.due_on,
+            times_moved: due.as_ref().map_or(0, |d| d.changes.len()),
+            due_changes: due
+                .map(|d| {
+                    d.changes
+                        .into_iter()
+                        .map(|c| DueChangeRow {
+                            from: c.from,
+                            to: c.to,
+                            on: c.at.date_naive(),
+                            reason: c.reason,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
             completed_on: m.completed_on,
             owner: m
                 .owner_id

@@ -146,8 +146,20 @@ fn risk(data: &ReportData, m: &MeasureRow) -> Value {
     if let Some(d) = m.started_on {
         tasks.push(milestone(data, m, "started", "着手 / Started", d));
     }
-    if let Some(d) = m.due_on {
-        tasks.push(milestone(data, m, "due", "期限 / Due", d));
+    // A due date that moved shows the original commitment and the revised date.
+    match (m.original_due_on, m.due_on) {
+        (Some(o), Some(d)) if o != d => {
+            tasks.push(milestone(
+                data,
+                m,
+                "original-due",
+                "当初期限 / Original due",
+                o,
+            ));
+            tasks.push(milestone(data, m, "due", "変更後の期限 / Revised due", d));
+        }
+        (_, Some(d)) => tasks.push(milestone(data, m, "due", "期限 / Due", d)),
+        _ => {}
     }
     if let Some(d) = m.completed_on {
         tasks.push(milestone(data, m, "completed", "完了 / Completed", d));
@@ -182,6 +194,7 @@ fn poam_item(data: &ReportData, m: &MeasureRow) -> Value {
         prop("measure-status", m.status.as_str()),
         prop("overdue", if m.overdue { "true" } else { "false" }),
         prop("recurrence", m.recurrence.as_str()),
+        prop("times-moved", &m.times_moved.to_string()),
     ];
     if let Some(o) = &m.owner {
         props.push(prop("owner", &o.code));

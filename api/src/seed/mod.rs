@@ -500,7 +500,7 @@ impl<'a, 'g> Loader<'a, 'g> {
                 day: on,
                 known_at: Some(w.now),
             };
-            let snapshot = plan::snapshot(&history::within(&w.txn, tense), m.id, on).await?;
+            let snapshot = plan::snapshot(&history::within(&w.txn, tense), ids.clone(), on).await?;
             let status = if r.acknowledged_on.is_some() {
                 ReportStatus::Submitted
             } else {

@@ -22,7 +22,7 @@
 //! at `knownAt`), so a completion recorded late counts from its date once it is known, and
 //! not before it was recorded when `knownAt` says so; a deferral or cancellation counts from
 //! the version that recorded it.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
@@ -323,7 +323,7 @@ pub fn with_clause(backend: DatabaseBackend, tense: &Tense) -> String {
                          WHEN v.status IN ('DEFERRED', 'CANCELLED') THEN v.status \
                          WHEN k.started_on IS NOT NULL AND k.started_on <= {d} THEN 'IN_PROGRESS' \
                          WHEN k.completed_on IS NULL AND k.started_on IS NULL \
-                         AND v.status = 'IN_PROGRESS' THEN 'IN_PROGRESS' \
+                         AND k.status = 'IN_PROGRESS' THEN 'IN_PROGRESS' \
                          ELSE 'PLANNED' END AS status"
                     ),
                     "started_on" | "completed_on" => {
@@ -564,10 +564,48 @@ impl ConnectionTrait for Reader {
     }
 }
 
-/// One version of a measure's due date: what it became, when and by whom, and why.
+/// ` AND …` conditions keeping the versions (`alias`) standing at `tense`; nothing for `None`.
+fn standing(backend: DatabaseBackend, alias: &str, tense: Option<&Tense>) -> String {
+    let mut out = String::new();
+    if let Some(t) = tense {
+        out.push_str(&format!(
+            " AND {alias}.valid_from < {}",
+            instant(backend, t.end())
+        ));
+        if let Some(k) = t.known_at {
+            out.push_str(&format!(
+                " AND {alias}.recorded_at <= {}",
+                instant(backend, k)
+            ));
+        }
+    }
+    out
+}
+
+/// SQL for "the due date of row `id_expr` of `table` (`measure` or `report`) moved later at
+/// least once" (some version's due date is after an earlier version's), counting the
+/// versions standing at `tense` (every version when `None`): 1 or 0.
+pub fn slipped_sql(
+    backend: DatabaseBackend,
+    table: &str,
+    id_expr: &str,
+    tense: Option<&Tense>,
+) -> String {
+    let bounds = ["a", "b"]
+        .iter()
+        .map(|alias| standing(backend, alias, tense))
+        .collect::<String>();
+    format!(
+        "CASE WHEN EXISTS (SELECT 1 FROM {table}_history a JOIN {table}_history b \
+         ON b.id = a.id AND (b.valid_from > a.valid_from OR (b.valid_from = a.valid_from \
+         AND b.history_id > a.history_id)) WHERE a.id = {id_expr} AND b.due_on > a.due_on{bounds}) \
+         THEN 1 ELSE 0 END"
+    )
+}
+
+/// One move of a due date: from what to what, why, by whom, and when.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DateChange {
-    pub measure_id: i64,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
     pub reason: Option<String>,
@@ -575,6 +613,23 @@ pub struct DateChange {
     /// The instant the change stands for (its recording, or its source's date if imported).
     pub at: DateTime<Utc>,
     pub recorded_at: DateTime<Utc>,
+}
+
+/// A row's due dates over its history: the first it had, and every move since.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DueHistory {
+    pub original: Option<NaiveDate>,
+    pub changes: Vec<DateChange>,
+}
+
+impl DueHistory {
+    /// Moves to a later date (a slip), not counting a date first set or cleared.
+    pub fn slips(&self) -> usize {
+        self.changes
+            .iter()
+            .filter(|c| matches!((c.from, c.to), (Some(f), Some(t)) if t > f))
+            .count()
+    }
 }
 
 #[derive(FromQueryResult)]
@@ -587,48 +642,46 @@ struct DueVersion {
     audit_event_id: Option<i64>,
 }
 
-/// The due-date changes of the given measures of a versioned table (`measure` or
-/// `report`), oldest first, as they stood at `tense` (every change known when `None`), each
-/// with the reason its audit event gave. `rows` is a subquery's SQL selecting the ids.
-pub async fn due_date_changes<C: ConnectionTrait>(
-    conn: &C,
+/// The due-date history of rows of `table` (`measure` or `report`) as it stood at `tense`
+/// (everything known when `None`), each move with the reason its audit event gave. Reads the
+/// history tables on `live` (never shadowed) in one statement per 5,000 rows.
+pub async fn due_history(
+    live: &DatabaseConnection,
     table: &str,
     ids: &[i64],
     tense: Option<&Tense>,
-) -> AppResult<BTreeMap<i64, Vec<DateChange>>> {
-    if ids.is_empty() {
-        return Ok(BTreeMap::new());
+) -> AppResult<HashMap<i64, DueHistory>> {
+    let backend = live.get_database_backend();
+    let mut versions = Vec::new();
+    for chunk in ids.chunks(5000) {
+        let list = chunk
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT h.id, h.due_on, h.valid_from, h.recorded_at, h.recorded_by, h.audit_event_id \
+             FROM {table}_history h WHERE h.id IN ({list}){} \
+             ORDER BY h.id, h.valid_from, h.history_id",
+            standing(backend, "h", tense)
+        );
+        versions.extend(
+            DueVersion::find_by_statement(Statement::from_string(backend, sql))
+                .all(live)
+                .await?,
+        );
     }
-    let backend = conn.get_database_backend();
-    let mut bounds = String::new();
-    if let Some(t) = tense {
-        bounds.push_str(&format!(
-            " AND h.valid_from < {}",
-            instant(backend, t.end())
-        ));
-        if let Some(k) = t.known_at {
-            bounds.push_str(&format!(" AND h.recorded_at <= {}", instant(backend, k)));
-        }
-    }
-    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-    // The history table is read directly (it is never shadowed).
-    let sql = format!(
-        "SELECT h.id, h.due_on, h.valid_from, h.recorded_at, h.recorded_by, h.audit_event_id \
-         FROM {table}_history h WHERE h.id IN ({list}){bounds} \
-         ORDER BY h.id, h.valid_from, h.history_id"
-    );
-    let versions = DueVersion::find_by_statement(Statement::from_string(backend, sql))
-        .all(conn)
-        .await?;
     let events: Vec<i64> = versions.iter().filter_map(|v| v.audit_event_id).collect();
-    let reasons = reasons_of(conn, &events).await?;
-    let mut out: BTreeMap<i64, Vec<DateChange>> = BTreeMap::new();
+    let reasons = reasons_of(live, &events).await?;
+    let mut out: HashMap<i64, DueHistory> = HashMap::new();
     let mut last: HashMap<i64, Option<NaiveDate>> = HashMap::new();
     for v in versions {
         match last.insert(v.id, v.due_on) {
+            None => {
+                out.entry(v.id).or_default().original = v.due_on;
+            }
             Some(prev) if prev != v.due_on => {
-                out.entry(v.id).or_default().push(DateChange {
-                    measure_id: v.id,
+                out.entry(v.id).or_default().changes.push(DateChange {
                     from: prev,
                     to: v.due_on,
                     reason: v.audit_event_id.and_then(|e| reasons.get(&e).cloned()),
@@ -637,17 +690,14 @@ pub async fn due_date_changes<C: ConnectionTrait>(
                     recorded_at: v.recorded_at,
                 });
             }
-            _ => {}
+            Some(_) => {}
         }
     }
     Ok(out)
 }
 
 /// The `reason` each audit event's change carries (`after._change.reason`).
-async fn reasons_of<C: ConnectionTrait>(
-    conn: &C,
-    events: &[i64],
-) -> AppResult<HashMap<i64, String>> {
+async fn reasons_of(conn: &DatabaseConnection, events: &[i64]) -> AppResult<HashMap<i64, String>> {
     let mut out = HashMap::new();
     for chunk in events.chunks(5000) {
         let list = chunk
@@ -669,8 +719,10 @@ async fn reasons_of<C: ConnectionTrait>(
                 .after
                 .and_then(|a| serde_json::from_str::<serde_json::Value>(&a).ok())
                 .and_then(|v| {
-                    v.get("_change")
-                        .and_then(|c| c.get("reason"))
+                    let change = v.get("_change")?;
+                    change
+                        .get("dueChangeReason")
+                        .or_else(|| change.get("reason"))
                         .and_then(|r| r.as_str().map(str::to_string))
                 });
             if let Some(r) = reason {
@@ -925,7 +977,7 @@ pub async fn verify(db: &DatabaseConnection) -> AppResult<Vec<Discrepancy>> {
 
 #[derive(FromQueryResult)]
 struct Submission {
-    id: i64,
+    history_id: i64,
     code: String,
     submitted_on: Option<NaiveDate>,
     snapshot: Option<String>,
@@ -936,7 +988,7 @@ struct Submission {
 async fn verify_reports(db: &DatabaseConnection) -> AppResult<Vec<Discrepancy>> {
     let backend = db.get_database_backend();
     // The first version of each report that carries a snapshot: its submission.
-    let sql = "SELECT h.id, h.code, h.submitted_on, h.snapshot, h.recorded_at \
+    let sql = "SELECT h.history_id, h.code, h.submitted_on, h.snapshot, h.recorded_at \
                FROM report_history h WHERE h.snapshot IS NOT NULL AND NOT EXISTS \
                (SELECT 1 FROM report_history p WHERE p.id = h.id AND p.snapshot IS NOT NULL \
                AND p.history_id < h.history_id) ORDER BY h.id";
@@ -952,7 +1004,21 @@ async fn verify_reports(db: &DatabaseConnection) -> AppResult<Vec<Discrepancy>> 
             day: on,
             known_at: Some(s.recorded_at),
         };
-        let again = crate::service::plan::snapshot(&AsOf::new(db.clone(), tense), s.id, on).await?;
+        // The measures it linked when it was submitted.
+        let linked: Vec<i64> = db
+            .query_all(Statement::from_string(
+                backend,
+                format!(
+                    "SELECT measure_id FROM report_measure_history WHERE report_history_id = {}",
+                    s.history_id
+                ),
+            ))
+            .await?
+            .iter()
+            .map(|r| r.try_get::<i64>("", "measure_id"))
+            .collect::<Result<_, DbErr>>()?;
+        let again =
+            crate::service::plan::snapshot(&AsOf::new(db.clone(), tense), linked, on).await?;
         if again != frozen {
             out.push(Discrepancy {
                 subject: format!("report {}", s.code),

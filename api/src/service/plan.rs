@@ -161,18 +161,25 @@ pub fn first_due(recurrence: Recurrence, start: NaiveDate) -> Option<NaiveDate> 
         .map(|p| p.1)
 }
 
-/// The frozen state of a report's measures at submission: status, dates, owner and the
-/// exact evidence revisions (id and hash) current that day.
-pub async fn snapshot<C: ConnectionTrait>(
-    conn: &C,
-    report_id: i64,
-    on: NaiveDate,
-) -> AppResult<String> {
-    let links = report_measure::Entity::find()
+/// The measures a report links, as `conn` sees them.
+pub async fn report_measures<C: ConnectionTrait>(conn: &C, report_id: i64) -> AppResult<Vec<i64>> {
+    Ok(report_measure::Entity::find()
         .filter(report_measure::Column::ReportId.eq(report_id))
         .all(conn)
-        .await?;
-    let ids: Vec<i64> = links.iter().map(|l| l.measure_id).collect();
+        .await?
+        .iter()
+        .map(|l| l.measure_id)
+        .collect())
+}
+
+/// The frozen state of a report's measures (`ids`, the ones it links) at submission:
+/// status, dates, owner and the exact evidence revisions (id and hash) current that day,
+/// read through `conn` (the plan as of the report's date, as known at submission).
+pub async fn snapshot<C: ConnectionTrait>(
+    conn: &C,
+    ids: Vec<i64>,
+    on: NaiveDate,
+) -> AppResult<String> {
     let measures = measure::Entity::find()
         .filter(measure::Column::Id.is_in(ids.clone()))
         .order_by_asc(measure::Column::Code)

@@ -296,6 +296,8 @@ macro_rules! write_inputs {
                 title_local: Option<String>,
                 /// Due date.
                 due_on: Option<NaiveDate>,
+                /// Why the due date moves (required when `dueOn` changes it).
+                due_change_reason: Option<String>,
                 /// Text.
                 body: Option<String>,
                 /// Replaces the measures covered.

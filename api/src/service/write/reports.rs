@@ -151,7 +151,23 @@ pub async fn update_report(
         }
         None => None,
     };
-    let extra = measures.map(|m| json!({"measureIds": m}));
+    let reason = opt_text("dueChangeReason", input.due_change_reason.as_deref(), LONG)?;
+    let moves_due = input.due_on.is_some_and(|d| d != current.due_on);
+    if moves_due && reason.is_none() {
+        return Err(AppError::validation(
+            "dueChangeReason",
+            "required when the due date moves",
+        ));
+    }
+    let mut extra = serde_json::Map::new();
+    if let Some(m) = measures {
+        extra.insert("measureIds".into(), json!(m));
+    }
+    if moves_due {
+        extra.insert("dueChangeReason".into(), json!(reason));
+        extra.insert("previousDueOn".into(), json!(current.due_on));
+    }
+    let extra = (!extra.is_empty()).then_some(serde_json::Value::Object(extra));
     update_versioned::<report::Entity, _>(w, id, version, "update", extra, |_, a| {
         change_text(&mut a.title, "title", &input.title, SHORT)?;
         change_text(&mut a.title_local, "titleLocal", &input.title_local, SHORT)?;
@@ -181,7 +197,8 @@ pub async fn submit_report(
         day: on,
         known_at: Some(w.now),
     };
-    let snapshot = plan::snapshot(&history::within(&w.txn, tense), id, on).await?;
+    let linked = plan::report_measures(&w.txn, id).await?;
+    let snapshot = plan::snapshot(&history::within(&w.txn, tense), linked, on).await?;
     update_versioned::<report::Entity, _>(w, id, version, "submit", None, |_, a| {
         a.status = Set(ReportStatus::Submitted);
         a.submitted_on = Set(Some(on));
