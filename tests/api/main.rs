@@ -7,6 +7,7 @@ mod auth;
 mod bulk;
 mod conformance;
 mod foundation;
+mod history;
 mod hostile;
 mod issuance;
 mod live;
