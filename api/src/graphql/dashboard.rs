@@ -20,6 +20,7 @@ use sea_orm::{
 
 use super::object::{Order, Regulator};
 use crate::auth::Caller;
+use crate::db::in_ids;
 use crate::domain::today;
 use crate::error::AppResult;
 use crate::service::measures::{overdue_condition, status_as_of};
@@ -173,7 +174,7 @@ async fn visible_orders(
         .filter(scope::orders(who))
         .filter(regulatory_order::Column::ArchivedAt.is_null());
     if let Some(ids) = only {
-        select = select.filter(regulatory_order::Column::Id.is_in(ids.iter().copied()));
+        select = select.filter(in_ids(regulatory_order::Column::Id, ids.iter().copied()));
     }
     let orders = select
         .order_by_asc(regulatory_order::Column::IssuedOn)
@@ -182,7 +183,7 @@ async fn visible_orders(
         .await?;
     let regulator_ids: BTreeSet<i64> = orders.iter().map(|o| o.regulator_id).collect();
     let regulators = regulator::Entity::find()
-        .filter(regulator::Column::Id.is_in(regulator_ids))
+        .filter(in_ids(regulator::Column::Id, regulator_ids))
         .order_by_asc(regulator::Column::Code)
         .all(db)
         .await?;
@@ -193,13 +194,13 @@ async fn load_plan(db: &DatabaseConnection, who: &Caller) -> AppResult<Plan> {
     let (orders, regulators) = visible_orders(db, who, None).await?;
     let order_ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
     let findings = finding::Entity::find()
-        .filter(finding::Column::OrderId.is_in(order_ids.clone()))
+        .filter(in_ids(finding::Column::OrderId, order_ids.clone()))
         .filter(finding::Column::ArchivedAt.is_null())
         .all(db)
         .await?;
     let finding_ids: Vec<i64> = findings.iter().map(|f| f.id).collect();
     let links = measure_finding::Entity::find()
-        .filter(measure_finding::Column::FindingId.is_in(finding_ids))
+        .filter(in_ids(measure_finding::Column::FindingId, finding_ids))
         .all(db)
         .await?;
     let measures: HashMap<i64, measure::Model> = measure::Entity::find()
@@ -212,7 +213,10 @@ async fn load_plan(db: &DatabaseConnection, who: &Caller) -> AppResult<Plan> {
         .collect();
     let mut occurrences: HashMap<i64, Vec<occurrence::Model>> = HashMap::new();
     for o in occurrence::Entity::find()
-        .filter(occurrence::Column::MeasureId.is_in(measures.keys().copied()))
+        .filter(in_ids(
+            occurrence::Column::MeasureId,
+            measures.keys().copied(),
+        ))
         .all(db)
         .await?
     {
@@ -511,7 +515,7 @@ async fn progress_now(
 /// Findings of these orders, or of every order not archived.
 fn of_orders(orders: Option<&[i64]>) -> Condition {
     Condition::all().add(match orders {
-        Some(ids) => finding::Column::OrderId.is_in(ids.iter().copied()),
+        Some(ids) => in_ids(finding::Column::OrderId, ids.iter().copied()),
         None => finding::Column::OrderId.in_subquery(
             Query::select()
                 .column(regulatory_order::Column::Id)
