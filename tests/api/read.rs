@@ -977,6 +977,45 @@ async fn unknown_and_malformed_ids_are_clear_errors() {
     }
 }
 
+/// A measure's changes (from the audit log, whose ids are text) show on the timeline of
+/// an order it answers.
+#[tokio::test]
+async fn a_measure_change_shows_on_its_orders_timeline() {
+    let app = spawn_demo_app().await;
+    let timeline = "query($r: String!) { orderByReference(reference: $r) { \
+        measures(first: 1) { nodes { id code version } } \
+        timeline(first: 100) { totalCount nodes { kind summary nodeId } } } }";
+    let changes_of = |data: &Value, id: &Value| -> Vec<String> {
+        let t = &data["orderByReference"]["timeline"];
+        assert!(t["totalCount"].as_u64().unwrap() <= 100, "{t}");
+        t["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "MEASURE_CHANGED" && &e["nodeId"] == id)
+            .map(|e| e["summary"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let vars = json!({ "r": "PPC-2022-07-13" });
+    let before = app.query_ok(timeline, vars.clone()).await;
+    let m = before["orderByReference"]["measures"]["nodes"][0].clone();
+    let was = changes_of(&before, &m["id"]);
+    app.query_ok(
+        "mutation($id: ID!, $v: Int!) { updateMeasure(id: $id, version: $v, input: { title: \"Retitled\" }) { version } }",
+        json!({ "id": m["id"], "v": m["version"] }),
+    )
+    .await;
+    let after = app.query_ok(timeline, vars).await;
+    let now = changes_of(&after, &m["id"]);
+    assert_eq!(now.len(), was.len() + 1, "{now:?}");
+    let code = m["code"].as_str().unwrap();
+    assert!(
+        now.iter()
+            .any(|s| s.starts_with(&format!("{code} update by "))),
+        "{now:?}"
+    );
+}
+
 #[tokio::test]
 async fn relations_resolve_in_both_directions() {
     let app = spawn_demo_app().await;

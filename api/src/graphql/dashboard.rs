@@ -19,6 +19,7 @@ use sea_orm::{
 
 use super::object::{Order, Regulator};
 use crate::auth::Caller;
+use crate::db::in_ids;
 use crate::domain::today;
 use crate::error::AppResult;
 use crate::service::history::{self, Reader, Tense};
@@ -162,7 +163,7 @@ async fn visible_orders(
         .filter(scope::orders(who))
         .filter(regulatory_order::Column::ArchivedAt.is_null());
     if let Some(ids) = only {
-        select = select.filter(regulatory_order::Column::Id.is_in(ids.iter().copied()));
+        select = select.filter(in_ids(regulatory_order::Column::Id, ids.iter().copied()));
     }
     let orders = select
         .order_by_asc(regulatory_order::Column::IssuedOn)
@@ -171,7 +172,7 @@ async fn visible_orders(
         .await?;
     let regulator_ids: BTreeSet<i64> = orders.iter().map(|o| o.regulator_id).collect();
     let regulators = regulator::Entity::find()
-        .filter(regulator::Column::Id.is_in(regulator_ids))
+        .filter(in_ids(regulator::Column::Id, regulator_ids))
         .order_by_asc(regulator::Column::Code)
         .all(db)
         .await?;
@@ -454,7 +455,7 @@ async fn rollup(db: &Reader, who: &Caller, only: Option<&[i64]>) -> AppResult<Pr
 /// Findings of these orders, or of every order not archived.
 fn of_orders(orders: Option<&[i64]>) -> Condition {
     Condition::all().add(match orders {
-        Some(ids) => finding::Column::OrderId.is_in(ids.iter().copied()),
+        Some(ids) => in_ids(finding::Column::OrderId, ids.iter().copied()),
         None => finding::Column::OrderId.in_subquery(
             Query::select()
                 .column(regulatory_order::Column::Id)

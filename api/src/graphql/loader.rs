@@ -13,11 +13,12 @@ use async_graphql::dataloader::{DataLoader, Loader as DlLoader};
 use entity::*;
 use sea_orm::sea_query::{Alias, Expr, Order, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, Iterable,
-    QueryFilter, QueryOrder, QuerySelect,
+    ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, Iterable, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 use crate::auth::Caller;
+use crate::db::in_ids;
 use crate::error::{AppError, AppResult};
 use crate::service::history::{self, DueHistory, Reader, Tense};
 use crate::service::scope::{self, InTrail};
@@ -213,7 +214,7 @@ macro_rules! by_id {
             async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, AppError> {
                 let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
                 let rows = $entity::Entity::find()
-                    .filter($entity::Column::Id.is_in(ids))
+                    .filter(in_ids($entity::Column::Id, ids))
                     .filter($scope(&self.who))
                     .all(&self.db)
                     .await?;
@@ -239,7 +240,7 @@ macro_rules! has_many {
             async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, AppError> {
                 let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
                 let query = $entity::Entity::find()
-                    .filter($entity::Column::$col.is_in(ids))
+                    .filter(in_ids($entity::Column::$col, ids))
                     .filter($scope(&self.who));
                 $(let query = query.order_by_asc($entity::Column::$order);)*
                 let rows = query.all(&self.db).await?;
@@ -275,7 +276,7 @@ macro_rules! via_link {
                         Expr::col(($link::Entity, $link::Column::$to_col))
                             .equals(($target::Entity, $target::Column::Id)),
                     )
-                    .and_where(Expr::col(($link::Entity, $link::Column::$from_col)).is_in(ids))
+                    .and_where(in_ids(Expr::col(($link::Entity, $link::Column::$from_col)), ids))
                     .cond_where($scope(&self.who));
                 $(stmt.order_by(($target::Entity, $target::Column::$order), Order::Asc);)*
                 let rows = self.db.query_all(self.db.get_database_backend().build(&stmt)).await?;
@@ -311,7 +312,7 @@ macro_rules! due_history {
                 let seen: Vec<i64> = $entity::Entity::find()
                     .select_only()
                     .column($entity::Column::Id)
-                    .filter($entity::Column::Id.is_in(ids))
+                    .filter(crate::db::in_ids($entity::Column::Id, ids))
                     .filter($scope(&self.who))
                     .into_tuple()
                     .all(&self.db)
@@ -453,7 +454,7 @@ impl DlLoader<MeasuresOfOrder> for Loader {
             .column(finding::Column::OrderId)
             .column(measure_finding::Column::MeasureId)
             .inner_join(finding::Entity)
-            .filter(finding::Column::OrderId.is_in(ids))
+            .filter(in_ids(finding::Column::OrderId, ids))
             .distinct()
             .into_tuple()
             .all(&self.db)
@@ -462,7 +463,7 @@ impl DlLoader<MeasuresOfOrder> for Loader {
         measure_ids.sort_unstable();
         measure_ids.dedup();
         let measures = measure::Entity::find()
-            .filter(measure::Column::Id.is_in(measure_ids))
+            .filter(in_ids(measure::Column::Id, measure_ids))
             .order_by_asc(measure::Column::Code)
             .order_by_asc(measure::Column::Id)
             .all(&self.db)
@@ -502,7 +503,7 @@ impl DlLoader<OrdersOfMeasure> for Loader {
             .column(measure_finding::Column::MeasureId)
             .column(finding::Column::OrderId)
             .inner_join(finding::Entity)
-            .filter(measure_finding::Column::MeasureId.is_in(ids))
+            .filter(in_ids(measure_finding::Column::MeasureId, ids))
             .filter(scope::findings(&self.who))
             .distinct()
             .into_tuple()
@@ -527,7 +528,7 @@ macro_rules! evidence_by {
             async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, AppError> {
                 let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
                 let rows = evidence_meta_select()
-                    .filter(evidence::Column::$col.is_in(ids))
+                    .filter(in_ids(evidence::Column::$col, ids))
                     .filter(scope::evidence(&self.who))
                     .order_by_asc(evidence::Column::Id)
                     .into_model::<EvidenceMeta>()
@@ -576,7 +577,7 @@ macro_rules! evaluations_by {
             async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, AppError> {
                 let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
                 let rows = evaluation::Entity::find()
-                    .filter(evaluation::Column::$col.is_in(ids))
+                    .filter(in_ids(evaluation::Column::$col, ids))
                     .filter(scope::evaluations(&self.who))
                     .order_by_asc(evaluation::Column::EvaluatedAt)
                     .order_by_asc(evaluation::Column::Id)
@@ -612,7 +613,7 @@ impl DlLoader<EvidenceCountOfMeasure> for Loader {
             .select_only()
             .column(evidence::Column::MeasureId)
             .column_as(Expr::col(evidence::Column::Id).count(), "n")
-            .filter(evidence::Column::MeasureId.is_in(ids))
+            .filter(in_ids(evidence::Column::MeasureId, ids))
             .filter(scope::evidence(&self.who))
             .group_by(evidence::Column::MeasureId)
             .into_tuple()
@@ -641,7 +642,7 @@ impl DlLoader<TimelineOfOrder> for Loader {
     ) -> Result<HashMap<TimelineOfOrder, Self::Value>, AppError> {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
         let orders = regulatory_order::Entity::find()
-            .filter(regulatory_order::Column::Id.is_in(ids))
+            .filter(in_ids(regulatory_order::Column::Id, ids))
             .filter(scope::orders(&self.who))
             .all(&self.db)
             .await?;

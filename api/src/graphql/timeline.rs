@@ -4,8 +4,10 @@ use std::collections::{BTreeSet, HashMap};
 use async_graphql::{Enum, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use entity::*;
+use sea_orm::sea_query::{Alias, Expr};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
+use crate::db::in_ids;
 use crate::error::AppResult;
 use crate::id;
 use crate::service::evidence::{evidence_meta_select, EvidenceMeta};
@@ -109,7 +111,7 @@ pub async fn timelines(
     }
     let measure_ids: Vec<i64> = orders_of.keys().copied().collect();
     let measures = measure::Entity::find()
-        .filter(measure::Column::Id.is_in(measure_ids.clone()))
+        .filter(in_ids(measure::Column::Id, measure_ids.iter().copied()))
         .all(db)
         .await?;
     let mut push_for_measure = |measure_id: i64, entry: TimelineEntry| {
@@ -158,10 +160,18 @@ pub async fn timelines(
             );
         }
     }
+    // The audit log keeps ids as text: rather than binding every measure id as a string (one
+    // parameter each, past the backends' limits on a large plan), the same measures are
+    // selected again as text in a subquery.
+    let mut measure_ids_as_text = scope::measures_of_orders(order_ids.iter().copied());
+    measure_ids_as_text.clear_selects().expr(
+        Expr::col((measure_finding::Entity, measure_finding::Column::MeasureId))
+            .cast_as(Alias::new("TEXT")),
+    );
     let changes = audit_event::Entity::find()
         .filter(audit_event::Column::Entity.eq("Measure"))
         .filter(audit_event::Column::Action.ne("create"))
-        .filter(audit_event::Column::EntityId.is_in(measure_ids.iter().map(|i| i.to_string())))
+        .filter(audit_event::Column::EntityId.in_subquery(measure_ids_as_text))
         .all(db)
         .await?;
     let code_of: HashMap<String, &str> = measures
@@ -187,7 +197,10 @@ pub async fn timelines(
         );
     }
     let evidence: Vec<EvidenceMeta> = evidence_meta_select()
-        .filter(evidence::Column::MeasureId.is_in(measure_ids.clone()))
+        .filter(in_ids(
+            evidence::Column::MeasureId,
+            measure_ids.iter().copied(),
+        ))
         .into_model::<EvidenceMeta>()
         .all(db)
         .await?;
@@ -207,7 +220,7 @@ pub async fn timelines(
         );
     }
     let reports = report::Entity::find()
-        .filter(report::Column::OrderId.is_in(order_ids.clone()))
+        .filter(in_ids(report::Column::OrderId, order_ids.iter().copied()))
         .all(db)
         .await?;
     let report_ids: Vec<i64> = reports.iter().map(|r| r.id).collect();
@@ -255,8 +268,8 @@ pub async fn timelines(
     let evaluations = evaluation::Entity::find()
         .filter(
             sea_orm::Condition::any()
-                .add(evaluation::Column::ReportId.is_in(report_ids))
-                .add(evaluation::Column::MeasureId.is_in(measure_ids)),
+                .add(in_ids(evaluation::Column::ReportId, report_ids))
+                .add(in_ids(evaluation::Column::MeasureId, measure_ids)),
         )
         .all(db)
         .await?;

@@ -22,6 +22,7 @@ use sea_orm::{
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::db::in_ids;
 use crate::domain::is_overdue;
 use crate::error::{AppError, AppResult};
 use crate::service::history::{AsOf, Tense};
@@ -332,12 +333,15 @@ pub async fn load(
         .await?;
     let finding_ids: Vec<i64> = findings.iter().map(|f| f.id).collect();
     let links = measure_finding::Entity::find()
-        .filter(measure_finding::Column::FindingId.is_in(finding_ids.clone()))
+        .filter(in_ids(
+            measure_finding::Column::FindingId,
+            finding_ids.clone(),
+        ))
         .all(db)
         .await?;
     let measure_ids: BTreeSet<i64> = links.iter().map(|l| l.measure_id).collect();
     let measures = measure::Entity::find()
-        .filter(measure::Column::Id.is_in(measure_ids.iter().copied()))
+        .filter(in_ids(measure::Column::Id, measure_ids.iter().copied()))
         .filter(measure::Column::ArchivedAt.is_null())
         .all(db)
         .await?;
@@ -346,14 +350,14 @@ pub async fn load(
         crate::service::history::due_history(live, "measure", &measure_ids, Some(&tense)).await?;
     let owner_ids: BTreeSet<i64> = measures.iter().filter_map(|m| m.owner_id).collect();
     let owners: HashMap<i64, owner::Model> = owner::Entity::find()
-        .filter(owner::Column::Id.is_in(owner_ids))
+        .filter(in_ids(owner::Column::Id, owner_ids))
         .all(db)
         .await?
         .into_iter()
         .map(|o| (o.id, o))
         .collect();
     let evidence = evidence::Entity::find()
-        .filter(evidence::Column::MeasureId.is_in(measure_ids.clone()))
+        .filter(in_ids(evidence::Column::MeasureId, measure_ids.clone()))
         .all(db)
         .await?;
     let reports = report::Entity::find()
@@ -365,14 +369,17 @@ pub async fn load(
     let evaluations = evaluation::Entity::find()
         .filter(
             Condition::any()
-                .add(evaluation::Column::MeasureId.is_in(measure_ids.clone()))
-                .add(evaluation::Column::ReportId.is_in(report_code.keys().copied())),
+                .add(in_ids(evaluation::Column::MeasureId, measure_ids.clone()))
+                .add(in_ids(
+                    evaluation::Column::ReportId,
+                    report_code.keys().copied(),
+                )),
         )
         .all(db)
         .await?;
     let evaluator_ids: BTreeSet<i64> = evaluations.iter().filter_map(|e| e.evaluator_id).collect();
     let evaluator_code: HashMap<i64, String> = evaluator::Entity::find()
-        .filter(evaluator::Column::Id.is_in(evaluator_ids))
+        .filter(in_ids(evaluator::Column::Id, evaluator_ids))
         .all(db)
         .await?
         .into_iter()

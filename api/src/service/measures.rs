@@ -8,6 +8,7 @@ use entity::*;
 use sea_orm::sea_query::{Expr, Func, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition};
 
+use crate::db::in_ids;
 use crate::error::AppResult;
 use crate::service::scope::measures_of_findings;
 
@@ -88,9 +89,10 @@ pub fn filter_condition(
     let answering = |cond: SimpleExpr| {
         let mut stmt = measures_of_findings(cond);
         if let Some(g) = scope {
-            stmt.and_where(
-                Expr::col((finding::Entity, finding::Column::OrderId)).is_in(g.iter().copied()),
-            );
+            stmt.and_where(in_ids(
+                Expr::col((finding::Entity, finding::Column::OrderId)),
+                g.iter().copied(),
+            ));
         }
         measure::Column::Id.in_subquery(stmt)
     };

@@ -12,6 +12,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
+use crate::db::in_ids;
 use crate::domain::{next_period_end, periods};
 use crate::error::{AppError, AppResult};
 
@@ -181,12 +182,15 @@ pub async fn snapshot<C: ConnectionTrait>(
     on: NaiveDate,
 ) -> AppResult<String> {
     let measures = measure::Entity::find()
-        .filter(measure::Column::Id.is_in(ids.clone()))
+        .filter(in_ids(measure::Column::Id, ids.clone()))
         .order_by_asc(measure::Column::Code)
         .all(conn)
         .await?;
     let owners: std::collections::HashMap<i64, owner::Model> = owner::Entity::find()
-        .filter(owner::Column::Id.is_in(measures.iter().filter_map(|m| m.owner_id)))
+        .filter(in_ids(
+            owner::Column::Id,
+            measures.iter().filter_map(|m| m.owner_id),
+        ))
         .all(conn)
         .await?
         .into_iter()
@@ -194,7 +198,7 @@ pub async fn snapshot<C: ConnectionTrait>(
         .collect();
     let evidence: Vec<crate::service::evidence::EvidenceMeta> =
         crate::service::evidence::evidence_meta_select()
-            .filter(evidence::Column::MeasureId.is_in(ids))
+            .filter(in_ids(evidence::Column::MeasureId, ids))
             .order_by_asc(evidence::Column::Id)
             .into_model()
             .all(conn)

@@ -11,6 +11,7 @@ use sea_orm::sea_query::{Expr, Query, SelectStatement, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition};
 
 use crate::auth::Caller;
+use crate::db::{in_ids, MAX_BOUND_LIST};
 
 /// `FROM measure_finding JOIN finding JOIN regulatory_order`: each link with its finding and
 /// the finding's order (no columns selected yet).
@@ -47,18 +48,22 @@ pub fn measures_of_findings(cond: SimpleExpr) -> SelectStatement {
 
 /// The measures answering a finding of these orders.
 pub fn measures_of_orders(orders: impl IntoIterator<Item = i64>) -> SelectStatement {
-    measures_of_findings(Expr::col((finding::Entity, finding::Column::OrderId)).is_in(orders))
+    measures_of_findings(in_ids(
+        Expr::col((finding::Entity, finding::Column::OrderId)),
+        orders,
+    ))
 }
 
-fn ids(set: &BTreeSet<i64>) -> Vec<i64> {
-    set.iter().copied().collect()
+/// The granted orders, for [`in_ids`].
+fn ids(set: &BTreeSet<i64>) -> impl Iterator<Item = i64> + '_ {
+    set.iter().copied()
 }
 
 /// Orders the caller sees.
 pub fn orders(caller: &Caller) -> Condition {
     match caller.order_scope() {
         None => Condition::all(),
-        Some(g) => Condition::all().add(regulatory_order::Column::Id.is_in(ids(g))),
+        Some(g) => Condition::all().add(in_ids(regulatory_order::Column::Id, ids(g))),
     }
 }
 
@@ -70,7 +75,7 @@ pub fn regulators(caller: &Caller) -> Condition {
                 Query::select()
                     .column(regulatory_order::Column::RegulatorId)
                     .from(regulatory_order::Entity)
-                    .and_where(regulatory_order::Column::Id.is_in(ids(g)))
+                    .and_where(in_ids(regulatory_order::Column::Id, ids(g)))
                     .to_owned(),
             ),
         ),
@@ -80,7 +85,7 @@ pub fn regulators(caller: &Caller) -> Condition {
 pub fn findings(caller: &Caller) -> Condition {
     match caller.order_scope() {
         None => Condition::all(),
-        Some(g) => Condition::all().add(finding::Column::OrderId.is_in(ids(g))),
+        Some(g) => Condition::all().add(in_ids(finding::Column::OrderId, ids(g))),
     }
 }
 
@@ -141,7 +146,7 @@ pub fn evidence(caller: &Caller) -> Condition {
 pub fn reports(caller: &Caller) -> Condition {
     match caller.order_scope() {
         None => Condition::all(),
-        Some(g) => Condition::all().add(report::Column::OrderId.is_in(ids(g))),
+        Some(g) => Condition::all().add(in_ids(report::Column::OrderId, ids(g))),
     }
 }
 
@@ -155,7 +160,7 @@ pub fn evaluations(caller: &Caller) -> Condition {
                     Query::select()
                         .column(report::Column::Id)
                         .from(report::Entity)
-                        .and_where(report::Column::OrderId.is_in(ids(g)))
+                        .and_where(in_ids(report::Column::OrderId, ids(g)))
                         .to_owned(),
                 ),
             ),
@@ -215,8 +220,8 @@ pub async fn touch<C: sea_orm::ConnectionTrait>(
         .select_only()
         .column(finding::Column::OrderId)
         .inner_join(finding::Entity)
-        .filter(measure_finding::Column::MeasureId.is_in(measures))
-        .filter(finding::Column::OrderId.is_in(ids(granted)))
+        .filter(in_ids(measure_finding::Column::MeasureId, measures))
+        .filter(in_ids(finding::Column::OrderId, ids(granted)))
         .distinct()
         .into_tuple()
         .all(conn)
@@ -340,7 +345,10 @@ pub async fn measures_outside_order<C: sea_orm::ConnectionTrait>(
         .column(measure_finding::Column::MeasureId)
         .inner_join(finding::Entity)
         .filter(finding::Column::OrderId.eq(order_id))
-        .filter(measure_finding::Column::MeasureId.is_in(measure_ids.iter().copied()))
+        .filter(in_ids(
+            measure_finding::Column::MeasureId,
+            measure_ids.iter().copied(),
+        ))
         .into_tuple::<i64>()
         .all(conn)
         .await?
@@ -362,9 +370,11 @@ struct CodeOrder {
 
 /// The part of a report's frozen snapshot (`plan::snapshot`: `{"asOf", "measures": [{"code",
 /// …}]}`) the caller may see: for an order-scoped caller, only the entries of measures that
-/// answer a finding of a granted order (as [`measures`] decides), found in one statement for
-/// the whole snapshot; an entry whose measure cannot be placed is left out. The orders of
-/// the kept entries join the caller's access trail. Others get the snapshot unchanged.
+/// answer a finding of a granted order (as [`measures`] decides), found in one statement per
+/// [`MAX_BOUND_LIST`] codes (codes are strings, bound one parameter each, and a snapshot
+/// lists as many as its report has measures); an entry whose measure cannot be placed is
+/// left out. The orders of the kept entries join the caller's access trail. Others get the
+/// snapshot unchanged.
 ///
 /// Applied on every read, whatever the write path: rows written before reports were limited
 /// to their order's measures may link measures of other orders.
@@ -388,7 +398,13 @@ pub async fn visible_snapshot<C: sea_orm::ConnectionTrait>(
         .filter_map(|e| e.get("code").and_then(|c| c.as_str()).map(str::to_string))
         .collect();
     let mut orders_of: std::collections::HashMap<String, Vec<i64>> = Default::default();
-    if !codes.is_empty() && !granted.is_empty() {
+    // With no order granted, nothing is visible (and no statement is needed).
+    let codes: Vec<&str> = if granted.is_empty() {
+        Vec::new()
+    } else {
+        codes.iter().map(String::as_str).collect()
+    };
+    for chunk in codes.chunks(MAX_BOUND_LIST) {
         let stmt = links_with_orders()
             .column((measure::Entity, measure::Column::Code))
             .column((finding::Entity, finding::Column::OrderId))
@@ -397,8 +413,13 @@ pub async fn visible_snapshot<C: sea_orm::ConnectionTrait>(
                 Expr::col((measure::Entity, measure::Column::Id))
                     .equals((measure_finding::Entity, measure_finding::Column::MeasureId)),
             )
-            .and_where(Expr::col((measure::Entity, measure::Column::Code)).is_in(codes))
-            .and_where(Expr::col((finding::Entity, finding::Column::OrderId)).is_in(ids(granted)))
+            .and_where(
+                Expr::col((measure::Entity, measure::Column::Code)).is_in(chunk.iter().copied()),
+            )
+            .and_where(in_ids(
+                Expr::col((finding::Entity, finding::Column::OrderId)),
+                ids(granted),
+            ))
             .to_owned();
         let rows = CodeOrder::find_by_statement(conn.get_database_backend().build(&stmt))
             .all(conn)
@@ -440,7 +461,7 @@ pub async fn measure_order_pairs<C: sea_orm::ConnectionTrait>(
         .column(measure_finding::Column::MeasureId)
         .column_as(finding::Column::OrderId, "order_id")
         .inner_join(finding::Entity)
-        .filter(finding::Column::OrderId.is_in(order_ids.iter().copied()))
+        .filter(in_ids(finding::Column::OrderId, order_ids.iter().copied()))
         .distinct()
         .into_model()
         .all(conn)

@@ -13,6 +13,7 @@ use super::{
     opt_text, stale, text, update_versioned, Write, LONG, SHORT,
 };
 use crate::auth::Caller;
+use crate::db::in_ids;
 use crate::domain::today;
 use crate::error::{AppError, AppResult};
 use crate::service::plan;
@@ -316,12 +317,18 @@ async fn relink(
         }
         measure_finding::Entity::delete_many()
             .filter(measure_finding::Column::MeasureId.eq(id))
-            .filter(measure_finding::Column::FindingId.is_in(findings.clone()))
+            .filter(in_ids(
+                measure_finding::Column::FindingId,
+                findings.iter().copied(),
+            ))
             .exec(&w.txn)
             .await?;
         measure_system::Entity::delete_many()
             .filter(measure_system::Column::MeasureId.eq(id))
-            .filter(measure_system::Column::SystemId.is_in(systems.clone()))
+            .filter(in_ids(
+                measure_system::Column::SystemId,
+                systems.iter().copied(),
+            ))
             .exec(&w.txn)
             .await?;
     }
