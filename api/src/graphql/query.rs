@@ -648,6 +648,7 @@ impl PlanQuery {
         guard = "Requires(Permission::ReadPlan)",
         complexity = "cost(first, last, child_complexity)"
     )]
+    #[allow(clippy::too_many_arguments)]
     async fn overdue_measures(
         &self,
         ctx: &Context<'_>,

@@ -563,6 +563,31 @@ pub fn status_label(s: MeasureStatus) -> &'static str {
     }
 }
 
+/// The first recorded version of an order (for a report asked for before it was recorded).
+async fn earliest_order(
+    live: &DatabaseConnection,
+    order_id: i64,
+) -> AppResult<Option<regulatory_order::Model>> {
+    use sea_orm::{FromQueryResult, Statement};
+    let cols: Vec<String> = <regulatory_order::Column as sea_orm::Iterable>::iter()
+        .map(|c| format!("\"{}\"", sea_orm::Iden::to_string(&c)))
+        .collect();
+    let backend = live.get_database_backend();
+    let sql = format!(
+        "SELECT {} FROM regulatory_order_history WHERE id = {order_id} \
+         ORDER BY valid_from, history_id LIMIT 1",
+        cols.join(", ")
+    );
+    Ok(
+        regulatory_order::Model::find_by_statement(Statement::from_string(backend, sql))
+            .one(live)
+            .await?
+            .or(regulatory_order::Entity::find_by_id(order_id)
+                .one(live)
+                .await?),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -587,29 +612,4 @@ mod tests {
         assert_eq!(ReportFormat::parse("oscal"), Some(ReportFormat::OscalPoam));
         assert_eq!(ReportFormat::parse("pdf"), None);
     }
-}
-
-/// The first recorded version of an order (for a report asked for before it was recorded).
-async fn earliest_order(
-    live: &DatabaseConnection,
-    order_id: i64,
-) -> AppResult<Option<regulatory_order::Model>> {
-    use sea_orm::{FromQueryResult, Statement};
-    let cols: Vec<String> = <regulatory_order::Column as sea_orm::Iterable>::iter()
-        .map(|c| format!("\"{}\"", sea_orm::Iden::to_string(&c)))
-        .collect();
-    let backend = live.get_database_backend();
-    let sql = format!(
-        "SELECT {} FROM regulatory_order_history WHERE id = {order_id} \
-         ORDER BY valid_from, history_id LIMIT 1",
-        cols.join(", ")
-    );
-    Ok(
-        regulatory_order::Model::find_by_statement(Statement::from_string(backend, sql))
-            .one(live)
-            .await?
-            .or(regulatory_order::Entity::find_by_id(order_id)
-                .one(live)
-                .await?),
-    )
 }
