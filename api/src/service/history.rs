@@ -267,9 +267,68 @@ fn day(backend: DatabaseBackend, d: NaiveDate) -> String {
     }
 }
 
-/// The `WITH` clause's common table expressions (without the keyword) that stand for the
-/// live tables as of `tense`.
-pub fn with_clause(backend: DatabaseBackend, tense: &Tense) -> String {
+/// One common table expression: its name, the internal ones it reads, its text.
+#[derive(Debug)]
+struct Cte {
+    name: String,
+    needs: Vec<String>,
+    sql: String,
+}
+
+/// The common table expressions that stand for the live tables as of a tense; a statement
+/// gets those it names (and what they read), nothing else.
+#[derive(Debug)]
+pub struct Shadows(Vec<Cte>);
+
+/// Whether `word` occurs in `sql` as a whole identifier (quoted or not).
+fn names(sql: &str, word: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    sql.match_indices(word).any(|(i, _)| {
+        let before = sql[..i].chars().next_back();
+        let after = sql[i + word.len()..].chars().next();
+        !before.is_some_and(ident) && !after.is_some_and(ident)
+    })
+}
+
+impl Shadows {
+    /// The clause's body (without `WITH`) for a statement, or `None` when it names no
+    /// shadowed table.
+    fn for_sql(&self, sql: &str) -> Option<String> {
+        let mut wanted: std::collections::HashSet<&str> = self
+            .0
+            .iter()
+            .filter(|c| !c.name.starts_with("remedy_") && names(sql, &c.name))
+            .map(|c| c.name.as_str())
+            .collect();
+        if wanted.is_empty() {
+            return None;
+        }
+        for c in &self.0 {
+            if wanted.contains(c.name.as_str()) {
+                wanted.extend(c.needs.iter().map(String::as_str));
+            }
+        }
+        let chosen: Vec<&str> = self
+            .0
+            .iter()
+            .filter(|c| wanted.contains(c.name.as_str()))
+            .map(|c| c.sql.as_str())
+            .collect();
+        Some(chosen.join(", "))
+    }
+
+    /// Every expression (for tests and inspection).
+    pub fn all(&self) -> String {
+        self.0
+            .iter()
+            .map(|c| c.sql.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The common table expressions that stand for the live tables as of `tense`.
+pub fn with_clause(backend: DatabaseBackend, tense: &Tense) -> Shadows {
     let end = instant(backend, tense.end());
     let d = day(backend, tense.day);
     let known = |col: &str| match tense.known_at {
@@ -303,17 +362,18 @@ pub fn with_clause(backend: DatabaseBackend, tense: &Tense) -> String {
         )
     };
     for t in TABLES {
-        ctes.push(format!(
-            "remedy_{}_v AS ({})",
-            t.table,
-            versions(t.table, true)
-        ));
+        ctes.push(Cte {
+            name: format!("remedy_{}_v", t.table),
+            needs: vec![],
+            sql: format!("remedy_{}_v AS ({})", t.table, versions(t.table, true)),
+        });
         let columns = (t.columns)();
         let body = if t.table == "measure" {
-            ctes.push(format!(
-                "remedy_measure_k AS ({})",
-                versions("measure", false)
-            ));
+            ctes.push(Cte {
+                name: "remedy_measure_k".into(),
+                needs: vec![],
+                sql: format!("remedy_measure_k AS ({})", versions("measure", false)),
+            });
             let list: Vec<String> = columns
                 .iter()
                 .map(|c| match c.as_str() {
@@ -340,37 +400,69 @@ pub fn with_clause(backend: DatabaseBackend, tense: &Tense) -> String {
             let list: Vec<String> = columns.iter().map(|c| format!("v.\"{c}\"")).collect();
             format!("SELECT {} FROM remedy_{}_v v", list.join(", "), t.table)
         };
-        ctes.push(format!("{} AS ({body})", t.table));
+        let mut needs = vec![format!("remedy_{}_v", t.table)];
+        if t.table == "measure" {
+            needs.push("remedy_measure_k".into());
+        }
+        ctes.push(Cte {
+            name: t.table.to_string(),
+            needs,
+            sql: format!("{} AS ({body})", t.table),
+        });
         for l in t.links {
             let list: Vec<String> = (l.columns)().iter().map(|c| format!("l.\"{c}\"")).collect();
-            ctes.push(format!(
-                "{} AS (SELECT {} FROM {}_history l WHERE l.{}_history_id IN \
-                 (SELECT history_id FROM remedy_{}_v))",
-                l.table,
-                list.join(", "),
-                l.table,
-                t.table,
-                t.table
-            ));
+            ctes.push(Cte {
+                name: l.table.to_string(),
+                needs: vec![format!("remedy_{}_v", t.table)],
+                sql: format!(
+                    "{} AS (SELECT {} FROM {}_history l WHERE l.{}_history_id IN \
+                     (SELECT history_id FROM remedy_{}_v))",
+                    l.table,
+                    list.join(", "),
+                    l.table,
+                    t.table,
+                    t.table
+                ),
+            });
         }
     }
     // Append-only tables: what had happened by the end of the day, as known then.
-    ctes.push(format!(
-        "evidence AS {inline}(SELECT * FROM {} WHERE submitted_at < {end}{})",
-        live("evidence"),
-        known("created_at")
-    ));
-    ctes.push(format!(
-        "occurrence AS {inline}(SELECT * FROM {} WHERE done_on <= {d}{})",
-        live("occurrence"),
-        known("created_at")
-    ));
-    ctes.push(format!(
-        "evaluation AS {inline}(SELECT * FROM {} WHERE evaluated_at < {end}{})",
-        live("evaluation"),
-        known("created_at")
-    ));
-    ctes.join(", ")
+    ctes.push(Cte {
+        name: "evidence".into(),
+        needs: vec![],
+        sql: format!(
+            "evidence AS {inline}(SELECT * FROM {} WHERE submitted_at < {end}{})",
+            live("evidence"),
+            known("created_at")
+        ),
+    });
+    ctes.push(Cte {
+        name: "occurrence".into(),
+        needs: vec![],
+        sql: format!(
+            "occurrence AS {inline}(SELECT * FROM {} WHERE done_on <= {d}{})",
+            live("occurrence"),
+            known("created_at")
+        ),
+    });
+    ctes.push(Cte {
+        name: "evaluation".into(),
+        needs: vec![],
+        sql: format!(
+            "evaluation AS {inline}(SELECT * FROM {} WHERE evaluated_at < {end}{})",
+            live("evaluation"),
+            known("created_at")
+        ),
+    });
+    Shadows(ctes)
+}
+
+/// The statement behind the expressions it needs.
+fn shadowed(with: &Shadows, mut stmt: Statement) -> Statement {
+    if let Some(w) = with.for_sql(&stmt.sql) {
+        stmt.sql = prefixed(&w, &stmt.sql);
+    }
+    stmt
 }
 
 /// Puts `with` in front of a statement: merged into its own `WITH` clause when it has one.
@@ -395,7 +487,7 @@ fn prefixed(with: &str, sql: &str) -> String {
 pub struct AsOf {
     db: DatabaseConnection,
     tense: Tense,
-    with: Arc<str>,
+    with: Arc<Shadows>,
 }
 
 impl std::fmt::Debug for AsOf {
@@ -406,7 +498,7 @@ impl std::fmt::Debug for AsOf {
 
 impl AsOf {
     pub fn new(db: DatabaseConnection, tense: Tense) -> Self {
-        let with = with_clause(db.get_database_backend(), &tense).into();
+        let with = Arc::new(with_clause(db.get_database_backend(), &tense));
         Self { db, tense, with }
     }
 
@@ -414,9 +506,8 @@ impl AsOf {
         self.tense
     }
 
-    fn rewrite(&self, mut stmt: Statement) -> Statement {
-        stmt.sql = prefixed(&self.with, &stmt.sql);
-        stmt
+    fn rewrite(&self, stmt: Statement) -> Statement {
+        shadowed(&self.with, stmt)
     }
 }
 
@@ -455,7 +546,7 @@ impl ConnectionTrait for AsOf {
 /// (a report's snapshot) is read exactly as a later read as of that tense reads it.
 pub struct Within<'a, C> {
     conn: &'a C,
-    with: String,
+    with: Shadows,
 }
 
 pub fn within<C: ConnectionTrait>(conn: &C, tense: Tense) -> Within<'_, C> {
@@ -479,14 +570,12 @@ impl<C: ConnectionTrait + Sync> ConnectionTrait for Within<'_, C> {
         Err(read_only())
     }
 
-    async fn query_one(&self, mut stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        stmt.sql = prefixed(&self.with, &stmt.sql);
-        self.conn.query_one(stmt).await
+    async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.conn.query_one(shadowed(&self.with, stmt)).await
     }
 
-    async fn query_all(&self, mut stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        stmt.sql = prefixed(&self.with, &stmt.sql);
-        self.conn.query_all(stmt).await
+    async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.conn.query_all(shadowed(&self.with, stmt)).await
     }
 
     fn support_returning(&self) -> bool {
@@ -1047,6 +1136,26 @@ mod tests {
             prefixed("a AS (x)", "with recursive b AS (y) SELECT 1"),
             "WITH RECURSIVE a AS (x), b AS (y) SELECT 1"
         );
+    }
+
+    #[test]
+    fn a_statement_gets_the_expressions_it_names_and_what_they_read() {
+        let t = Tense::on(NaiveDate::from_ymd_opt(2022, 11, 29).unwrap());
+        let w = with_clause(DatabaseBackend::Postgres, &t);
+        let got = w
+            .for_sql(r#"SELECT "measure_finding"."measure_id" FROM "measure_finding""#)
+            .unwrap();
+        assert!(got.starts_with("remedy_measure_v AS"), "{got}");
+        assert!(got.contains("measure_finding AS ("));
+        assert!(!got.contains("remedy_measure_k"), "{got}");
+        assert!(!got.contains("evidence AS"), "{got}");
+        let got = w
+            .for_sql(r#"SELECT 1 FROM "measure" JOIN evidence ON 1 = 1"#)
+            .unwrap();
+        assert!(got.contains("remedy_measure_k AS") && got.contains("evidence AS"));
+        // Names inside other identifiers do not count.
+        assert_eq!(w.for_sql("SELECT 1 FROM measure_history, api_token"), None);
+        assert!(w.all().contains("report_measure AS"));
     }
 
     #[test]
