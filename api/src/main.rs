@@ -338,6 +338,7 @@ async fn print_demo_tokens(
     let wanted: Vec<(&str, Role, Vec<i64>)> = vec![
         ("demo-admin", Role::Admin, vec![]),
         ("demo-viewer", Role::Viewer, vec![]),
+        ("demo-auditor", Role::Auditor, vec![]),
         (
             "third-party-committee",
             Role::Evaluator,

@@ -39,6 +39,9 @@ pub enum Role {
     Reporter,
     /// Third-party evaluators: only the orders in the token; may add evaluations.
     Evaluator,
+    /// Internal audit (e.g. the internal-audit head): reads the plan and generated reports,
+    /// verifies implemented measures (`plan:verify`) and decides on slips (`plan:approve`).
+    Auditor,
 }
 
 impl Role {
@@ -49,6 +52,7 @@ impl Role {
             Role::Viewer => "VIEWER",
             Role::Reporter => "REPORTER",
             Role::Evaluator => "EVALUATOR",
+            Role::Auditor => "AUDITOR",
         }
     }
 
@@ -59,6 +63,7 @@ impl Role {
             "VIEWER" => Role::Viewer,
             "REPORTER" => Role::Reporter,
             "EVALUATOR" => Role::Evaluator,
+            "AUDITOR" => Role::Auditor,
             _ => return None,
         })
     }
@@ -77,6 +82,8 @@ impl Role {
                 GenerateReports,
                 WriteEvaluations,
                 AdminTokens,
+                VerifyPlan,
+                ApprovePlan,
             ],
             Role::Editor => &[
                 ReadPlan,
@@ -89,6 +96,13 @@ impl Role {
             Role::Viewer => &[ReadPlan],
             Role::Reporter => &[ReadPlan, GenerateReports],
             Role::Evaluator => &[ReadPlan, WriteEvaluations],
+            Role::Auditor => &[
+                ReadPlan,
+                ReadContacts,
+                GenerateReports,
+                VerifyPlan,
+                ApprovePlan,
+            ],
         }
     }
 }
@@ -105,10 +119,14 @@ pub enum Permission {
     GenerateReports,
     WriteEvaluations,
     AdminTokens,
+    /// Marks implemented measures VERIFIED (never one's own implementation).
+    VerifyPlan,
+    /// Decides on requests to slip a measure (deferral, cancellation, a later due date).
+    ApprovePlan,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 11] = [
         Permission::ReadPlan,
         Permission::ReadContacts,
         Permission::ReadAudit,
@@ -118,6 +136,8 @@ impl Permission {
         Permission::GenerateReports,
         Permission::WriteEvaluations,
         Permission::AdminTokens,
+        Permission::VerifyPlan,
+        Permission::ApprovePlan,
     ];
 
     pub fn scope(&self) -> &'static str {
@@ -131,6 +151,8 @@ impl Permission {
             Permission::GenerateReports => "reports:generate",
             Permission::WriteEvaluations => "evaluations:write",
             Permission::AdminTokens => "tokens:admin",
+            Permission::VerifyPlan => "plan:verify",
+            Permission::ApprovePlan => "plan:approve",
         }
     }
 }
