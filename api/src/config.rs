@@ -75,6 +75,13 @@ pub struct ServerConfig {
     /// `api/src/graphql/fast.rs`); `false` resolves every field through the generic executor.
     #[arg(long, env = "REMEDY_BULK_RENDER", default_value_t = true, action = clap::ArgAction::Set)]
     pub bulk_render: bool,
+    /// Separation of duties: moving a measure to VERIFIED is refused to the person who moved
+    /// it to IMPLEMENTED and to its owner's account (`plan:verify` is needed either way).
+    #[arg(long, env = "REMEDY_SEPARATION_OF_DUTIES", default_value_t = true, action = clap::ArgAction::Set)]
+    pub separation_of_duties: bool,
+    /// Days before today a transition's effective date (`on`) may lie without `plan:approve`.
+    #[arg(long, env = "REMEDY_BACKDATE_WINDOW_DAYS", default_value_t = 7)]
+    pub backdate_window_days: u32,
     /// Worker threads (0: one per core).
     #[arg(long, env = "REMEDY_WORKERS", default_value_t = 0)]
     pub workers: usize,
@@ -273,6 +280,8 @@ mod tests {
         assert_eq!(cfg.max_body_bytes, 1024 * 1024);
         assert_eq!(cfg.ws_max_operations, 100);
         assert_eq!(cfg.listen.to_string(), "127.0.0.1:8080");
+        assert!(cfg.separation_of_duties);
+        assert_eq!(cfg.backdate_window_days, 7);
         let db = DbConfig::new("sqlite::memory:");
         assert_eq!(db.database_url, "sqlite::memory:");
         assert_eq!(db.db_max_connections, 10);

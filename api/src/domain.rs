@@ -1,5 +1,6 @@
 //! The plan's rules, with no I/O: today's date, whether a measure is overdue (now or as of a
-//! date), its status as of a date, and the recurrence calendar of recurring measures. Every
+//! date), its status as of a date, the recurrence calendar of recurring measures, and the
+//! accountability rules of a transition (its effective date; separation of duties). Every
 //! layer above uses these; they use nothing of remedy's but the entities.
 use chrono::{Datelike, Duration, NaiveDate, Utc};
 use entity::enums::{MeasureStatus, Recurrence};
@@ -141,9 +142,154 @@ pub fn periods(
     out
 }
 
+/// A rule a transition's effective date (`on`) breaks: the first, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransitionDate {
+    /// After today.
+    InFuture { today: NaiveDate },
+    /// Before the measure's start, on a move to IMPLEMENTED or VERIFIED.
+    BeforeStart { started_on: NaiveDate },
+    /// More than `window_days` before today (before `earliest`): allowed only to callers who
+    /// may approve (`plan:approve`).
+    BeyondWindow {
+        window_days: u32,
+        earliest: NaiveDate,
+    },
+}
+
+/// The first rule a transition to `to` dated `on` breaks, judged on `today`, for a measure
+/// started on `started_on`, with a back-dating window of `window_days` (a window reaching
+/// past the calendar's first day bounds nothing).
+pub fn transition_date(
+    on: NaiveDate,
+    today: NaiveDate,
+    to: MeasureStatus,
+    started_on: Option<NaiveDate>,
+    window_days: u32,
+) -> Option<TransitionDate> {
+    if on > today {
+        return Some(TransitionDate::InFuture { today });
+    }
+    if matches!(to, MeasureStatus::Implemented | MeasureStatus::Verified) {
+        if let Some(start) = started_on.filter(|s| on < *s) {
+            return Some(TransitionDate::BeforeStart { started_on: start });
+        }
+    }
+    let earliest = today.checked_sub_days(chrono::Days::new(u64::from(window_days)))?;
+    (on < earliest).then_some(TransitionDate::BeyondWindow {
+        window_days,
+        earliest,
+    })
+}
+
+/// Why a person may not verify a measure under separation of duties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DutyConflict {
+    /// The verifier moved it to IMPLEMENTED (this token subject).
+    Implementer(String),
+    /// The verifier is the account of the measure's owner (this token subject).
+    Owner(String),
+}
+
+/// Whether `verifier` (a token subject) is barred from verifying a measure that `implementer`
+/// moved to IMPLEMENTED and whose owner has the account `owner_account`. Subjects are
+/// compared without regard to case (`Tanaka@example.com` is `tanaka@example.com`): a
+/// conflict is never missed for a difference of case.
+pub fn verification_conflict(
+    verifier: &str,
+    implementer: Option<&str>,
+    owner_account: Option<&str>,
+) -> Option<DutyConflict> {
+    let same = |other: &str| other.to_lowercase() == verifier.to_lowercase();
+    if let Some(i) = implementer.filter(|i| same(i)) {
+        return Some(DutyConflict::Implementer(i.to_string()));
+    }
+    owner_account
+        .filter(|a| same(a))
+        .map(|a| DutyConflict::Owner(a.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_transition_date_is_neither_future_nor_before_the_start_nor_far_back() {
+        use MeasureStatus::*;
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let today = d("2026-12-10");
+        let start = Some(d("2026-11-01"));
+        // Today, and within the window: nothing broken.
+        assert_eq!(transition_date(today, today, Implemented, start, 7), None);
+        assert_eq!(
+            transition_date(d("2026-12-03"), today, Implemented, start, 7),
+            None
+        );
+        // Tomorrow: in the future, whatever the move.
+        for to in [InProgress, Implemented, Verified, Deferred, Cancelled] {
+            assert_eq!(
+                transition_date(d("2026-12-11"), today, to, start, 7),
+                Some(TransitionDate::InFuture { today })
+            );
+        }
+        // Before the start: only completion and verification are bound by it.
+        for to in [Implemented, Verified] {
+            assert_eq!(
+                transition_date(d("2026-10-31"), today, to, start, 7),
+                Some(TransitionDate::BeforeStart {
+                    started_on: d("2026-11-01")
+                })
+            );
+        }
+        // Eight days back: beyond a 7-day window, within a 10-day one.
+        let beyond = TransitionDate::BeyondWindow {
+            window_days: 7,
+            earliest: d("2026-12-03"),
+        };
+        assert_eq!(
+            transition_date(d("2026-12-02"), today, Implemented, start, 7),
+            Some(beyond)
+        );
+        assert_eq!(
+            transition_date(d("2026-12-02"), today, Deferred, None, 7),
+            Some(beyond)
+        );
+        assert_eq!(
+            transition_date(d("2026-12-02"), today, Implemented, start, 10),
+            None
+        );
+        // A window of 0 days: only today; one past the calendar: no bound.
+        assert_eq!(transition_date(today, today, InProgress, None, 0), None);
+        assert!(transition_date(d("2026-12-09"), today, InProgress, None, 0).is_some());
+        assert_eq!(
+            transition_date(d("1900-01-01"), today, InProgress, None, u32::MAX),
+            None
+        );
+    }
+
+    #[test]
+    fn the_implementer_and_the_owners_account_may_not_verify() {
+        let none = verification_conflict("audit@example.com", Some("editor"), None);
+        assert_eq!(none, None);
+        assert_eq!(
+            verification_conflict("editor", Some("editor"), Some("editor")),
+            Some(DutyConflict::Implementer("editor".into()))
+        );
+        assert_eq!(
+            verification_conflict(
+                "Tanaka@Example.com",
+                Some("editor"),
+                Some("tanaka@example.com")
+            ),
+            Some(DutyConflict::Owner("tanaka@example.com".into()))
+        );
+        assert_eq!(
+            verification_conflict("EDITOR", Some("editor"), None),
+            Some(DutyConflict::Implementer("editor".into()))
+        );
+        // Nobody known: nothing to conflict with.
+        assert_eq!(verification_conflict("anyone", None, None), None);
+    }
 
     #[test]
     fn periods_cover_full_periods_only() {

@@ -86,6 +86,7 @@ fn unique_index_field(name: &str) -> Option<&'static str> {
         "ux_regulator_code" | "ux_owner_code" | "ux_system_code" | "ux_measure_code"
         | "ux_report_code" | "ux_evaluator_code" => "code",
         "ux_order_reference" => "reference",
+        "ux_owner_account" => "account",
         "ux_finding_order_number" => "number",
         "ux_occurrence_measure_period" => "period",
         "ux_evidence_supersedes" => "supersedes",

@@ -16,6 +16,10 @@ pub struct Model {
     pub role_title: Option<String>,
     /// Private: never shown to viewers or evaluators.
     pub contact: Option<String>,
+    /// The token subject of the person this owner is (e.g. `tanaka@example.com`), when it
+    /// has an account: unique when set. Private, like `contact`; separation of duties keeps
+    /// it from verifying the measures it owns.
+    pub account: Option<String>,
     pub parent_id: Option<i64>,
     pub version: i32,
     pub archived_at: Option<DateTimeUtc>,

@@ -3,6 +3,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_init;
 mod m20261201_000001_history;
+mod m20261202_000001_owner_account;
 
 pub struct Migrator;
 
@@ -12,6 +13,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_init::Migration),
             Box::new(m20261201_000001_history::Migration),
+            Box::new(m20261202_000001_owner_account::Migration),
         ]
     }
 }

@@ -562,3 +562,51 @@ async fn history_tables_refuse_updates_and_deletes() {
         }
     }
 }
+
+/// `owner.account` came with a later migration: an owner's versions recorded before it hold
+/// NULL there and their audit events do not name the column. `remedy audit verify` takes that
+/// for what it is, and still names a version holding an account its event does not know.
+#[tokio::test]
+async fn versions_from_before_a_new_column_verify_and_a_value_their_event_lacks_is_named() {
+    use sea_orm::{ActiveModelTrait, Set};
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for (code, account) in [
+        ("before-accounts", None),
+        ("forged-account", Some("x@example.com")),
+    ] {
+        let w = Write::begin(&app.db, &app.gate, "test:upgrade")
+            .await
+            .unwrap();
+        let row = owner::ActiveModel {
+            code: Set(code.into()),
+            name: Set(code.into()),
+            name_local: Set(None),
+            kind: Set(entity::enums::OwnerKind::Person),
+            role_title: Set(None),
+            contact: Set(None),
+            account: Set(account.map(str::to_string)),
+            parent_id: Set(None),
+            version: Set(1),
+            archived_at: Set(None),
+            created_at: Set(w.now),
+            updated_at: Set(w.now),
+            ..Default::default()
+        }
+        .insert(&w.txn)
+        .await
+        .unwrap();
+        // The event as it was recorded before the column existed.
+        let mut after = json!(row);
+        after.as_object_mut().unwrap().remove("account");
+        w.audit("create", "Owner", row.id, None, Some(after))
+            .await
+            .unwrap();
+        w.commit().await.unwrap();
+        ids.push(row.id);
+    }
+    let found = remedy::service::history::verify(&app.db).await.unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].subject, format!("owner {}", ids[1]));
+    assert!(found[0].problem.ends_with("in account"), "{found:?}");
+}

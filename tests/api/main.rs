@@ -3,6 +3,7 @@
 //! is set).
 mod helpers;
 
+mod accountability;
 mod auth;
 mod bulk;
 mod conformance;

@@ -89,8 +89,20 @@ async fn transition(
     to: &str,
     reason: Option<&str>,
 ) -> (Value, Vec<String>) {
+    transition_as(app, &app.admin_token, id, version, to, reason).await
+}
+
+/// A transition made with `token` (verifying needs another person than the implementer).
+async fn transition_as(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    version: i64,
+    to: &str,
+    reason: Option<&str>,
+) -> (Value, Vec<String>) {
     let (_, body) = app
-        .graphql(TRANSITION, json!({"i": {"id": id, "version": version, "to": to, "reason": reason, "on": "2022-12-01"}}))
+        .graphql_as(Some(token), TRANSITION, json!({"i": {"id": id, "version": version, "to": to, "reason": reason, "on": "2022-12-01"}}))
         .await;
     let codes = error_codes(&body);
     (body["data"]["transitionMeasure"].clone(), codes)
@@ -114,11 +126,12 @@ async fn a_measure_runs_from_planned_to_verified_with_an_audit_trail() {
     assert!(e.is_empty(), "{e:?}");
     assert_eq!(m["completedOn"], "2022-12-01");
     let version = m["version"].as_i64().unwrap();
-    // VERIFIED needs current evidence.
-    let (_, e) = transition(&app, &id, version, "VERIFIED", None).await;
+    // VERIFIED needs current evidence, and someone other than the implementer (test-admin).
+    let auditor = app.token(Role::Auditor, &[]).await;
+    let (_, e) = transition_as(&app, &auditor, &id, version, "VERIFIED", None).await;
     assert_eq!(e, ["VALIDATION"]);
     register(&app, &id).await;
-    let (m, e) = transition(&app, &id, version, "VERIFIED", None).await;
+    let (m, e) = transition_as(&app, &auditor, &id, version, "VERIFIED", None).await;
     assert!(e.is_empty(), "{e:?}");
     assert_eq!(m["status"], "VERIFIED");
     // The audit log proves every step, and the chain holds.
@@ -140,6 +153,7 @@ async fn a_measure_runs_from_planned_to_verified_with_an_audit_trail() {
         ["create", "transition", "transition", "transition"]
     );
     assert_eq!(data["auditLog"]["nodes"][0]["actor"], "test-admin");
+    assert_eq!(data["auditLog"]["nodes"][3]["actor"], "test-auditor");
     assert_eq!(data["verifyAuditLog"]["intact"], true);
     assert!(data["verifyAuditLog"]["firstBrokenId"].is_null());
 }
@@ -177,6 +191,15 @@ async fn every_transition_is_allowed_or_refused_as_the_workflow_says() {
             _ => vec!["CANCELLED"],
         }
     };
+    // Verifying is another person's move than implementing (separation of duties).
+    let auditor = app.token(Role::Auditor, &[]).await;
+    let by = |to: &str| -> String {
+        if to == "VERIFIED" {
+            auditor.clone()
+        } else {
+            app.admin_token.clone()
+        }
+    };
     let mut n = 0;
     for from in states {
         for to in states {
@@ -184,12 +207,12 @@ async fn every_transition_is_allowed_or_refused_as_the_workflow_says() {
             let (id, mut v) = new_measure(&app, &format!("T-{n:02}")).await;
             register(&app, &id).await;
             for step in path(from) {
-                let (m, e) = transition(&app, &id, v, step, Some("reason")).await;
+                let (m, e) = transition_as(&app, &by(step), &id, v, step, Some("reason")).await;
                 assert!(e.is_empty(), "reaching {from} via {step}: {e:?}");
                 v = m["version"].as_i64().unwrap();
             }
             let before = audit_count(&app).await;
-            let (m, e) = transition(&app, &id, v, to, Some("because")).await;
+            let (m, e) = transition_as(&app, &by(to), &id, v, to, Some("because")).await;
             if allowed.contains(&(from, to)) {
                 assert!(e.is_empty(), "{from} -> {to} refused: {e:?}");
                 assert_eq!(m["status"], to);

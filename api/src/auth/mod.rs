@@ -301,6 +301,22 @@ impl Guard for Requires {
     }
 }
 
+/// A field guard: the caller must hold at least one of the permissions; the store function
+/// behind the field decides which one a call needs (`transitionMeasure`: `plan:verify` to
+/// move to VERIFIED, `plan:write` for every other move).
+pub struct RequiresAny(pub &'static [Permission]);
+
+impl Guard for RequiresAny {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        let who = caller(ctx)?;
+        if self.0.iter().any(|p| who.can(*p)) {
+            return Ok(());
+        }
+        let names: Vec<&str> = self.0.iter().map(Permission::scope).collect();
+        Err(AppError::Forbidden(format!("requires {}", names.join(" or "))).into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

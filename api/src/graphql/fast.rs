@@ -306,8 +306,8 @@ plain_fields!(measure::Model, "Measure", not plain: ["owner", "findings", "syste
     "archivedAt" => m.archived_at,
 });
 
-// `contact` is guarded; relations and `permissions` take the context.
-plain_fields!(owner::Model, "Owner", not plain: ["contact", "parent", "measures", "workload", "permissions"], |o| {
+// `contact` and `account` are guarded; relations and `permissions` take the context.
+plain_fields!(owner::Model, "Owner", not plain: ["contact", "account", "parent", "measures", "workload", "permissions"], |o| {
     "id" => id::encode("Owner", o.id),
     "code" => o.code,
     "name" => o.name,

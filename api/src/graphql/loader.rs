@@ -330,6 +330,37 @@ macro_rules! due_history {
 }
 
 due_history!(MeasureDueHistory, measure, "measure", scope::measures);
+
+/// Who moved each measure the caller sees to IMPLEMENTED in its current implementation cycle
+/// (`service::history::implementers`, read from the history as it stands now), for
+/// `Measure.permissions.canVerify`: one statement for the scope, one for the versions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ImplementerOf(pub i64);
+
+impl DlLoader<ImplementerOf> for Loader {
+    type Value = String;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[ImplementerOf],
+    ) -> Result<HashMap<ImplementerOf, Self::Value>, AppError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let seen: Vec<i64> = measure::Entity::find()
+            .select_only()
+            .column(measure::Column::Id)
+            .filter(in_ids(measure::Column::Id, ids))
+            .filter(scope::measures(&self.who))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(history::implementers(self.db.live(), &seen)
+            .await?
+            .into_iter()
+            .map(|(id, by)| (ImplementerOf(id), by))
+            .collect())
+    }
+}
 due_history!(ReportDueHistory, report, "report", scope::reports);
 
 by_id!(RegulatorById, regulator, scope::regulators);

@@ -76,6 +76,7 @@ pub fn build_schema(
         })
         .data(gate)
         .data(crate::service::plan::EvidenceStore::from_config(cfg))
+        .data(crate::service::write::measures::Accountability::from_config(cfg))
         .data(mutation::UploadLimits {
             max_bytes: cfg.max_upload_bytes,
         })

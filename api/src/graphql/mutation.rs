@@ -10,7 +10,7 @@ use entity::enums::*;
 use sea_orm::DatabaseConnection;
 
 use super::types::*;
-use crate::auth::{caller, Caller, Permission, Requires};
+use crate::auth::{caller, Caller, Permission, Requires, RequiresAny};
 use crate::error::{AppError, AppResult};
 use crate::id::decode;
 use crate::service::plan::EvidenceStore;
@@ -464,16 +464,26 @@ impl PlanMutation {
         measure_changed(ctx, row).await
     }
 
-    /// Moves a measure along its workflow. VERIFIED needs current evidence; DEFERRED and
-    /// CANCELLED need a reason; other moves are refused.
-    #[graphql(guard = "Requires(Permission::WritePlan)")]
+    /// Moves a measure along its workflow. VERIFIED needs `plan:verify`, someone other than
+    /// the person who moved it to IMPLEMENTED and than its owner's account (separation of
+    /// duties) and current evidence; every other move needs `plan:write`. DEFERRED and
+    /// CANCELLED need a reason. `on` may not be in the future nor, for IMPLEMENTED and
+    /// VERIFIED, before the start; more than the back-dating window (7 days by default)
+    /// before today it needs `plan:approve`. Other moves are refused.
+    #[graphql(guard = "RequiresAny(&[Permission::WritePlan, Permission::VerifyPlan])")]
     async fn transition_measure(
         &self,
         ctx: &Context<'_>,
         input: TransitionMeasureInput,
     ) -> AppResult<Measure> {
         let input = input.try_into()?;
-        let row = write_txn!(ctx, |w, who| measures::transition_measure(w, who, &input));
+        let rules = ctx
+            .data_opt::<measures::Accountability>()
+            .copied()
+            .unwrap_or_default();
+        let row = write_txn!(ctx, |w, who| measures::transition_measure(
+            w, who, &input, &rules
+        ));
         measure_changed(ctx, row).await
     }
 

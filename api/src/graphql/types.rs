@@ -68,6 +68,10 @@ pub struct Permissions {
     pub can_submit: bool,
     /// May read private contact data (owners).
     pub can_view_contact: bool,
+    /// May move it to VERIFIED now (measures): it is IMPLEMENTED and not archived, the caller
+    /// holds `plan:verify` and, under separation of duties, neither moved it to IMPLEMENTED
+    /// nor is its owner's account. Current evidence is still needed, as the move checks.
+    pub can_verify: bool,
 }
 
 fn permissions(who: &Caller, write: Permission) -> Permissions {
@@ -559,15 +563,65 @@ impl Measure {
             Evaluation,
         )
     }
-    /// What the caller may do with it.
+    /// What the caller may do with it (`canVerify`: as it stands now, also in a read as of
+    /// a date).
     async fn permissions(&self, ctx: &Context<'_>) -> AppResult<Permissions> {
         let who = caller(ctx)?;
         Ok(Permissions {
             can_evaluate: who.can(Permission::WriteEvaluations),
             can_add_evidence: who.can(Permission::WriteEvidence),
+            can_verify: can_verify(ctx, who, &self.0).await?,
             ..permissions(who, Permission::WritePlan)
         })
     }
+}
+
+/// Whether the caller may move a measure to VERIFIED now: the measure as it stands now is
+/// IMPLEMENTED and not archived, and the store's rule
+/// ([`crate::service::write::measures::verification_refusal`], the one `transitionMeasure`
+/// applies) finds nothing against the caller. The implementer and the owner come through the
+/// live loaders, so a page of measures costs the same statements whatever its length.
+async fn can_verify(ctx: &Context<'_>, who: &Caller, m: &measure::Model) -> AppResult<bool> {
+    use crate::service::write::measures::{verification_refusal, Accountability};
+    if !who.can(Permission::VerifyPlan) {
+        return Ok(false);
+    }
+    let now = loader_at(ctx, None)?;
+    let live = match super::tense::of(ctx) {
+        None => std::borrow::Cow::Borrowed(m),
+        Some(_) => match now.load_one(MeasureById(m.id)).await? {
+            Some(row) => std::borrow::Cow::Owned(std::sync::Arc::unwrap_or_clone(row)),
+            None => return Ok(false),
+        },
+    };
+    if live.status != MeasureStatus::Implemented || live.archived_at.is_some() {
+        return Ok(false);
+    }
+    let rules = ctx
+        .data_opt::<Accountability>()
+        .copied()
+        .unwrap_or_default();
+    let (implementer, owner_account) = if rules.separation_of_duties {
+        let implementer = now.load_one(ImplementerOf(live.id)).await?;
+        let owner_account = match live.owner_id {
+            Some(o) => now
+                .load_one(OwnerById(o))
+                .await?
+                .and_then(|o| o.account.clone()),
+            None => None,
+        };
+        (implementer, owner_account)
+    } else {
+        (None, None)
+    };
+    Ok(verification_refusal(
+        who,
+        &rules,
+        &live.code,
+        implementer.as_deref(),
+        owner_account.as_deref(),
+    )
+    .is_none())
 }
 
 /// Whether an evidence item is current: not superseded, and valid on `on`.
@@ -623,6 +677,13 @@ impl Owner {
     #[graphql(guard = "Requires(Permission::ReadContacts)")]
     async fn contact(&self) -> Option<&str> {
         self.0.contact.as_deref()
+    }
+    /// The token subject of the person it is (e.g. `tanaka@example.com`), if it has an
+    /// account: that account may not verify the measures it owns (separation of duties).
+    /// Private, like `contact` (callers with `contacts:read` only).
+    #[graphql(guard = "Requires(Permission::ReadContacts)")]
+    async fn account(&self) -> Option<&str> {
+        self.0.account.as_deref()
     }
     /// The department or body it belongs to.
     async fn parent(&self, ctx: &Context<'_>) -> AppResult<Option<Owner>> {
@@ -973,6 +1034,7 @@ impl Report {
             can_evaluate: who.can(Permission::WriteEvaluations),
             can_view_contact: who.can(Permission::ReadContacts),
             can_add_evidence: false,
+            can_verify: false,
         })
     }
 }

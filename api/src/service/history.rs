@@ -785,6 +785,55 @@ pub async fn due_history(
     Ok(out)
 }
 
+/// Who moved each measure to IMPLEMENTED in its current implementation cycle: the
+/// `recorded_by` of its latest version whose status is IMPLEMENTED while the version before
+/// it (in recording order) had another status or there was none. Measures never implemented
+/// are absent.
+///
+/// The history, not the audit log, answers: a version is the row itself as its transaction
+/// committed it, so every write that sets the status counts, whatever its action (a
+/// transition, the demo's import of measures implemented before remedy knew them), where the
+/// audit log says so only in the `_change` of "transition" events; and `history_id` is the
+/// order the database learnt the versions in, whatever dates the transitions carry. A version
+/// the history migration wrote for a row that existed before it names that migration, not a
+/// person. Reads `measure_history` (never shadowed by a read as of a date) on `conn`, one
+/// statement per 5,000 measures.
+pub async fn implementers<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[i64],
+) -> AppResult<HashMap<i64, String>> {
+    #[derive(FromQueryResult)]
+    struct Entry {
+        id: i64,
+        recorded_by: String,
+    }
+    let backend = conn.get_database_backend();
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(5000) {
+        let list = chunk
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT e.id, e.recorded_by FROM (SELECT h.id, h.history_id, h.status, h.recorded_by, \
+             LAG(h.status) OVER (PARTITION BY h.id ORDER BY h.history_id) AS before_status \
+             FROM measure_history h WHERE h.id IN ({list})) e \
+             WHERE e.status = 'IMPLEMENTED' \
+             AND (e.before_status IS NULL OR e.before_status <> 'IMPLEMENTED') \
+             ORDER BY e.id, e.history_id"
+        );
+        // The latest entry into IMPLEMENTED of each measure wins.
+        for e in Entry::find_by_statement(Statement::from_string(backend, sql))
+            .all(conn)
+            .await?
+        {
+            out.insert(e.id, e.recorded_by);
+        }
+    }
+    Ok(out)
+}
+
 /// The `reason` each audit event's change carries (`after._change.reason`).
 async fn reasons_of(conn: &DatabaseConnection, events: &[i64]) -> AppResult<HashMap<i64, String>> {
     let mut out = HashMap::new();
@@ -971,9 +1020,14 @@ pub async fn verify(db: &DatabaseConnection) -> AppResult<Vec<Discrepancy>> {
                 .as_deref()
                 .and_then(|a| serde_json::from_str(a).ok())
                 .unwrap_or(serde_json::Value::Null);
+            // A column added after the event was recorded (e.g. `owner.account`) is absent
+            // from its `after` and NULL in the versions of that time.
             let differs: Vec<&String> = row
                 .iter()
-                .filter(|(k, v)| after.get(k.as_str()) != Some(*v))
+                .filter(|(k, v)| match after.get(k.as_str()) {
+                    Some(a) => a != *v,
+                    None => !v.is_null() || after.is_null(),
+                })
                 .map(|(k, _)| k)
                 .collect();
             if !differs.is_empty() {

@@ -463,6 +463,20 @@ pub fn opt_text(field: &str, value: Option<&str>, max_chars: usize) -> AppResult
     }
 }
 
+/// An optional token subject (an owner's account): [`opt_text`] of at most 200 characters, as
+/// a token's subject is, and refused, never trimmed, when it begins or ends with white space
+/// (a token's subject cannot).
+pub fn opt_subject(field: &str, value: Option<&str>) -> AppResult<Option<String>> {
+    let v = opt_text(field, value, 200)?;
+    if v.as_deref().is_some_and(|s| s.trim() != s) {
+        return Err(AppError::validation(
+            field,
+            "must not begin or end with white space",
+        ));
+    }
+    Ok(v)
+}
+
 fn check_chars(field: &str, v: &str, max_chars: usize) -> AppResult<()> {
     if v.chars().count() > max_chars {
         return Err(AppError::validation(

@@ -160,6 +160,8 @@ hook runs before the ConfigMap exists. Empty values are left out.
   (list "REMEDY_WS_MAX_OPERATIONS" $c.wsMaxOperations)
   (list "REMEDY_WS_MAX_SOCKETS_PER_SUBJECT" $c.wsMaxSocketsPerSubject)
   (list "REMEDY_WS_RECHECK_SECONDS" $c.wsRecheckSeconds)
+  (list "REMEDY_SEPARATION_OF_DUTIES" $c.separationOfDuties)
+  (list "REMEDY_BACKDATE_WINDOW_DAYS" $c.backdateWindowDays)
   (list "OTEL_EXPORTER_OTLP_ENDPOINT" $c.otelExporterOtlpEndpoint)
 -}}
 {{- range $pairs }}

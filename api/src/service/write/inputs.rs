@@ -118,6 +118,9 @@ macro_rules! write_inputs {
                 role_title: Option<String>,
                 /// Private contact data.
                 contact: Option<String>,
+                /// The token subject of the person it is (e.g. `tanaka@example.com`), if it
+                /// has an account; unique. Private, like `contact`.
+                account: Option<String>,
                 /// The department or body it belongs to.
                 parent_id: Option<i64> as "Owner",
             }
@@ -133,6 +136,8 @@ macro_rules! write_inputs {
                 role_title: Option<String>,
                 /// Private contact data.
                 contact: Option<String>,
+                /// The token subject of the person it is; `""` clears it.
+                account: Option<String>,
             }
             /// A new system.
             CreateSystemInput => NewSystem {
@@ -215,6 +220,8 @@ macro_rules! write_inputs {
                 /// Why (required for DEFERRED and CANCELLED).
                 reason: Option<String>,
                 /// The day it happened (default today): start date for IN_PROGRESS, completion for IMPLEMENTED.
+                /// Not in the future, not before the start (IMPLEMENTED, VERIFIED); further back than the
+                /// back-dating window (7 days by default) it needs `plan:approve`.
                 on: Option<NaiveDate>,
             }
             /// Links to add to or remove from a measure.

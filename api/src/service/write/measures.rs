@@ -1,5 +1,6 @@
 //! Writes of measures (the plan, the workflow, the links) and their recurring executions.
 pub use super::inputs::{MeasureChanges, MeasureLinks, NewMeasure, NewOccurrence, Transition};
+use chrono::NaiveDate;
 use entity::enums::*;
 use entity::*;
 use sea_orm::sea_query::Expr;
@@ -9,14 +10,15 @@ use serde_json::json;
 
 use super::records::checked_finding;
 use super::{
-    archive, audit_row, change, change_text, code, date_order, insert_links, insert_new, load,
-    opt_text, stale, text, update_versioned, Write, LONG, SHORT,
+    archive, audit_row, change, change_text, code, insert_links, insert_new, load, opt_text, stale,
+    text, update_versioned, Write, LONG, SHORT,
 };
-use crate::auth::Caller;
+use crate::auth::{Caller, Permission};
+use crate::config::ServerConfig;
 use crate::db::in_ids;
-use crate::domain::today;
+use crate::domain::{today, transition_date, verification_conflict, DutyConflict, TransitionDate};
 use crate::error::{AppError, AppResult};
-use crate::service::plan;
+use crate::service::{history, plan};
 
 /// A measure the caller may act on ([`crate::service::scope::check_measure`]).
 pub async fn checked_measure(w: &Write<'_>, who: &Caller, id: i64) -> AppResult<measure::Model> {
@@ -170,13 +172,160 @@ pub async fn update_measure(
     .await
 }
 
-/// Moves a measure along its workflow. VERIFIED needs current evidence; DEFERRED and
-/// CANCELLED need a reason; other moves are refused.
+/// The deployment's accountability rules for transitions (`ServerConfig`:
+/// `REMEDY_SEPARATION_OF_DUTIES`, `REMEDY_BACKDATE_WINDOW_DAYS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accountability {
+    /// Whether the person who implemented a measure, and its owner's account, are barred
+    /// from verifying it.
+    pub separation_of_duties: bool,
+    /// Days before today a transition may be dated without `plan:approve`.
+    pub backdate_window_days: u32,
+}
+
+impl Accountability {
+    pub fn from_config(cfg: &ServerConfig) -> Self {
+        Self {
+            separation_of_duties: cfg.separation_of_duties,
+            backdate_window_days: cfg.backdate_window_days,
+        }
+    }
+}
+
+/// The settings' defaults (separation of duties on, a 7-day window).
+impl Default for Accountability {
+    fn default() -> Self {
+        Self::from_config(&ServerConfig::default())
+    }
+}
+
+/// Refuses a move to VERIFIED to a caller without `plan:verify`.
+fn require_verify(who: &Caller) -> AppResult<()> {
+    if who.can(Permission::VerifyPlan) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!(
+            "separation of duties: moving a measure to VERIFIED requires {}",
+            Permission::VerifyPlan.scope()
+        )))
+    }
+}
+
+/// Why the caller may not verify the measure `code`, if it may not: without `plan:verify`;
+/// with separation of duties on, as the person who moved it to IMPLEMENTED (`implementer`,
+/// from [`history::implementers`]) or as its owner's account (`owner_account`). The one
+/// rule behind `transitionMeasure` to VERIFIED and `Measure.permissions.canVerify`.
+pub fn verification_refusal(
+    who: &Caller,
+    rules: &Accountability,
+    code: &str,
+    implementer: Option<&str>,
+    owner_account: Option<&str>,
+) -> Option<AppError> {
+    if let Err(e) = require_verify(who) {
+        return Some(e);
+    }
+    if !rules.separation_of_duties {
+        return None;
+    }
+    let message = match verification_conflict(&who.subject, implementer, owner_account)? {
+        DutyConflict::Implementer(by) => format!(
+            "separation of duties: the person who implemented {code} ({by}) cannot verify it"
+        ),
+        DutyConflict::Owner(account) => format!(
+            "separation of duties: the account of {code}'s owner ({account}) cannot verify it"
+        ),
+    };
+    Some(AppError::Forbidden(message))
+}
+
+/// [`verification_refusal`] for a measure, its implementer and owner read in the write.
+async fn check_verifier(
+    w: &Write<'_>,
+    who: &Caller,
+    rules: &Accountability,
+    m: &measure::Model,
+) -> AppResult<()> {
+    require_verify(who)?;
+    if !rules.separation_of_duties {
+        return Ok(());
+    }
+    let implementer = history::implementers(&w.txn, &[m.id]).await?.remove(&m.id);
+    let owner_account = match m.owner_id {
+        Some(o) => owner::Entity::find_by_id(o)
+            .one(&w.txn)
+            .await?
+            .and_then(|o| o.account),
+        None => None,
+    };
+    match verification_refusal(
+        who,
+        rules,
+        &m.code,
+        implementer.as_deref(),
+        owner_account.as_deref(),
+    ) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Checks a transition's effective date ([`transition_date`]): not after today, not before
+/// the start on a move to IMPLEMENTED or VERIFIED (`VALIDATION` on `on`), and not further
+/// back than the window unless the caller holds `plan:approve` (`FORBIDDEN`).
+fn check_transition_date(
+    who: &Caller,
+    rules: &Accountability,
+    m: &measure::Model,
+    to: MeasureStatus,
+    on: NaiveDate,
+    today: NaiveDate,
+) -> AppResult<()> {
+    match transition_date(on, today, to, m.started_on, rules.backdate_window_days) {
+        Some(TransitionDate::InFuture { today }) => Err(AppError::validation(
+            "on",
+            format!("cannot be in the future (today is {today})"),
+        )),
+        Some(TransitionDate::BeforeStart { started_on }) => {
+            let what = if to == MeasureStatus::Verified {
+                "verification"
+            } else {
+                "completion"
+            };
+            Err(AppError::validation(
+                "on",
+                format!("{what} cannot be before the start ({started_on})"),
+            ))
+        }
+        Some(TransitionDate::BeyondWindow { window_days, .. })
+            if !who.can(Permission::ApprovePlan) =>
+        {
+            Err(AppError::Forbidden(format!(
+                "back-dating window: {} to {to} on {on} is more than {window_days} days \
+                 before today ({today}), which requires {}",
+                m.code,
+                Permission::ApprovePlan.scope()
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Moves a measure along its workflow. VERIFIED needs `plan:verify`, a caller who neither
+/// implemented it nor is its owner's account (separation of duties, when on) and current
+/// evidence; every other move needs `plan:write`; DEFERRED and CANCELLED need a reason; the
+/// effective date follows [`check_transition_date`]; other moves are refused.
 pub async fn transition_measure(
     w: &Write<'_>,
     who: &Caller,
     input: &Transition,
+    rules: &Accountability,
 ) -> AppResult<measure::Model> {
+    let to = input.to;
+    match to {
+        MeasureStatus::Verified => require_verify(who)?,
+        _ => who.require(Permission::WritePlan)?,
+    }
     let current = checked_measure(w, who, input.id).await?;
     if current.version != input.version {
         return Err(stale("Measure", current.version));
@@ -184,14 +333,14 @@ pub async fn transition_measure(
     if current.archived_at.is_some() {
         return Err(AppError::validation("id", "the measure is archived"));
     }
-    let to = input.to;
     if !plan::allowed(current.status, to) {
         return Err(AppError::validation(
             "to",
             format!("a measure cannot move from {} to {}", current.status, to),
         ));
     }
-    let on = input.on.unwrap_or_else(today);
+    let today = today();
+    let on = input.on.unwrap_or(today);
     let reason = opt_text("reason", input.reason.as_deref(), LONG)?;
     if matches!(to, MeasureStatus::Deferred | MeasureStatus::Cancelled) && reason.is_none() {
         return Err(AppError::validation(
@@ -199,19 +348,15 @@ pub async fn transition_measure(
             format!("required to move to {to}"),
         ));
     }
-    if to == MeasureStatus::Verified && !plan::has_current_evidence(&w.txn, input.id, on).await? {
-        return Err(AppError::validation(
-            "to",
-            "VERIFIED needs at least one current evidence item",
-        ));
-    }
-    if to == MeasureStatus::Implemented {
-        date_order(
-            "on",
-            current.started_on,
-            Some(on),
-            "completion cannot be before the start",
-        )?;
+    check_transition_date(who, rules, &current, to, on, today)?;
+    if to == MeasureStatus::Verified {
+        check_verifier(w, who, rules, &current).await?;
+        if !plan::has_current_evidence(&w.txn, input.id, on).await? {
+            return Err(AppError::validation(
+                "to",
+                "VERIFIED needs at least one current evidence item",
+            ));
+        }
     }
     let start_first_due = (to == MeasureStatus::InProgress
         && current.started_on.is_none()

@@ -10,8 +10,8 @@ use entity::*;
 use sea_orm::ActiveValue::Set;
 
 use super::{
-    archive, change, change_text, code, insert_new, load, opt_text, text, update_versioned, Write,
-    LONG, SHORT,
+    archive, change, change_text, code, insert_new, load, opt_subject, opt_text, text,
+    update_versioned, Write, LONG, SHORT,
 };
 use crate::auth::Caller;
 use crate::error::AppResult;
@@ -198,6 +198,7 @@ pub async fn create_owner(
         kind: Set(input.kind),
         role_title: Set(opt_text("roleTitle", input.role_title.as_deref(), SHORT)?),
         contact: Set(opt_text("contact", input.contact.as_deref(), SHORT)?),
+        account: Set(opt_subject("account", input.account.as_deref())?),
         parent_id: Set(parent_id),
         ..Default::default()
     };
@@ -218,6 +219,9 @@ pub async fn update_owner(
         change(&mut a.kind, input.kind);
         change_text(&mut a.role_title, "roleTitle", &input.role_title, SHORT)?;
         change_text(&mut a.contact, "contact", &input.contact, SHORT)?;
+        if let Some(account) = &input.account {
+            a.account = Set(opt_subject("account", Some(account.as_str()))?);
+        }
         Ok(())
     })
     .await
