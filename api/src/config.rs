@@ -26,6 +26,17 @@ pub struct DbConfig {
     /// per statement.
     #[arg(long, env = "REMEDY_DB_TEST_BEFORE_ACQUIRE", default_value_t = false, action = clap::ArgAction::Set)]
     pub db_test_before_acquire: bool,
+    /// PostgreSQL: seconds any one statement may run before the server cancels it (its
+    /// `statement_timeout`, set on every pooled connection); 0 for no limit. A request that
+    /// runs past REMEDY_REQUEST_TIMEOUT_SECONDS is answered TIMEOUT, but its statement would
+    /// keep a connection and a core busy: this cancels it in the database too. Raise it (or
+    /// 0) for long maintenance runs such as `remedy audit verify` on a very large plan.
+    #[arg(
+        long,
+        env = "REMEDY_DB_STATEMENT_TIMEOUT_SECONDS",
+        default_value_t = 60
+    )]
+    pub db_statement_timeout: u64,
 }
 
 /// Settings of the HTTP/GraphQL server.
@@ -148,6 +159,7 @@ impl std::fmt::Debug for DbConfig {
             .field("db_max_connections", &self.db_max_connections)
             .field("db_acquire_timeout", &self.db_acquire_timeout)
             .field("db_test_before_acquire", &self.db_test_before_acquire)
+            .field("db_statement_timeout", &self.db_statement_timeout)
             .finish()
     }
 }

@@ -35,6 +35,11 @@ pub async fn connect(cfg: &DbConfig) -> anyhow::Result<DatabaseConnection> {
                 .foreign_keys(true)
         });
     }
+    if !is_sqlite && cfg.db_statement_timeout > 0 {
+        // Sent as a startup parameter, so every connection the pool opens has it.
+        let ms = cfg.db_statement_timeout.saturating_mul(1000).to_string();
+        opts.map_sqlx_postgres_opts(move |o| o.options([("statement_timeout", ms.clone())]));
+    }
     let mut db = Database::connect(opts)
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to the database at {}: {e}", redact(&url)))?;
@@ -96,7 +101,7 @@ mod tests {
     use sea_orm::{
         ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
     };
-    use sea_orm::{QueryOrder, QuerySelect, QueryTrait, Set};
+    use sea_orm::{QueryOrder, QuerySelect, QueryTrait, Set, Statement};
 
     fn both(stmt: &sea_orm::sea_query::SelectStatement) -> [(String, usize); 2] {
         [DatabaseBackend::Postgres, DatabaseBackend::Sqlite].map(|b| {
@@ -282,5 +287,40 @@ mod tests {
                 .unwrap();
             assert_eq!(found.len(), rows, "{probe}");
         }
+    }
+
+    /// Every pooled connection carries the statement timeout: a statement running past it is
+    /// cancelled by the server and reaches clients as TIMEOUT, not as an unavailable database;
+    /// 0 sets no limit.
+    #[tokio::test]
+    #[ignore = "PostgreSQL only: runs with REMEDY_TEST_DATABASE_URL set and -- --include-ignored"]
+    async fn a_statement_past_the_timeout_is_cancelled_with_timeout() {
+        let url = std::env::var("REMEDY_TEST_DATABASE_URL")
+            .expect("this test needs PostgreSQL: set REMEDY_TEST_DATABASE_URL");
+        let mut cfg = DbConfig::new(url);
+        cfg.db_statement_timeout = 1;
+        let db = connect(&cfg).await.unwrap();
+        let backend = db.get_database_backend();
+        let sleep = |s: f64| Statement::from_string(backend, format!("SELECT pg_sleep({s})"));
+        for _ in 0..3 {
+            // Each statement on whichever pooled connection it gets.
+            let shown = db
+                .query_one(Statement::from_string(backend, "SHOW statement_timeout"))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get_by_index::<String>(0)
+                .unwrap();
+            assert_eq!(shown, "1s");
+        }
+        let started = std::time::Instant::now();
+        let err = crate::error::AppError::from(db.query_one(sleep(5.0)).await.unwrap_err());
+        assert_eq!(err.code(), "TIMEOUT");
+        assert!(started.elapsed() < std::time::Duration::from_secs(4));
+        db.query_one(sleep(0.1)).await.unwrap();
+
+        cfg.db_statement_timeout = 0;
+        let unlimited = connect(&cfg).await.unwrap();
+        unlimited.query_one(sleep(1.5)).await.unwrap();
     }
 }

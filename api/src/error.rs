@@ -21,6 +21,8 @@ pub enum AppError {
         current_version: Option<i32>,
     },
     Unavailable(String),
+    /// A statement ran past the database's statement timeout and was cancelled by it.
+    TimedOut(String),
     Internal(std::sync::Arc<anyhow::Error>),
 }
 
@@ -53,6 +55,9 @@ impl AppError {
             AppError::Validation { field, message } => format!("{field}: {message}"),
             AppError::Conflict { message, .. } => message.clone(),
             AppError::Unavailable(_) => "the database is unavailable, try again later".into(),
+            AppError::TimedOut(_) => {
+                "a database statement took longer than its limit (REMEDY_DB_STATEMENT_TIMEOUT_SECONDS) and was cancelled".into()
+            }
             AppError::Internal(_) => "internal error".into(),
         }
     }
@@ -62,6 +67,7 @@ impl AppError {
         match self {
             AppError::Internal(inner) => anyhow::anyhow!("{inner:#}"),
             AppError::Unavailable(detail) => anyhow::anyhow!("database unavailable: {detail}"),
+            AppError::TimedOut(detail) => anyhow::anyhow!("statement timed out: {detail}"),
             other => anyhow::anyhow!("{}: {}", other.code(), other.message()),
         }
     }
@@ -75,6 +81,7 @@ impl AppError {
             AppError::Validation { .. } => "VALIDATION",
             AppError::Conflict { .. } => "CONFLICT",
             AppError::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            AppError::TimedOut(_) => "TIMEOUT",
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -135,6 +142,9 @@ impl From<DbErr> for AppError {
                 "23000" | "1811" | "19" => {
                     return AppError::validation("input", "the change violates an integrity rule")
                 }
+                // query_canceled: PostgreSQL's statement_timeout fired (remedy cancels no
+                // statement otherwise).
+                "57014" => return AppError::TimedOut(err.to_string()),
                 c if c.starts_with("22") && c.len() == 5 => {
                     return AppError::validation("input", "a value has the wrong format")
                 }
@@ -216,6 +226,10 @@ impl ErrorExtensions for AppError {
             }
             AppError::Unavailable(detail) => {
                 tracing::warn!(error = %detail, "database unavailable");
+                self.message()
+            }
+            AppError::TimedOut(detail) => {
+                tracing::warn!(error = %detail, "statement timed out");
                 self.message()
             }
             AppError::Unauthenticated(detail) => {

@@ -42,7 +42,7 @@ async fn finding_id(app: &TestApp, order: &str, number: &str) -> i64 {
         .id
 }
 
-fn midnight(d: &str) -> chrono::DateTime<Utc> {
+fn nine_utc(d: &str) -> chrono::DateTime<Utc> {
     d.parse::<NaiveDate>()
         .unwrap()
         .and_hms_opt(9, 0, 0)
@@ -56,7 +56,7 @@ async fn dated<'g>(app: &'g TestApp, on: &str) -> Write<'g> {
     let w = Write::begin(&app.db, &app.gate, "test:history")
         .await
         .unwrap();
-    w.import(Some(("test: dated change", midnight(on))))
+    w.import(Some(("test: dated change", nine_utc(on))))
         .await
         .unwrap();
     w

@@ -149,6 +149,63 @@ async fn dashboard_figures_equal_the_seed_documents_on_2022_11_29() {
     assert_eq!(p["regulators"].as_array().unwrap().len(), 2);
 }
 
+/// An order recorded before its issue date is under no heading until then, so its findings
+/// and measures are in no total either.
+#[tokio::test]
+async fn an_order_not_yet_issued_counts_nowhere() {
+    let app = spawn_demo_app().await;
+    let before = app.query_ok(PROGRESS, json!({"d": null})).await["progress"].clone();
+    let regulator = app
+        .query_ok("{ regulators { nodes { id } } }", json!({}))
+        .await["regulators"]["nodes"][0]["id"]
+        .clone();
+    let issued = (chrono::Utc::now().date_naive() + chrono::Days::new(30)).to_string();
+    let order = app
+        .query_ok(
+            "mutation($r: ID!, $d: NaiveDate!) { createOrder(input: {regulatorId: $r, kind: OTHER, reference: \"FUTURE-1\", title: \"Announced order\", issuedOn: $d}) { id } }",
+            json!({ "r": regulator, "d": issued }),
+        )
+        .await["createOrder"]["id"]
+        .clone();
+    let finding = app
+        .query_ok(
+            "mutation($o: ID!) { createFinding(input: {orderId: $o, category: TECHNICAL, number: \"1\", title: \"t\", facts: \"f\", directive: \"d\"}) { id } }",
+            json!({ "o": order }),
+        )
+        .await["createFinding"]["id"]
+        .clone();
+    app.query_ok(
+        "mutation($f: ID!) { createMeasure(input: {code: \"FUT-1\", title: \"t\", dueOn: \"2022-10-01\", findingIds: [$f]}) { id } }",
+        json!({ "f": finding }),
+    )
+    .await;
+    for d in [
+        Value::Null,
+        json!(chrono::Utc::now().date_naive().to_string()),
+    ] {
+        let p = app.query_ok(PROGRESS, json!({ "d": d })).await["progress"].clone();
+        let orders = p["orders"].as_array().unwrap();
+        assert!(
+            orders.iter().all(|o| o["order"]["reference"] != "FUTURE-1"),
+            "{p}"
+        );
+        let sum = |k: &str| orders.iter().map(|o| o[k].as_u64().unwrap()).sum::<u64>();
+        // A measure may answer findings of both orders, so totals are compared with the
+        // figures before the new order, not summed.
+        for k in ["total", "overdue", "planned", "percentImplemented"] {
+            assert_eq!(p[k], before[k], "{k}: {p}");
+        }
+        assert_eq!(p["categories"], before["categories"], "{p}");
+        let cat_findings: u64 = p["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["findings"].as_u64().unwrap())
+            .sum();
+        assert_eq!(cat_findings, sum("findings"), "{p}");
+    }
+}
+
 #[tokio::test]
 async fn as_of_figures_follow_the_recorded_dates() {
     let app = spawn_demo_app().await;

@@ -419,7 +419,7 @@ async fn rollup(db: &Reader, who: &Caller, only: Option<&[i64]>) -> AppResult<Pr
         .column(finding::Column::OrderId)
         .column(finding::Column::Category)
         .column_as(Expr::cust("COUNT(*)"), "n")
-        .filter(of_orders(listed))
+        .filter(of_orders(listed, day))
         .filter(finding::Column::ArchivedAt.is_null())
         .group_by(finding::Column::OrderId)
         .group_by(finding::Column::Category)
@@ -452,8 +452,10 @@ async fn rollup(db: &Reader, who: &Caller, only: Option<&[i64]>) -> AppResult<Pr
     Ok(rollup.assemble(day, &orders, &regulators))
 }
 
-/// Findings of these orders, or of every order not archived.
-fn of_orders(orders: Option<&[i64]>) -> Condition {
+/// Findings of these orders, or of every order not archived and issued by `day` (the same
+/// orders the rollup lists: counting an order not yet issued would put figures under no
+/// heading).
+fn of_orders(orders: Option<&[i64]>, day: NaiveDate) -> Condition {
     Condition::all().add(match orders {
         Some(ids) => in_ids(finding::Column::OrderId, ids.iter().copied()),
         None => finding::Column::OrderId.in_subquery(
@@ -461,6 +463,7 @@ fn of_orders(orders: Option<&[i64]>) -> Condition {
                 .column(regulatory_order::Column::Id)
                 .from(regulatory_order::Entity)
                 .and_where(regulatory_order::Column::ArchivedAt.is_null())
+                .and_where(regulatory_order::Column::IssuedOn.lte(day))
                 .to_owned(),
         ),
     })
@@ -520,7 +523,7 @@ fn rollup_statement(
             Expr::col((measure::Entity, measure::Column::Id))
                 .equals((measure_finding::Entity, measure_finding::Column::MeasureId)),
         )
-        .cond_where(of_orders(orders))
+        .cond_where(of_orders(orders, day))
         .and_where(finding::Column::ArchivedAt.is_null())
         .and_where(measure::Column::ArchivedAt.is_null())
         .to_owned();

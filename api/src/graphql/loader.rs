@@ -76,7 +76,7 @@ impl Shared {
     pub fn new(db: DatabaseConnection, delay: std::time::Duration) -> Self {
         Shared(
             DataLoader::new(
-                Loader::new(Reader::Live(db), Caller::system("loader")),
+                Loader::new(Reader::new(&db, None), Caller::system("loader")),
                 tokio::spawn,
             )
             .delay(delay)
@@ -145,7 +145,7 @@ pub fn loader_at<'a, T>(
     Ok(LoaderRef::Now(batch.loader.get_or_init(|| {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         DataLoader::new(
-            Loader::new(Reader::Live(db.clone()), who.clone()),
+            Loader::new(Reader::new(db, None), who.clone()),
             tokio::spawn,
         )
         .delay(batch.delay)

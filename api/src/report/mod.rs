@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use crate::db::in_ids;
 use crate::domain::is_overdue;
 use crate::error::{AppError, AppResult};
-use crate::service::history::{AsOf, Tense};
+use crate::service::history::{Reader, Tense};
 
 /// The output formats.
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,7 +272,7 @@ pub async fn load(
         return Err(not_found());
     }
     let as_of = tense.day;
-    let past = AsOf::new(live.clone(), tense);
+    let past = Reader::new(live, Some(tense));
     let db = &past;
     // The order as it then stood; an order recorded later is named as it first stood, with
     // nothing under it.

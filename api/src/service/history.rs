@@ -14,7 +14,7 @@
 //! **Reading as of a date.** A [`Tense`] (a day, and optionally the instant the database is
 //! asked to have known it by) turns into one `WITH` clause whose common table expressions
 //! carry the names of the live tables (`measure`, `finding`, `measure_finding`, ...) and hold
-//! the versions standing at the end of that day; [`AsOf`] is a connection that puts that
+//! the versions standing at the end of that day; [`Reader`] is a connection that puts that
 //! clause in front of every statement it runs. Every read of the store therefore runs as of
 //! the day unchanged: the same scope conditions, loaders, rollups and report loads.
 //!
@@ -348,17 +348,27 @@ pub fn with_clause(backend: DatabaseBackend, tense: &Tense) -> Shadows {
     let mut ctes = Vec::new();
     // The version of each row standing at the end of the day (`v`), and for measures also the
     // latest version known (`k`), whose transition dates give the status.
+    //
+    // The pick is an anti-join ("no later version standing") rather than a window function:
+    // PostgreSQL plans `ROW_NUMBER() … = 1` as a sort of the whole history table per
+    // statement, which at 100,000 measures took longer than the request timeout; the
+    // anti-join runs on the (id, valid_from) index.
     let versions = |t: &str, bounded: bool| {
-        let valid = if bounded {
-            format!(" AND h.valid_from < {end}")
-        } else {
-            String::new()
+        let valid = |a: &str| {
+            if bounded {
+                format!(" AND {a}.valid_from < {end}")
+            } else {
+                String::new()
+            }
         };
         format!(
-            "SELECT * FROM (SELECT h.*, ROW_NUMBER() OVER (PARTITION BY h.id \
-             ORDER BY h.valid_from DESC, h.history_id DESC) AS remedy_rn \
-             FROM {t}_history h WHERE 1 = 1{valid}{}) q WHERE q.remedy_rn = 1",
-            known("h.recorded_at")
+            "SELECT h.* FROM {t}_history h WHERE 1 = 1{}{} AND NOT EXISTS (SELECT 1 FROM \
+             {t}_history n WHERE n.id = h.id{}{} AND (n.valid_from > h.valid_from OR \
+             (n.valid_from = h.valid_from AND n.history_id > h.history_id)))",
+            valid("h"),
+            known("h.recorded_at"),
+            valid("n"),
+            known("n.recorded_at"),
         )
     };
     for t in TABLES {
@@ -482,64 +492,8 @@ fn prefixed(with: &str, sql: &str) -> String {
     }
 }
 
-/// A read-only connection that runs every statement against the plan as of a [`Tense`].
-#[derive(Clone)]
-pub struct AsOf {
-    db: DatabaseConnection,
-    tense: Tense,
-    with: Arc<Shadows>,
-}
-
-impl std::fmt::Debug for AsOf {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AsOf").field("tense", &self.tense).finish()
-    }
-}
-
-impl AsOf {
-    pub fn new(db: DatabaseConnection, tense: Tense) -> Self {
-        let with = Arc::new(with_clause(db.get_database_backend(), &tense));
-        Self { db, tense, with }
-    }
-
-    pub fn tense(&self) -> Tense {
-        self.tense
-    }
-
-    fn rewrite(&self, stmt: Statement) -> Statement {
-        shadowed(&self.with, stmt)
-    }
-}
-
 fn read_only() -> DbErr {
     DbErr::Custom("remedy: a read as of a date cannot write".into())
-}
-
-#[async_trait::async_trait]
-impl ConnectionTrait for AsOf {
-    fn get_database_backend(&self) -> DatabaseBackend {
-        self.db.get_database_backend()
-    }
-
-    async fn execute(&self, _stmt: Statement) -> Result<ExecResult, DbErr> {
-        Err(read_only())
-    }
-
-    async fn execute_unprepared(&self, _sql: &str) -> Result<ExecResult, DbErr> {
-        Err(read_only())
-    }
-
-    async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.db.query_one(self.rewrite(stmt)).await
-    }
-
-    async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.db.query_all(self.rewrite(stmt)).await
-    }
-
-    fn support_returning(&self) -> bool {
-        self.db.support_returning()
-    }
 }
 
 /// Any connection (e.g. an open transaction) reading as of a [`Tense`]: what a write freezes
@@ -583,33 +537,47 @@ impl<C: ConnectionTrait + Sync> ConnectionTrait for Within<'_, C> {
     }
 }
 
-/// Where reads go: the live tables, or the plan as of a date.
-#[derive(Clone, Debug)]
-pub enum Reader {
-    Live(DatabaseConnection),
-    AsOf(AsOf),
+/// Where reads go: the live tables, or (with a [`Tense`]) the plan as of a date, a
+/// read-only connection that puts in front of every statement the expressions shadowing the
+/// tables it names.
+#[derive(Clone)]
+pub struct Reader {
+    db: DatabaseConnection,
+    tense: Option<Tense>,
+    with: Option<Arc<Shadows>>,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("tense", &self.tense)
+            .finish()
+    }
 }
 
 impl Reader {
     pub fn new(db: &DatabaseConnection, tense: Option<Tense>) -> Self {
-        match tense {
-            None => Reader::Live(db.clone()),
-            Some(t) => Reader::AsOf(AsOf::new(db.clone(), t)),
+        let with = tense.map(|t| Arc::new(with_clause(db.get_database_backend(), &t)));
+        Self {
+            db: db.clone(),
+            tense,
+            with,
         }
     }
 
     pub fn tense(&self) -> Option<Tense> {
-        match self {
-            Reader::Live(_) => None,
-            Reader::AsOf(a) => Some(a.tense),
-        }
+        self.tense
     }
 
     /// The live connection underneath (for writes such as the access trail).
     pub fn live(&self) -> &DatabaseConnection {
-        match self {
-            Reader::Live(db) => db,
-            Reader::AsOf(a) => &a.db,
+        &self.db
+    }
+
+    fn rewrite(&self, stmt: Statement) -> Statement {
+        match &self.with {
+            Some(w) => shadowed(w, stmt),
+            None => stmt,
         }
     }
 }
@@ -617,39 +585,33 @@ impl Reader {
 #[async_trait::async_trait]
 impl ConnectionTrait for Reader {
     fn get_database_backend(&self) -> DatabaseBackend {
-        self.live().get_database_backend()
+        self.db.get_database_backend()
     }
 
     async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        match self {
-            Reader::Live(db) => db.execute(stmt).await,
-            Reader::AsOf(a) => a.execute(stmt).await,
+        match self.with {
+            Some(_) => Err(read_only()),
+            None => self.db.execute(stmt).await,
         }
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        match self {
-            Reader::Live(db) => db.execute_unprepared(sql).await,
-            Reader::AsOf(a) => a.execute_unprepared(sql).await,
+        match self.with {
+            Some(_) => Err(read_only()),
+            None => self.db.execute_unprepared(sql).await,
         }
     }
 
     async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        match self {
-            Reader::Live(db) => db.query_one(stmt).await,
-            Reader::AsOf(a) => a.query_one(stmt).await,
-        }
+        self.db.query_one(self.rewrite(stmt)).await
     }
 
     async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        match self {
-            Reader::Live(db) => db.query_all(stmt).await,
-            Reader::AsOf(a) => a.query_all(stmt).await,
-        }
+        self.db.query_all(self.rewrite(stmt)).await
     }
 
     fn support_returning(&self) -> bool {
-        self.live().support_returning()
+        self.db.support_returning()
     }
 }
 
@@ -1066,7 +1028,32 @@ pub async fn verify(db: &DatabaseConnection) -> AppResult<Vec<Discrepancy>> {
                 problem: format!("audit event {} has no version in the history", u.id),
             });
         }
-        // The live rows against their latest versions.
+        // The live rows against their latest versions; the links of every row at once (two
+        // statements per link table, however many rows).
+        let mut links: Vec<(&Link, LinkSets, LinkSets)> = Vec::new();
+        for l in t.links {
+            let Some(other) = (l.columns)()
+                .into_iter()
+                .find(|c| c.ends_with("_id") && c != l.parent_key)
+            else {
+                continue;
+            };
+            let live_sql = format!(
+                "SELECT {} AS p, {other} AS k FROM {} ORDER BY p, k",
+                l.parent_key, l.table
+            );
+            let hist_sql = format!(
+                "SELECT {t}_history_id AS p, {other} AS k FROM {l}_history WHERE {t}_history_id \
+                 IN (SELECT MAX(history_id) FROM {t}_history GROUP BY id) ORDER BY p, k",
+                t = t.table,
+                l = l.table
+            );
+            links.push((
+                l,
+                link_sets(db, live_sql).await?,
+                link_sets(db, hist_sql).await?,
+            ));
+        }
         let live = rows_as_json(db, t, &format!("{} ORDER BY id", t.table), &[]).await?;
         for (row, _) in live {
             let id = row.get("id").map(|v| v.to_string()).unwrap_or_default();
@@ -1080,27 +1067,12 @@ pub async fn verify(db: &DatabaseConnection) -> AppResult<Vec<Discrepancy>> {
                     problem: format!("the row differs from its latest version {history_id}"),
                 }),
                 Some((_, history_id)) => {
-                    for l in t.links {
-                        let key = (l.columns)()
-                            .into_iter()
-                            .filter(|c| c.ends_with("_id") && c != l.parent_key)
-                            .collect::<Vec<_>>();
-                        let Some(other) = key.first() else { continue };
-                        let live_sql = format!(
-                            "SELECT {other} AS k FROM {} WHERE {} = {id} ORDER BY {other}",
-                            l.table, l.parent_key
-                        );
-                        let hist_sql = format!(
-                            "SELECT {other} AS k FROM {}_history WHERE {}_history_id = {history_id} ORDER BY {other}",
-                            l.table, t.table
-                        );
-                        let get = |sql: String| async move {
-                            let rows = db.query_all(Statement::from_string(backend, sql)).await?;
-                            rows.iter()
-                                .map(|r| r.try_get::<i64>("", "k"))
-                                .collect::<Result<Vec<i64>, DbErr>>()
-                        };
-                        if get(live_sql).await? != get(hist_sql).await? {
+                    let row_id = row.get("id").and_then(serde_json::Value::as_i64);
+                    for (l, live_sets, hist_sets) in &links {
+                        let none = Vec::new();
+                        let now = row_id.and_then(|r| live_sets.get(&r)).unwrap_or(&none);
+                        let then = hist_sets.get(history_id).unwrap_or(&none);
+                        if now != then {
                             out.push(Discrepancy {
                                 subject: subject(&id),
                                 problem: format!(
@@ -1115,6 +1087,22 @@ pub async fn verify(db: &DatabaseConnection) -> AppResult<Vec<Discrepancy>> {
         }
     }
     out.extend(verify_reports(db).await?);
+    Ok(out)
+}
+
+/// Linked ids by parent (a row's id, or a version's history id), each list sorted.
+type LinkSets = HashMap<i64, Vec<i64>>;
+
+async fn link_sets(db: &DatabaseConnection, sql: String) -> AppResult<LinkSets> {
+    let mut out = LinkSets::new();
+    for r in db
+        .query_all(Statement::from_string(db.get_database_backend(), sql))
+        .await?
+    {
+        out.entry(r.try_get::<i64>("", "p")?)
+            .or_default()
+            .push(r.try_get::<i64>("", "k")?);
+    }
     Ok(out)
 }
 
@@ -1161,7 +1149,7 @@ async fn verify_reports(db: &DatabaseConnection) -> AppResult<Vec<Discrepancy>> 
             .map(|r| r.try_get::<i64>("", "measure_id"))
             .collect::<Result<_, DbErr>>()?;
         let again =
-            crate::service::plan::snapshot(&AsOf::new(db.clone(), tense), linked, on).await?;
+            crate::service::plan::snapshot(&Reader::new(db, Some(tense)), linked, on).await?;
         if again != frozen {
             out.push(Discrepancy {
                 subject: format!("report {}", s.code),

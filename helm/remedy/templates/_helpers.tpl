@@ -148,6 +148,7 @@ hook runs before the ConfigMap exists. Empty values are left out.
   (list "REMEDY_INTROSPECTION" $c.introspection)
   (list "REMEDY_DB_MAX_CONNECTIONS" $c.dbMaxConnections)
   (list "REMEDY_DB_ACQUIRE_TIMEOUT" $c.dbAcquireTimeout)
+  (list "REMEDY_DB_STATEMENT_TIMEOUT_SECONDS" $c.dbStatementTimeoutSeconds)
   (list "REMEDY_WORKERS" $c.workers)
   (list "REMEDY_SHUTDOWN_GRACE_SECONDS" $c.shutdownGraceSeconds)
   (list "REMEDY_REQUEST_TIMEOUT_SECONDS" $c.requestTimeoutSeconds)
