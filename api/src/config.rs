@@ -93,6 +93,15 @@ pub struct ServerConfig {
     /// Days before today a transition's effective date (`on`) may lie without `plan:approve`.
     #[arg(long, env = "REMEDY_BACKDATE_WINDOW_DAYS", default_value_t = 7)]
     pub backdate_window_days: u32,
+    /// Approvals: deferring or cancelling a measure, or moving its due date later, is a
+    /// request that a second person with `plan:approve` approves or rejects; `false` lets
+    /// `plan:write` make those changes directly.
+    #[arg(long, env = "REMEDY_APPROVALS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub approvals: bool,
+    /// Seconds between two sweeps that end approved deferrals whose end date has passed (one
+    /// also runs at start-up); 0: no sweep (run `remedy approvals expire` from a scheduler).
+    #[arg(long, env = "REMEDY_APPROVAL_SWEEP_SECONDS", default_value_t = 3600)]
+    pub approval_sweep_seconds: u64,
     /// Worker threads (0: one per core).
     #[arg(long, env = "REMEDY_WORKERS", default_value_t = 0)]
     pub workers: usize,
@@ -294,6 +303,8 @@ mod tests {
         assert_eq!(cfg.listen.to_string(), "127.0.0.1:8080");
         assert!(cfg.separation_of_duties);
         assert_eq!(cfg.backdate_window_days, 7);
+        assert!(cfg.approvals);
+        assert_eq!(cfg.approval_sweep_seconds, 3600);
         let db = DbConfig::new("sqlite::memory:");
         assert_eq!(db.database_url, "sqlite::memory:");
         assert_eq!(db.db_max_connections, 10);

@@ -7,7 +7,7 @@ use remedy::auth::{jwt::Keys, Role};
 use remedy::config::{AuthConfig, DbConfig, ServerConfig};
 use remedy::error::AppError;
 use remedy::service::tokens;
-use remedy::service::write::WriteGate;
+use remedy::service::write::{approvals, WriteGate};
 use remedy::{db, graphql, seed, server, telemetry};
 use sea_orm::ConnectionTrait;
 
@@ -60,6 +60,13 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Change requests (approvals).
+    Approvals {
+        #[command(flatten)]
+        db: DbConfig,
+        #[command(subcommand)]
+        action: ApprovalsAction,
+    },
     /// Issue or revoke API tokens.
     Token {
         #[command(flatten)]
@@ -77,6 +84,13 @@ enum Command {
 enum AuditAction {
     /// Walk the whole chain; exit 1 and name the first broken event if any link fails.
     Verify,
+}
+
+#[derive(Subcommand)]
+enum ApprovalsAction {
+    /// End the approved deferrals whose last day has passed (what the server's sweep does):
+    /// each measure returns to its status before the deferral. Prints the requests ended.
+    Expire,
 }
 
 #[derive(Subcommand)]
@@ -138,6 +152,26 @@ async fn main() -> ExitCode {
         .await
         .ok();
     code
+}
+
+/// Ends expired deferrals at start-up and then every `every`. Replicas may sweep at once: the
+/// second write to the same request fails on its version and changes nothing.
+async fn sweep_deferrals(
+    conn: sea_orm::DatabaseConnection,
+    gate: std::sync::Arc<WriteGate>,
+    every: std::time::Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match approvals::run_expiry(&conn, &gate, remedy::domain::today()).await {
+            Ok(ended) if !ended.is_empty() => {
+                tracing::info!(ended = ended.len(), "approved deferrals ended")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(code = e.code(), "deferral sweep failed"),
+        }
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -209,6 +243,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}: {}", d.subject, d.problem);
             }
             anyhow::bail!("history: {} discrepancies", found.len())
+        }
+        Command::Approvals {
+            db,
+            action: ApprovalsAction::Expire,
+        } => {
+            let conn = db::connect(&db).await?;
+            db::migrate(&conn).await?;
+            let gate = WriteGate::for_backend(conn.get_database_backend());
+            let ended = approvals::run_expiry(&conn, &gate, remedy::domain::today())
+                .await
+                .map_err(AppError::into_anyhow)?;
+            for r in &ended {
+                println!(
+                    "ended deferral {} (measure id {}, until {})",
+                    r.id,
+                    r.measure_id,
+                    r.defer_until.map(|d| d.to_string()).unwrap_or_default()
+                );
+            }
+            eprintln!("{} deferral(s) ended", ended.len());
+            Ok(())
         }
         Command::Token { db, auth, action } => {
             let conn = db::connect(&db).await?;
@@ -312,7 +367,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             let listen = server.listen;
+            let sweep = server.approval_sweep_seconds;
             let state = server::AppState::new(conn.clone(), server, keys.clone());
+            if sweep > 0 {
+                tokio::spawn(sweep_deferrals(
+                    conn.clone(),
+                    state.gate.clone(),
+                    std::time::Duration::from_secs(sweep),
+                ));
+            }
             if demo && generated_secret {
                 print_demo_tokens(&conn, &state.gate, &keys).await?;
             }

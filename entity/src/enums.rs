@@ -234,3 +234,48 @@ text_enum!(
         Unsatisfactory = "UNSATISFACTORY",
     }
 );
+
+text_enum!(
+    /// What a change request asks for: the changes that need a second person's approval.
+    ChangeKind {
+        /// Move the measure to DEFERRED (optionally until a date).
+        Defer = "DEFER",
+        /// Move the measure to CANCELLED.
+        Cancel = "CANCEL",
+        /// Move the measure's due date later.
+        MoveDue = "MOVE_DUE",
+    }
+);
+
+text_enum!(
+    /// Where a change request stands.
+    ChangeStatus {
+        /// Waiting for a decision; the measure keeps its values.
+        Pending = "PENDING",
+        /// Approved and applied to the measure.
+        Approved = "APPROVED",
+        /// Rejected; the measure kept its values.
+        Rejected = "REJECTED",
+        /// Withdrawn by the person who asked.
+        Withdrawn = "WITHDRAWN",
+        /// An approved deferral whose end date passed: the measure went back to its status
+        /// before the deferral.
+        Expired = "EXPIRED",
+    }
+);
+
+text_enum!(
+    /// What a notice tells (the events reminders and webhooks deliver).
+    NoticeKind {
+        /// Someone asked for a measure to be deferred, cancelled or given a later due date.
+        ChangeRequested = "CHANGE_REQUESTED",
+        /// A change request was approved and applied.
+        ChangeApproved = "CHANGE_APPROVED",
+        /// A change request was rejected.
+        ChangeRejected = "CHANGE_REJECTED",
+        /// A change request was withdrawn.
+        ChangeWithdrawn = "CHANGE_WITHDRAWN",
+        /// An approved deferral ended; the measure returned to its previous status.
+        DeferralEnded = "DEFERRAL_ENDED",
+    }
+);

@@ -2,6 +2,7 @@
 pub mod access_log;
 pub mod api_token;
 pub mod audit_event;
+pub mod change_request;
 pub mod enums;
 pub mod evaluation;
 pub mod evaluator;
@@ -10,6 +11,7 @@ pub mod finding;
 pub mod measure;
 pub mod measure_finding;
 pub mod measure_system;
+pub mod notice;
 pub mod occurrence;
 pub mod owner;
 pub mod regulator;
@@ -22,6 +24,7 @@ pub mod prelude {
     pub use super::access_log::Entity as AccessLog;
     pub use super::api_token::Entity as ApiToken;
     pub use super::audit_event::Entity as AuditEvent;
+    pub use super::change_request::Entity as ChangeRequest;
     pub use super::evaluation::Entity as Evaluation;
     pub use super::evaluator::Entity as Evaluator;
     pub use super::evidence::Entity as Evidence;
@@ -29,6 +32,7 @@ pub mod prelude {
     pub use super::measure::Entity as Measure;
     pub use super::measure_finding::Entity as MeasureFinding;
     pub use super::measure_system::Entity as MeasureSystem;
+    pub use super::notice::Entity as Notice;
     pub use super::occurrence::Entity as Occurrence;
     pub use super::owner::Entity as Owner;
     pub use super::regulator::Entity as Regulator;

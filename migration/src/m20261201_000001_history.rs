@@ -138,6 +138,50 @@ async fn create_history<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Makes `{h}` append-only (updates, deletes and truncation refused by trigger).
+async fn append_only<C: ConnectionTrait>(db: &C, h: &str) -> Result<(), DbErr> {
+    match db.get_database_backend() {
+        DatabaseBackend::Postgres => {
+            db.execute_unprepared(&format!(
+                "CREATE TRIGGER trg_{h}_append_only BEFORE UPDATE OR DELETE ON {h} \
+                 FOR EACH ROW EXECUTE FUNCTION remedy_append_only()"
+            ))
+            .await?;
+            db.execute_unprepared(&format!(
+                "CREATE TRIGGER trg_{h}_no_truncate BEFORE TRUNCATE ON {h} \
+                 FOR EACH STATEMENT EXECUTE FUNCTION remedy_append_only()"
+            ))
+            .await?;
+        }
+        _ => {
+            for op in ["UPDATE", "DELETE"] {
+                db.execute_unprepared(&format!(
+                    "CREATE TRIGGER trg_{h}_no_{} BEFORE {op} ON {h} \
+                     BEGIN SELECT RAISE(ABORT, 'remedy: {h} is append-only'); END",
+                    op.to_lowercase()
+                ))
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The history of a versioned table created after this migration (and still empty): its
+/// `<table>_history` with the same columns, indexes and append-only triggers as the others.
+pub(crate) async fn add_versioned<C: ConnectionTrait>(db: &C, table: &str) -> Result<(), DbErr> {
+    create_history(db, table, None).await?;
+    db.execute_unprepared(&format!(
+        "CREATE INDEX ix_{table}_history_row ON {table}_history (id, valid_from, history_id)"
+    ))
+    .await?;
+    db.execute_unprepared(&format!(
+        "CREATE INDEX ix_{table}_history_recorded ON {table}_history (recorded_at)"
+    ))
+    .await?;
+    append_only(db, &format!("{table}_history")).await
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -205,30 +249,7 @@ impl MigrationTrait for Migration {
             .map(|t| format!("{t}_history"))
             .collect();
         for h in &all {
-            match backend {
-                DatabaseBackend::Postgres => {
-                    db.execute_unprepared(&format!(
-                        "CREATE TRIGGER trg_{h}_append_only BEFORE UPDATE OR DELETE ON {h} \
-                         FOR EACH ROW EXECUTE FUNCTION remedy_append_only()"
-                    ))
-                    .await?;
-                    db.execute_unprepared(&format!(
-                        "CREATE TRIGGER trg_{h}_no_truncate BEFORE TRUNCATE ON {h} \
-                         FOR EACH STATEMENT EXECUTE FUNCTION remedy_append_only()"
-                    ))
-                    .await?;
-                }
-                _ => {
-                    for op in ["UPDATE", "DELETE"] {
-                        db.execute_unprepared(&format!(
-                            "CREATE TRIGGER trg_{h}_no_{} BEFORE {op} ON {h} \
-                             BEGIN SELECT RAISE(ABORT, 'remedy: {h} is append-only'); END",
-                            op.to_lowercase()
-                        ))
-                        .await?;
-                    }
-                }
-            }
+            append_only(db, h).await?;
         }
         Ok(())
     }

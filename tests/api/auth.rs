@@ -277,6 +277,7 @@ pub(crate) fn matrix() -> Vec<(&'static str, &'static str, Vec<Role>)> {
         ("expiringEvidence", "{ expiringEvidence { totalCount } }", readers.clone()),
         ("progress", "{ progress { total } }", readers.clone()),
         ("auditLog", "{ auditLog { totalCount } }", vec![Admin]),
+        ("notices", "{ notices { totalCount } }", vec![Admin]),
         ("verifyAuditLog", "{ verifyAuditLog { intact } }", vec![Admin]),
         ("accessLog", "{ accessLog { totalCount } }", vec![Admin]),
         ("tokens", "{ tokens { jti } }", vec![Admin]),
@@ -303,6 +304,9 @@ pub(crate) fn matrix() -> Vec<(&'static str, &'static str, Vec<Role>)> {
         // VERIFIED, plan:write for the others) is decided in the store, tested in
         // `accountability::*`.
         ("transitionMeasure", "mutation { transitionMeasure(input: {id: \"x\", version: 1, to: IN_PROGRESS}) { id } }", vec![Admin, Editor, Auditor]),
+        ("requestMeasureChange", "mutation { requestMeasureChange(input: {measureId: \"x\", kind: CANCEL, reason: \"r\"}) { id } }", plan.clone()),
+        ("decideMeasureChange", "mutation { decideMeasureChange(input: {id: \"x\", version: 1, approve: false, comment: \"c\"}) { id } }", vec![Admin, Auditor]),
+        ("withdrawMeasureChange", "mutation { withdrawMeasureChange(id: \"x\", version: 1) { id } }", vec![Admin, Editor, Auditor]),
         ("linkMeasure", "mutation { linkMeasure(input: {measureId: \"x\", version: 1, findingIds: [\"x\"]}) { id } }", plan.clone()),
         ("unlinkMeasure", "mutation { unlinkMeasure(input: {measureId: \"x\", version: 1, findingIds: [\"x\"]}) { id } }", plan.clone()),
         ("archiveMeasure", "mutation { archiveMeasure(id: \"x\", version: 1) { id } }", plan.clone()),

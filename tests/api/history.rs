@@ -50,6 +50,15 @@ fn nine_utc(d: &str) -> chrono::DateTime<Utc> {
         .and_utc()
 }
 
+/// The rules an import of a plan's past runs under: the slips it records were decided
+/// already (approvals are for changes made in remedy).
+fn imported() -> measures::Accountability {
+    measures::Accountability {
+        approvals: false,
+        ..Default::default()
+    }
+}
+
 /// A write through the store recorded as an import dated `on` (what an import of a plan's
 /// past does); the caller commits it.
 async fn dated<'g>(app: &'g TestApp, on: &str) -> Write<'g> {
@@ -84,7 +93,7 @@ async fn move_m25(app: &TestApp) -> i64 {
         "due_change_reason": "the WAF vendor's delivery slipped"
     }))
     .unwrap();
-    measures::update_measure(&w, &who, id, v, &input)
+    measures::update_measure(&w, &who, id, v, &input, &imported())
         .await
         .unwrap();
     w.commit().await.unwrap();
@@ -94,7 +103,7 @@ async fn move_m25(app: &TestApp) -> i64 {
     // Ids are not read from JSON (the seed resolves codes): set after.
     let mut input: MeasureChanges = serde_json::from_value(json!({})).unwrap();
     input.owner_id = Some(isec);
-    measures::update_measure(&w, &who, id, v, &input)
+    measures::update_measure(&w, &who, id, v, &input, &imported())
         .await
         .unwrap();
     w.commit().await.unwrap();
@@ -118,7 +127,7 @@ async fn move_m25(app: &TestApp) -> i64 {
         "due_change_reason": "scope extended to the admin screens"
     }))
     .unwrap();
-    measures::update_measure(&w, &who, id, v, &input)
+    measures::update_measure(&w, &who, id, v, &input, &imported())
         .await
         .unwrap();
     w.commit().await.unwrap();
@@ -502,9 +511,16 @@ async fn an_evaluator_sees_the_date_changes_of_its_orders_only() {
         "due_change_reason": "PPC-only move"
     }))
     .unwrap();
-    measures::update_measure(&w, &Caller::system("test"), id21, m21.version, &input)
-        .await
-        .unwrap();
+    measures::update_measure(
+        &w,
+        &Caller::system("test"),
+        id21,
+        m21.version,
+        &input,
+        &imported(),
+    )
+    .await
+    .unwrap();
     w.commit().await.unwrap();
     let token = app.token(Role::Evaluator, &["METI-2022-06-30"]).await;
     let m25 = encode("Measure", measure(&app, "M-25").await.id).0;

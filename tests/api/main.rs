@@ -4,6 +4,7 @@
 mod helpers;
 
 mod accountability;
+mod approvals;
 mod auth;
 mod bulk;
 mod conformance;

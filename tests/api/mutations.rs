@@ -160,7 +160,9 @@ async fn a_measure_runs_from_planned_to_verified_with_an_audit_trail() {
 
 #[tokio::test]
 async fn every_transition_is_allowed_or_refused_as_the_workflow_says() {
-    let app = spawn_demo_app().await;
+    // The workflow itself; with approvals on, deferring and cancelling are change requests
+    // (`approvals::*`).
+    let app = spawn_demo_app_configured(|c| c.approvals = false).await;
     let states = [
         "PLANNED",
         "IN_PROGRESS",
@@ -360,24 +362,25 @@ async fn bad_input_is_refused_naming_the_field_and_writes_nothing() {
         measures_before + 1
     );
     assert_eq!(audit_count(&app).await, events_before + 2);
-    // A moved due date needs a reason, and the audit log keeps it.
+    // A moved due date needs a reason, and the audit log keeps it (an earlier date: a later
+    // one is a change request, `approvals::*`).
     let q = "mutation($id: ID!, $v: Int!, $i: UpdateMeasureInput!) { updateMeasure(id: $id, version: $v, input: $i) { dueOn version } }";
     let version = m["version"].as_i64().unwrap();
     let (_, body) = app
         .graphql(
             q,
-            json!({"id": id, "v": version, "i": {"dueOn": "2031-06-30"}}),
+            json!({"id": id, "v": version, "i": {"dueOn": "2030-06-30"}}),
         )
         .await;
     assert_eq!(body["errors"][0]["extensions"]["field"], "dueChangeReason");
-    app.query_ok(q, json!({"id": id, "v": version, "i": {"dueOn": "2031-06-30", "dueChangeReason": "vendor delay"}})).await;
+    app.query_ok(q, json!({"id": id, "v": version, "i": {"dueOn": "2030-06-30", "dueChangeReason": "vendor delivered early"}})).await;
     let last = AuditEvent::find()
         .order_by_desc(audit_event::Column::Id)
         .one(&app.db)
         .await
         .unwrap()
         .unwrap();
-    assert!(last.after.unwrap().contains("vendor delay"));
+    assert!(last.after.unwrap().contains("vendor delivered early"));
 }
 
 #[tokio::test]

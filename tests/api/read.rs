@@ -1654,7 +1654,8 @@ async fn assert_group(app: &TestApp, figures: &Value, base: Value, what: &str) {
 
 #[tokio::test]
 async fn todays_rollup_agrees_with_the_measure_filters_at_every_level() {
-    let app = spawn_demo_app().await;
+    // Deferred and cancelled directly (approvals off): the figures are the point here.
+    let app = spawn_demo_app_configured(|c| c.approvals = false).await;
     // Move measures so that every status and both kinds of lateness occur today.
     let planned = Measure::find()
         .filter(measure::Column::Status.is_in([MeasureStatus::Planned, MeasureStatus::InProgress]))

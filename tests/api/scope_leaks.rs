@@ -675,6 +675,34 @@ async fn every_relation_an_evaluator_reaches_stays_within_its_orders() {
         e.title = Set(format!("Evidence of {code}"));
         e.insert(db).await.unwrap();
     }
+    // A change request on a measure of each order: only the granted order's may show.
+    for code in [PPC_ONLY[0], "M-25"] {
+        let m = measure(&app, code).await;
+        let now = chrono::Utc::now();
+        change_request::ActiveModel {
+            measure_id: Set(m.id),
+            kind: Set(entity::enums::ChangeKind::Cancel),
+            reason: Set(format!("cancel {code}")),
+            proposed_due_on: Set(None),
+            defer_until: Set(None),
+            status: Set(entity::enums::ChangeStatus::Pending),
+            requested_by: Set("someone".into()),
+            requested_at: Set(now),
+            decided_by: Set(None),
+            decided_at: Set(None),
+            decision_comment: Set(None),
+            previous_status: Set(None),
+            expired_at: Set(None),
+            version: Set(1),
+            archived_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .unwrap();
+    }
     let types = schema_types(&app).await;
     let evaluator = app.token(Role::Evaluator, &[METI]).await;
     // One request per root field (a refused non-null root would null the others).
@@ -746,6 +774,14 @@ async fn every_relation_an_evaluator_reaches_stays_within_its_orders() {
         .map(|o| (o.id, o.measure_id))
         .collect();
 
+    let change_requests: std::collections::HashMap<i64, i64> = ChangeRequest::find()
+        .all(db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.id, r.measure_id))
+        .collect();
+
     let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
     for (typename, raw) in &seen {
         *counts.entry(typename.clone()).or_default() += 1;
@@ -759,6 +795,9 @@ async fn every_relation_an_evaluator_reaches_stays_within_its_orders() {
             "Regulator" => *raw == regulator,
             "Evidence" => evidence.get(raw).is_some_and(|m| measures.contains(m)),
             "Occurrence" => occurrences.get(raw).is_some_and(|m| measures.contains(m)),
+            "ChangeRequest" => change_requests
+                .get(raw)
+                .is_some_and(|m| measures.contains(m)),
             "Evaluation" => evaluations.get(raw).is_some_and(|(m, r)| {
                 m.is_some_and(|m| measures.contains(&m)) || r.is_some_and(|r| reports.contains(&r))
             }),
@@ -781,6 +820,7 @@ async fn every_relation_an_evaluator_reaches_stays_within_its_orders() {
         "Regulator",
         "Evidence",
         "Evaluation",
+        "ChangeRequest",
     ] {
         assert!(
             counts.get(t).copied().unwrap_or(0) > 0,

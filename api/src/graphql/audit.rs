@@ -1,7 +1,8 @@
 //! The audit log (ADMIN): the hash-chained events, their verification, and who read what.
 use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
-use entity::{access_log, audit_event};
+use entity::enums::NoticeKind;
+use entity::{access_log, audit_event, notice};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use super::connection::{cost, from_select, Conn, Keyset, PageArgs};
@@ -67,6 +68,50 @@ impl AuditEvent {
     /// SHA-256 over the previous hash and this event.
     async fn hash(&self) -> &str {
         &self.0.hash
+    }
+}
+
+/// Something people should hear about, noted with the change that caused it (the outbox
+/// reminders and webhooks deliver from).
+pub struct Notice(pub notice::Model);
+
+#[Object]
+impl Notice {
+    /// Opaque global ID; notices are numbered in the order they were noted.
+    async fn id(&self) -> ID {
+        id::encode("Notice", self.0.id)
+    }
+    /// What happened.
+    async fn kind(&self) -> NoticeKind {
+        self.0.kind
+    }
+    /// When.
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+    /// The object it is about (e.g. a change request).
+    async fn subject_id(&self) -> ID {
+        id::encode(&self.0.subject_type, self.0.subject_id)
+    }
+    /// The measure concerned, if any.
+    async fn measure_id(&self) -> Option<ID> {
+        self.0.measure_id.map(|m| id::encode("Measure", m))
+    }
+    /// The orders concerned.
+    async fn order_ids(&self) -> Vec<ID> {
+        serde_json::from_str::<Vec<i64>>(&self.0.order_ids)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|o| id::encode("Order", o))
+            .collect()
+    }
+    /// One line for people.
+    async fn summary(&self) -> &str {
+        &self.0.summary
+    }
+    /// Unique key: the same event is noted once.
+    async fn dedup_key(&self) -> &str {
+        &self.0.dedup_key
     }
 }
 
@@ -145,6 +190,38 @@ impl AuditQuery {
             select,
             &Keyset::asc(audit_event::Column::Id),
             AuditEvent,
+        )
+        .await
+    }
+
+    /// Notices (change requests asked, decided or withdrawn, deferrals ended), oldest first
+    /// (ADMIN): what reminders and webhooks deliver.
+    #[graphql(
+        guard = "Requires(Permission::ReadAudit)",
+        complexity = "cost(first, last, child_complexity)"
+    )]
+    async fn notices(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Notices of this kind only.")] kind: Option<NoticeKind>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<Notice>> {
+        refuse_scoped(ctx, "the notices")?;
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let mut select = notice::Entity::find();
+        if let Some(k) = kind {
+            select = select.filter(notice::Column::Kind.eq(k));
+        }
+        from_select(
+            ctx,
+            db,
+            &PageArgs::new(first, after, last, before),
+            select,
+            &Keyset::asc(notice::Column::Id),
+            Notice,
         )
         .await
     }

@@ -372,6 +372,7 @@ by_id!(SystemById, system, scope::systems);
 by_id!(ReportById, report, scope::reports);
 by_id!(EvaluationById, evaluation, scope::evaluations);
 by_id!(OccurrenceById, occurrence, scope::occurrences);
+by_id!(ChangeRequestById, change_request, scope::change_requests);
 by_id!(EvaluatorById, evaluator, scope::everyone);
 
 has_many!(
@@ -397,6 +398,14 @@ has_many!(
     order_id,
     scope::reports,
     [DueOn, Id]
+);
+has_many!(
+    ChangeRequestsOfMeasure,
+    change_request,
+    MeasureId,
+    measure_id,
+    scope::change_requests,
+    [RequestedAt, Id]
 );
 has_many!(
     OccurrencesOfMeasure,
@@ -659,7 +668,7 @@ impl DlLoader<EvidenceCountOfMeasure> for Loader {
 }
 
 /// An order's timeline ([`super::timeline::timelines`]): every order of a page in the same
-/// six statements. Timelines hold nothing outside their order.
+/// seven statements. Timelines hold nothing outside their order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TimelineOfOrder(pub i64);
 

@@ -15,7 +15,7 @@ use crate::error::{AppError, AppResult};
 use crate::id::decode;
 use crate::service::plan::EvidenceStore;
 use crate::service::write::inputs::*;
-use crate::service::write::{documents, measures, records, reports, Write, WriteGate};
+use crate::service::write::{approvals, documents, measures, records, reports, Write, WriteGate};
 
 /// Limits on uploaded evidence.
 #[derive(Debug, Clone, Copy)]
@@ -101,6 +101,7 @@ api_as_is!(
     i64,
     Option<i64>,
     EvidenceKind,
+    ChangeKind,
     FindingCategory,
     Option<FindingCategory>,
     MeasureStatus,
@@ -448,7 +449,9 @@ impl PlanMutation {
         measure_changed(ctx, row).await
     }
 
-    /// Updates a measure's plan. A moved due date needs a reason, which the audit log keeps.
+    /// Updates a measure's plan. A moved due date needs a reason, which the audit log keeps;
+    /// with approvals on (the default), moving it later is a change request
+    /// (`requestMeasureChange`) and is refused here (`FORBIDDEN`).
     #[graphql(guard = "Requires(Permission::WritePlan)")]
     async fn update_measure(
         &self,
@@ -458,16 +461,64 @@ impl PlanMutation {
         input: UpdateMeasureInput,
     ) -> AppResult<Measure> {
         let (id, input) = (decode(&id, "Measure")?, input.try_into()?);
+        let rules = rules(ctx);
         let row = write_txn!(ctx, |w, who| measures::update_measure(
-            w, who, id, version, &input
+            w, who, id, version, &input, &rules
         ));
         measure_changed(ctx, row).await
+    }
+
+    /// Asks for a measure to be deferred (optionally until a date), cancelled, or given a
+    /// later due date. The measure keeps its values, and shows the request, until a second
+    /// person with `plan:approve` decides. One pending request per measure (`CONFLICT`).
+    #[graphql(guard = "Requires(Permission::WritePlan)")]
+    async fn request_measure_change(
+        &self,
+        ctx: &Context<'_>,
+        input: RequestMeasureChangeInput,
+    ) -> AppResult<ChangeRequest> {
+        let input = input.try_into()?;
+        let row = write_txn!(ctx, |w, who| approvals::request_change(w, who, &input));
+        Ok(ChangeRequest(row))
+    }
+
+    /// Approves (the change is applied now) or rejects a pending change request, with a
+    /// comment. Needs `plan:approve`, by someone other than the person who asked.
+    #[graphql(guard = "Requires(Permission::ApprovePlan)")]
+    async fn decide_measure_change(
+        &self,
+        ctx: &Context<'_>,
+        input: DecideMeasureChangeInput,
+    ) -> AppResult<ChangeRequest> {
+        let input: ChangeDecision = input.try_into()?;
+        let row = write_txn!(ctx, |w, who| approvals::decide_change(w, who, &input));
+        if row.status == ChangeStatus::Approved {
+            crate::events::measure_changed(ctx, row.measure_id).await;
+        }
+        Ok(ChangeRequest(row))
+    }
+
+    /// Withdraws a pending change request (the person who asked, or an approver).
+    #[graphql(guard = "RequiresAny(&[Permission::WritePlan, Permission::ApprovePlan])")]
+    async fn withdraw_measure_change(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        version: i32,
+    ) -> AppResult<ChangeRequest> {
+        let id = decode(&id, "ChangeRequest")?;
+        let row = write_txn!(ctx, |w, who| approvals::withdraw_change(
+            w, who, id, version
+        ));
+        Ok(ChangeRequest(row))
     }
 
     /// Moves a measure along its workflow. VERIFIED needs `plan:verify`, someone other than
     /// the person who moved it to IMPLEMENTED and than its owner's account (separation of
     /// duties) and current evidence; every other move needs `plan:write`. DEFERRED and
-    /// CANCELLED need a reason. `on` may not be in the future nor, for IMPLEMENTED and
+    /// CANCELLED need a reason and, with approvals on (the default), a change request
+    /// (`requestMeasureChange`): here they are refused (`FORBIDDEN`). `on` may not be in the
+    /// future nor, for IMPLEMENTED and
     /// VERIFIED, before the start; more than the back-dating window (7 days by default)
     /// before today it needs `plan:approve`. Other moves are refused.
     #[graphql(guard = "RequiresAny(&[Permission::WritePlan, Permission::VerifyPlan])")]
@@ -477,10 +528,7 @@ impl PlanMutation {
         input: TransitionMeasureInput,
     ) -> AppResult<Measure> {
         let input = input.try_into()?;
-        let rules = ctx
-            .data_opt::<measures::Accountability>()
-            .copied()
-            .unwrap_or_default();
+        let rules = rules(ctx);
         let row = write_txn!(ctx, |w, who| measures::transition_measure(
             w, who, &input, &rules
         ));
@@ -680,6 +728,13 @@ impl PlanMutation {
 }
 
 /// Publishes the change of a measure (after its write committed).
+/// The deployment's accountability rules.
+fn rules(ctx: &Context<'_>) -> measures::Accountability {
+    ctx.data_opt::<measures::Accountability>()
+        .copied()
+        .unwrap_or_default()
+}
+
 async fn measure_changed(ctx: &Context<'_>, row: entity::measure::Model) -> AppResult<Measure> {
     crate::events::measure_changed(ctx, row.id).await;
     Ok(Measure(row))

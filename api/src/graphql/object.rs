@@ -36,6 +36,10 @@ pub struct Evaluation(pub evaluation::Model);
 /// An independent party that evaluates progress: a committee, its members, a regulator.
 pub struct Evaluator(pub evaluator::Model);
 
+/// A request to defer or cancel a measure or move its due date later, decided by a second
+/// person with `plan:approve`.
+pub struct ChangeRequest(pub change_request::Model);
+
 /// Any JSON value (a report's frozen snapshot), as the `JSON` scalar with its specification.
 pub struct JsonValue(pub serde_json::Value);
 

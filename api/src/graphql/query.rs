@@ -12,8 +12,9 @@ use super::connection::{cost, from_select, from_vec, limits, Conn, Keyset, PageA
 use super::dashboard::{self, Progress};
 use super::fast::{listed, ListedMeasure};
 use super::loader::{
-    evidence_meta_select, EvaluationById, EvaluatorById, EvidenceById, EvidenceMeta, FindingById,
-    MeasureById, OccurrenceById, OrderById, OwnerById, RegulatorById, ReportById, SystemById,
+    evidence_meta_select, ChangeRequestById, EvaluationById, EvaluatorById, EvidenceById,
+    EvidenceMeta, FindingById, MeasureById, OccurrenceById, OrderById, OwnerById, RegulatorById,
+    ReportById, SystemById,
 };
 use super::tense;
 use super::types::*;
@@ -213,6 +214,9 @@ async fn find_node(ctx: &Context<'_>, gid: &ID) -> AppResult<Node> {
         "Occurrence" => load_row(ctx, OccurrenceById(raw))
             .await?
             .map(|r| Node::Occurrence(Occurrence(r))),
+        "ChangeRequest" => load_row(ctx, ChangeRequestById(raw))
+            .await?
+            .map(|r| Node::ChangeRequest(ChangeRequest(r))),
         _ => None,
     };
     node.ok_or_else(|| AppError::not_found("node"))

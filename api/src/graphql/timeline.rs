@@ -3,6 +3,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use async_graphql::{Enum, SimpleObject, ID};
 use chrono::{DateTime, Utc};
+use entity::enums::ChangeStatus;
 use entity::*;
 use sea_orm::sea_query::{Alias, Expr};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -37,6 +38,12 @@ pub enum TimelineKind {
     ReportAcknowledged,
     /// An evaluator assessed a report or measure.
     Evaluation,
+    /// Someone asked for a measure to be deferred, cancelled or given a later due date.
+    ChangeRequested,
+    /// A change request was approved (and applied) or rejected.
+    ChangeDecided,
+    /// An approved deferral ended: the measure returned to its previous status.
+    DeferralEnded,
 }
 
 /// The entry for one move of a due date.
@@ -76,8 +83,9 @@ pub struct TimelineEntry {
     pub node_id: ID,
 }
 
-/// The timelines of several orders in six statements, whatever their number: each order's
-/// issue, its measures started and completed and their changes (audit log), their evidence,
+/// The timelines of several orders in seven statements, whatever their number: each order's
+/// issue, its measures started and completed and their changes (audit log), the change
+/// requests on them (asked, decided, a deferral ended), their evidence,
 /// its reports due, filed and acknowledged, and the evaluations of those reports and measures;
 /// in date order.
 pub async fn timelines(
@@ -157,6 +165,65 @@ pub async fn timelines(
             push_for_measure(
                 id,
                 moved(codes.get(&id).copied().unwrap_or("?"), &c, "Measure", id),
+            );
+        }
+    }
+    // Change requests: asked, decided, a deferral ended (one statement).
+    let requests = change_request::Entity::find()
+        .filter(in_ids(
+            change_request::Column::MeasureId,
+            measure_ids.iter().copied(),
+        ))
+        .all(db)
+        .await?;
+    for r in requests {
+        let code = codes.get(&r.measure_id).copied().unwrap_or("?");
+        let nid = id::encode("ChangeRequest", r.id);
+        let asked = crate::service::write::approvals::asked(code, &r);
+        push_for_measure(
+            r.measure_id,
+            TimelineEntry {
+                on: r.requested_at.date_naive().into(),
+                at: Some(r.requested_at),
+                kind: TimelineKind::ChangeRequested,
+                summary: format!("{} asked to {asked}: {}", r.requested_by, r.reason),
+                node_id: nid.clone(),
+            },
+        );
+        if let (Some(at), Some(by)) = (r.decided_at, r.decided_by.as_deref()) {
+            let verdict = if r.status == ChangeStatus::Rejected {
+                "rejected"
+            } else {
+                "approved"
+            };
+            push_for_measure(
+                r.measure_id,
+                TimelineEntry {
+                    on: at.date_naive().into(),
+                    at: Some(at),
+                    kind: TimelineKind::ChangeDecided,
+                    summary: format!(
+                        "{by} {verdict} the request to {asked}: {}",
+                        r.decision_comment.as_deref().unwrap_or("")
+                    ),
+                    node_id: nid.clone(),
+                },
+            );
+        }
+        if let Some(at) = r.expired_at {
+            push_for_measure(
+                r.measure_id,
+                TimelineEntry {
+                    on: at.date_naive().into(),
+                    at: Some(at),
+                    kind: TimelineKind::DeferralEnded,
+                    summary: format!(
+                        "{code}'s deferral ended ({}); back to {}",
+                        r.defer_until.map(|d| d.to_string()).unwrap_or_default(),
+                        r.previous_status.map(|s| s.to_string()).unwrap_or_default()
+                    ),
+                    node_id: nid.clone(),
+                },
             );
         }
     }

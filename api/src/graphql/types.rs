@@ -97,6 +97,7 @@ pub enum Node {
     Evaluation(Evaluation),
     Evaluator(Evaluator),
     Occurrence(Occurrence),
+    ChangeRequest(ChangeRequest),
 }
 
 macro_rules! page_args {
@@ -435,6 +436,23 @@ impl Measure {
             h.map(|h| h.changes.into_iter().map(DueDateChange).collect())
                 .unwrap_or_default(),
         )
+    }
+    /// Requests to defer or cancel it or move its due date later, oldest first, whatever
+    /// their status (as of the read's date).
+    async fn change_requests(&self, ctx: &Context<'_>) -> AppResult<Vec<ChangeRequest>> {
+        let rows: Vec<change_request::Model> =
+            load_list(ctx, ChangeRequestsOfMeasure(self.0.id)).await?;
+        Ok(rows.into_iter().map(ChangeRequest).collect())
+    }
+    /// The request waiting for a decision, if any: until it is decided the measure keeps
+    /// its values.
+    async fn pending_change(&self, ctx: &Context<'_>) -> AppResult<Option<ChangeRequest>> {
+        let rows: Vec<change_request::Model> =
+            load_list(ctx, ChangeRequestsOfMeasure(self.0.id)).await?;
+        Ok(rows
+            .into_iter()
+            .find(|r| r.status == ChangeStatus::Pending)
+            .map(ChangeRequest))
     }
     /// When it was done.
     async fn completed_on(&self) -> Option<Date> {
@@ -1163,6 +1181,73 @@ impl Occurrence {
             .await?
             .map(Measure)
             .ok_or_else(|| AppError::not_found("measure"))
+    }
+}
+
+#[Object]
+impl ChangeRequest {
+    /// Opaque global ID.
+    async fn id(&self) -> ID {
+        id::encode("ChangeRequest", self.0.id)
+    }
+    /// Version, for `decideMeasureChange` and `withdrawMeasureChange`.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    /// The measure it concerns.
+    async fn measure(&self, ctx: &Context<'_>) -> AppResult<Measure> {
+        load_row(ctx, MeasureById(self.0.measure_id))
+            .await?
+            .map(Measure)
+            .ok_or_else(|| AppError::not_found("measure"))
+    }
+    /// What is asked for.
+    async fn kind(&self) -> ChangeKind {
+        self.0.kind
+    }
+    /// Why.
+    async fn reason(&self) -> &str {
+        &self.0.reason
+    }
+    /// MOVE_DUE: the due date asked for.
+    async fn proposed_due_on(&self) -> Option<Date> {
+        self.0.proposed_due_on.dates()
+    }
+    /// DEFER: the last day of the deferral (null: open-ended).
+    async fn until(&self) -> Option<Date> {
+        self.0.defer_until.dates()
+    }
+    /// Pending, approved, rejected, withdrawn or expired.
+    async fn status(&self) -> ChangeStatus {
+        self.0.status
+    }
+    /// Who asked (token subject).
+    async fn requested_by(&self) -> &str {
+        &self.0.requested_by
+    }
+    /// When.
+    async fn requested_at(&self) -> DateTime<Utc> {
+        self.0.requested_at
+    }
+    /// Who approved or rejected it.
+    async fn decided_by(&self) -> Option<&str> {
+        self.0.decided_by.as_deref()
+    }
+    /// When.
+    async fn decided_at(&self) -> Option<DateTime<Utc>> {
+        self.0.decided_at
+    }
+    /// The decision's comment.
+    async fn decision_comment(&self) -> Option<&str> {
+        self.0.decision_comment.as_deref()
+    }
+    /// An applied deferral: the status the measure returns to when it ends.
+    async fn previous_status(&self) -> Option<MeasureStatus> {
+        self.0.previous_status
+    }
+    /// An ended deferral: when the measure returned to its previous status.
+    async fn expired_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expired_at
     }
 }
 

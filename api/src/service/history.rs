@@ -120,6 +120,12 @@ pub const TABLES: &[Table] = &[
         columns: cols::<report::Column>,
         links: REPORT_LINKS,
     },
+    Table {
+        entity: "ChangeRequest",
+        table: "change_request",
+        columns: cols::<change_request::Column>,
+        links: &[],
+    },
 ];
 
 /// The versioned table an audit entity name stands for.
@@ -903,6 +909,7 @@ fn row_json(
         "system" => obj::<system::Model>(r),
         "measure" => obj::<measure::Model>(r),
         "report" => obj::<report::Model>(r),
+        "change_request" => obj::<change_request::Model>(r),
         other => Err(AppError::from(anyhow::anyhow!("no history for {other}"))),
     }
 }

@@ -176,6 +176,15 @@ pub fn occurrences(caller: &Caller) -> Condition {
     }
 }
 
+/// Change requests of the measures the caller sees.
+pub fn change_requests(caller: &Caller) -> Condition {
+    match caller.order_scope() {
+        None => Condition::all(),
+        Some(g) => Condition::all()
+            .add(change_request::Column::MeasureId.in_subquery(visible_measure_ids(g))),
+    }
+}
+
 /// Objects every caller who may read the plan sees (evaluators' names).
 pub fn everyone(_: &Caller) -> Condition {
     Condition::all()
@@ -252,6 +261,7 @@ in_trail! {
     report::Model => |r| Trail::Order(r.order_id);
     measure::Model => |r| Trail::Measure(r.id);
     occurrence::Model => |r| Trail::Measure(r.measure_id);
+    change_request::Model => |r| Trail::Measure(r.measure_id);
     super::evidence::EvidenceMeta => |r| Trail::Measure(r.measure_id);
     regulator::Model => |_r| Trail::Nowhere;
     owner::Model => |_r| Trail::Nowhere;
@@ -260,6 +270,7 @@ in_trail! {
     evaluator::Model => |_r| Trail::Nowhere;
     audit_event::Model => |_r| Trail::Nowhere;
     access_log::Model => |_r| Trail::Nowhere;
+    notice::Model => |_r| Trail::Nowhere;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -7,9 +7,11 @@
 //! per mutation, live in the submodules, each taking the open [`Write`], the [`Caller`]
 //! (whose order scope it checks through `service::scope`) and a plain input with decoded
 //! ids. GraphQL mutations and the demo seed both call them.
+pub mod approvals;
 pub mod documents;
 pub mod inputs;
 pub mod measures;
+pub mod notices;
 pub mod records;
 pub mod reports;
 
@@ -123,6 +125,11 @@ impl<'a> Write<'a> {
         let mut p = self.pending();
         let event = p.last_event;
         p.note(entity, id, event);
+    }
+
+    /// The id of the latest audit event this write recorded.
+    pub fn last_event(&self) -> Option<i64> {
+        self.pending().last_event
     }
 
     /// Copies every row changed so far, as it now stands, into its history.
@@ -342,6 +349,7 @@ versioned!(owner, "Owner");
 versioned!(system, "System");
 versioned!(report, "Report");
 versioned!(evaluator, "Evaluator");
+versioned!(change_request, "ChangeRequest");
 
 /// Loads a row for update, or `NOT_FOUND`.
 pub async fn load<E>(w: &Write<'_>, id: i64) -> AppResult<E::Model>

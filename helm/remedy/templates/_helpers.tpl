@@ -162,6 +162,8 @@ hook runs before the ConfigMap exists. Empty values are left out.
   (list "REMEDY_WS_MAX_SOCKETS_PER_SUBJECT" $c.wsMaxSocketsPerSubject)
   (list "REMEDY_WS_RECHECK_SECONDS" $c.wsRecheckSeconds)
   (list "REMEDY_SEPARATION_OF_DUTIES" $c.separationOfDuties)
+  (list "REMEDY_APPROVALS" $c.approvals)
+  (list "REMEDY_APPROVAL_SWEEP_SECONDS" $c.approvalSweepSeconds)
   (list "REMEDY_BACKDATE_WINDOW_DAYS" $c.backdateWindowDays)
   (list "OTEL_EXPORTER_OTLP_ENDPOINT" $c.otelExporterOtlpEndpoint)
 -}}

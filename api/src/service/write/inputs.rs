@@ -224,6 +224,32 @@ macro_rules! write_inputs {
                 /// back-dating window (7 days by default) it needs `plan:approve`.
                 on: Option<NaiveDate>,
             }
+            /// A request to defer or cancel a measure or move its due date later, for a second
+            /// person with `plan:approve` to decide.
+            RequestMeasureChangeInput => NewChangeRequest {
+                /// The measure.
+                measure_id: i64 as "Measure",
+                /// What is asked for.
+                kind: ChangeKind,
+                /// Why (required).
+                reason: String,
+                /// MOVE_DUE: the new due date, later than the current one.
+                due_on: Option<NaiveDate>,
+                /// DEFER: the last day of the deferral (after it the measure returns to its
+                /// status before the deferral and is late again if past due); none: open-ended.
+                until: Option<NaiveDate>,
+            }
+            /// A decision on a pending change request.
+            DecideMeasureChangeInput => ChangeDecision {
+                /// The request.
+                id: i64 as "ChangeRequest",
+                /// The version read.
+                version: i32,
+                /// Approve (the change is applied now) or reject (the measure keeps its values).
+                approve: bool,
+                /// Why (required either way).
+                comment: String,
+            }
             /// Links to add to or remove from a measure.
             MeasureLinksInput => MeasureLinks {
                 /// The measure.

@@ -124,14 +124,24 @@ pub async fn create_measure(
     Ok(row)
 }
 
+/// Changes a measure's plan. Moving the due date needs a reason; with approvals on, moving it
+/// later is refused (`FORBIDDEN`): it is a change request ([`super::approvals`]).
 pub async fn update_measure(
     w: &Write<'_>,
     who: &Caller,
     id: i64,
     version: i32,
     input: &MeasureChanges,
+    rules: &Accountability,
 ) -> AppResult<measure::Model> {
     let current = checked_measure(w, who, id).await?;
+    if rules.approvals
+        && input
+            .due_on
+            .is_some_and(|d| current.due_on.is_some_and(|old| d > old))
+    {
+        return Err(needs_request(&current.code, "moving the due date later of"));
+    }
     let owner_id = owner(w, input.owner_id).await?;
     let reason = opt_text("dueChangeReason", input.due_change_reason.as_deref(), LONG)?;
     let moves_due = input
@@ -181,6 +191,9 @@ pub struct Accountability {
     pub separation_of_duties: bool,
     /// Days before today a transition may be dated without `plan:approve`.
     pub backdate_window_days: u32,
+    /// Whether deferring, cancelling and moving a due date later go through a change request
+    /// ([`super::approvals`]).
+    pub approvals: bool,
 }
 
 impl Accountability {
@@ -188,15 +201,26 @@ impl Accountability {
         Self {
             separation_of_duties: cfg.separation_of_duties,
             backdate_window_days: cfg.backdate_window_days,
+            approvals: cfg.approvals,
         }
     }
 }
 
-/// The settings' defaults (separation of duties on, a 7-day window).
+/// The settings' defaults (separation of duties and approvals on, a 7-day window).
 impl Default for Accountability {
     fn default() -> Self {
         Self::from_config(&ServerConfig::default())
     }
+}
+
+/// What the rule refuses when approvals are on and a change that lets a measure slip is made
+/// directly: `FORBIDDEN`, naming the rule and the way to ask.
+pub fn needs_request(code: &str, what: &str) -> AppError {
+    AppError::Forbidden(format!(
+        "approvals: {what} {code} needs a change request approved by a second person with {} \
+         (requestMeasureChange)",
+        Permission::ApprovePlan.scope()
+    ))
 }
 
 /// Refuses a move to VERIFIED to a caller without `plan:verify`.
@@ -347,6 +371,14 @@ pub async fn transition_measure(
             "reason",
             format!("required to move to {to}"),
         ));
+    }
+    if rules.approvals && matches!(to, MeasureStatus::Deferred | MeasureStatus::Cancelled) {
+        let what = if to == MeasureStatus::Deferred {
+            "deferring"
+        } else {
+            "cancelling"
+        };
+        return Err(needs_request(&current.code, what));
     }
     check_transition_date(who, rules, &current, to, on, today)?;
     if to == MeasureStatus::Verified {
