@@ -12,6 +12,7 @@ pub mod measure_finding;
 pub mod measure_system;
 pub mod occurrence;
 pub mod owner;
+pub mod period_skip;
 pub mod regulator;
 pub mod regulatory_order;
 pub mod report;
@@ -31,6 +32,7 @@ pub mod prelude {
     pub use super::measure_system::Entity as MeasureSystem;
     pub use super::occurrence::Entity as Occurrence;
     pub use super::owner::Entity as Owner;
+    pub use super::period_skip::Entity as PeriodSkip;
     pub use super::regulator::Entity as Regulator;
     pub use super::regulatory_order::Entity as RegulatoryOrder;
     pub use super::report::Entity as Report;

@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_init;
 mod m20261201_000001_history;
 mod m20261202_000001_owner_account;
+mod m20261203_000001_ledger;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_init::Migration),
             Box::new(m20261201_000001_history::Migration),
             Box::new(m20261202_000001_owner_account::Migration),
+            Box::new(m20261203_000001_ledger::Migration),
         ]
     }
 }

@@ -125,6 +125,11 @@ impl<'a> Write<'a> {
         p.note(entity, id, event);
     }
 
+    /// The id of the last audit event this write recorded.
+    pub fn last_event(&self) -> Option<i64> {
+        self.pending().last_event
+    }
+
     /// Copies every row changed so far, as it now stands, into its history.
     pub async fn flush_history(&self) -> AppResult<()> {
         let touched = std::mem::take(&mut self.pending().touched);
