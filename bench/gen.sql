@@ -43,9 +43,11 @@ FROM generate_series(1, :systems) AS i;
 
 -- Status by i % 10: 3 planned, 2 in progress, 2 implemented, 1 verified, 1 deferred, 1 cancelled.
 -- Due dates spread over 2025-06..2028-03, so part of the open measures is overdue today;
--- every 20th measure recurs monthly.
+-- every 20th measure recurs monthly (anchored a month before its next due date: the
+-- dashboard counts its periods come due from the anchor).
 INSERT INTO measure (id, code, title, title_local, plan, status, status_reason, owner_id, started_on,
-                     due_on, completed_on, recurrence, next_due_on, note, version, created_at, updated_at)
+                     due_on, completed_on, recurrence, next_due_on, anchor_on, note, version,
+                     created_at, updated_at)
 SELECT i, 'M-' || lpad(i::text, 7, '0'), 'Measure ' || i, '対策 ' || i, 'Plan of measure ' || i, s.status,
        CASE WHEN s.status IN ('DEFERRED','CANCELLED') THEN 'Reason ' || i END,
        1 + (i - 1) % :owners,
@@ -54,6 +56,7 @@ SELECT i, 'M-' || lpad(i::text, 7, '0'), 'Measure ' || i, '対策 ' || i, 'Plan 
        CASE WHEN s.status IN ('IMPLEMENTED','VERIFIED') THEN date '2023-01-01' + i % 365 + 30 END,
        CASE WHEN i % 20 = 0 THEN 'MONTHLY' ELSE 'NONE' END,
        CASE WHEN i % 20 = 0 THEN date '2025-09-01' + (i * 13) % 600 END,
+       CASE WHEN i % 20 = 0 THEN date '2025-08-01' + (i * 13) % 600 END,
        NULL, 1, timestamptz '2023-01-01 00:00:00+00', timestamptz '2023-01-01 00:00:00+00'
 FROM generate_series(1, :measures) AS i,
      LATERAL (SELECT (ARRAY['PLANNED','PLANNED','PLANNED','IN_PROGRESS','IN_PROGRESS','IMPLEMENTED',

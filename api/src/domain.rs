@@ -15,9 +15,10 @@ pub fn today() -> NaiveDate {
 pub const OPEN_STATUSES: [MeasureStatus; 2] = [MeasureStatus::Planned, MeasureStatus::InProgress];
 
 /// Whether a measure is overdue on `today`: a one-off measure still planned or in progress
-/// past its due date, or a recurring measure (not cancelled or deferred) whose next
-/// execution is past due. Deferred and cancelled measures are never overdue: they carry a
-/// reason instead.
+/// past its due date, or a recurring measure (not cancelled or deferred) whose next due
+/// date, the due date of the earliest period neither recorded nor skipped ([`next_due`]), has
+/// passed: a missed period keeps it overdue until recorded late or skipped. Deferred and
+/// cancelled measures are never overdue: they carry a reason instead.
 pub fn is_overdue(m: &measure::Model, today: NaiveDate) -> bool {
     let late_one_off = OPEN_STATUSES.contains(&m.status) && m.due_on.is_some_and(|d| d < today);
     let late_recurring = m.recurrence != Recurrence::None
@@ -47,21 +48,22 @@ pub fn status_as_of(m: &measure::Model, on: NaiveDate) -> MeasureStatus {
     }
 }
 
-/// Whether a measure was overdue on `on`, from its recorded dates and executions.
-pub fn overdue_as_of(m: &measure::Model, on: NaiveDate, occurrences: &[occurrence::Model]) -> bool {
+/// Whether a measure was overdue on `on`, from its recorded dates, executions and skips: a
+/// one-off measure open past its due date, or a recurring one with a period MISSED in its
+/// [`ledger`] on that day.
+pub fn overdue_as_of(
+    m: &measure::Model,
+    on: NaiveDate,
+    occurrences: &[occurrence::Model],
+    skips: &[entity::period_skip::Model],
+) -> bool {
     let status = status_as_of(m, on);
     if m.recurrence == Recurrence::None {
         return OPEN_STATUSES.contains(&status) && m.due_on.is_some_and(|d| d < on);
     }
-    let Some(start) = m.started_on.or(m.completed_on).filter(|s| *s <= on) else {
-        return false;
-    };
-    let last_done = occurrences
+    ledger(m, on, occurrences, skips)
         .iter()
-        .filter(|o| o.measure_id == m.id && o.done_on <= on)
-        .filter_map(|o| o.due_on.or(Some(o.done_on)))
-        .max();
-    next_period_end(m.recurrence, start, last_done).is_some_and(|next| next < on)
+        .any(|e| e.status == entity::enums::PeriodStatus::Missed)
 }
 
 /// The end of the first period after `last_done` (or the first period after `start` when
@@ -140,6 +142,179 @@ pub fn periods(
         }
     }
     out
+}
+
+/// The date a recurring measure's schedule counts from: its anchor (required since the
+/// ledger), else, for versions recorded before it, its start or completion date.
+pub fn schedule_anchor(m: &measure::Model) -> Option<NaiveDate> {
+    if m.recurrence == Recurrence::None {
+        return None;
+    }
+    m.anchor_on.or(m.started_on).or(m.completed_on)
+}
+
+/// One period of a schedule: its label (as occurrences are labelled), its window and when
+/// it is due (its last day plus the grace days).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Period {
+    pub label: String,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub due: NaiveDate,
+}
+
+/// The first day of the period of `recurrence` that ends on `end`.
+fn period_start(recurrence: Recurrence, end: NaiveDate) -> NaiveDate {
+    let first_of = |m0: u32| NaiveDate::from_ymd_opt(end.year(), m0 + 1, 1).unwrap_or(end);
+    match recurrence {
+        Recurrence::Weekly => end - Duration::days(4),
+        Recurrence::Monthly => first_of(end.month0()),
+        Recurrence::Quarterly => first_of(end.month0() / 3 * 3),
+        Recurrence::Yearly => first_of(0),
+        Recurrence::None => end,
+    }
+}
+
+/// The periods of a schedule anchored at `anchor` whose window has begun by `through`
+/// (the current one included), oldest first ([`periods`] gives the labels and ends).
+pub fn schedule(
+    recurrence: Recurrence,
+    anchor: NaiveDate,
+    grace_days: i32,
+    through: NaiveDate,
+) -> Vec<Period> {
+    let Some(horizon) = through.checked_add_days(chrono::Days::new(400)) else {
+        return Vec::new();
+    };
+    periods(recurrence, anchor, horizon)
+        .into_iter()
+        .map(|(label, end)| Period {
+            start: period_start(recurrence, end),
+            due: end + Duration::days(i64::from(grace_days.max(0))),
+            label,
+            end,
+        })
+        .take_while(|p| p.start <= through)
+        .collect()
+}
+
+/// How many periods of a schedule anchored at `anchor` are due strictly before `day`
+/// (computed, not enumerated: what dashboards count for every recurring measure).
+pub fn periods_due_before(
+    recurrence: Recurrence,
+    anchor: NaiveDate,
+    grace_days: i32,
+    day: NaiveDate,
+) -> i64 {
+    // A period is due before `day` when its last day is on or before `last`.
+    let Some(last) = day.checked_sub_days(chrono::Days::new(1 + grace_days.max(0) as u64)) else {
+        return 0;
+    };
+    match recurrence {
+        Recurrence::None => 0,
+        Recurrence::Weekly => {
+            let monday = anchor - Duration::days(anchor.weekday().num_days_from_monday() as i64);
+            let mut first = monday + Duration::days(4);
+            if first < anchor {
+                first += Duration::days(7);
+            }
+            if last < first {
+                0
+            } else {
+                (last - first).num_days() / 7 + 1
+            }
+        }
+        Recurrence::Monthly | Recurrence::Quarterly | Recurrence::Yearly => {
+            let step = match recurrence {
+                Recurrence::Monthly => 1,
+                Recurrence::Quarterly => 3,
+                _ => 12,
+            };
+            let index = |d: NaiveDate| i64::from(d.year()) * 12 + i64::from(d.month0());
+            let first = index(anchor) - index(anchor).rem_euclid(step);
+            let last_month_ended = if (last + Duration::days(1)).day() == 1 {
+                index(last)
+            } else {
+                index(last) - 1
+            };
+            ((last_month_ended - first + 1).div_euclid(step)).max(0)
+        }
+    }
+}
+
+/// One period of a measure's ledger with what stands for it on the day judged.
+#[derive(Debug, Clone)]
+pub struct LedgerEntry<'a> {
+    pub period: Period,
+    pub status: entity::enums::PeriodStatus,
+    pub occurrence: Option<&'a occurrence::Model>,
+    pub skip: Option<&'a entity::period_skip::Model>,
+}
+
+/// The ledger of a recurring measure on `day`: every period of its schedule begun by then,
+/// oldest first, each DONE (recorded on or before its due date), LATE (recorded after it),
+/// SKIPPED, MISSED (due before `day`, none of those) or UPCOMING. Executions done after
+/// `day` and skips made after it do not count yet. A recorded period is judged against the
+/// due date stored with it (the grace days in force when it was recorded).
+pub fn ledger<'a>(
+    m: &measure::Model,
+    day: NaiveDate,
+    occurrences: &'a [occurrence::Model],
+    skips: &'a [entity::period_skip::Model],
+) -> Vec<LedgerEntry<'a>> {
+    use entity::enums::PeriodStatus;
+    let Some(anchor) = schedule_anchor(m) else {
+        return Vec::new();
+    };
+    schedule(m.recurrence, anchor, m.grace_days, day)
+        .into_iter()
+        .map(|period| {
+            let occurrence = occurrences
+                .iter()
+                .find(|o| o.measure_id == m.id && o.period == period.label && o.done_on <= day);
+            let skip = skips.iter().find(|s| {
+                s.measure_id == m.id && s.period == period.label && s.skipped_at.date_naive() <= day
+            });
+            let status = match (occurrence, skip) {
+                (Some(o), _) if o.done_on <= o.due_on.unwrap_or(period.due) => PeriodStatus::Done,
+                (Some(_), _) => PeriodStatus::Late,
+                (None, Some(_)) => PeriodStatus::Skipped,
+                (None, None) if period.due < day => PeriodStatus::Missed,
+                (None, None) => PeriodStatus::Upcoming,
+            };
+            LedgerEntry {
+                period,
+                status,
+                occurrence,
+                skip,
+            }
+        })
+        .collect()
+}
+
+/// On-time rate in percent (one decimal): DONE over DONE, LATE and MISSED; None when no
+/// period has come due.
+pub fn on_time_rate(done: u64, late: u64, missed: u64) -> Option<f64> {
+    let n = done + late + missed;
+    (n > 0).then(|| (done as f64 * 1000.0 / n as f64).round() / 10.0)
+}
+
+/// When a recurring measure is next due: the due date of the earliest period of its
+/// schedule neither recorded (`recorded`) nor skipped (`skipped`), so a missed period keeps
+/// it due, and overdue, until it is recorded late or skipped. `today` bounds the search
+/// (a period recorded in advance is not possible: the schedule runs a year past it).
+pub fn next_due(
+    m: &measure::Model,
+    recorded: &[&str],
+    skipped: &[&str],
+    today: NaiveDate,
+) -> Option<NaiveDate> {
+    let anchor = schedule_anchor(m)?;
+    let through = today.max(anchor) + Duration::days(370);
+    schedule(m.recurrence, anchor, m.grace_days, through)
+        .into_iter()
+        .find(|p| !recorded.contains(&p.label.as_str()) && !skipped.contains(&p.label.as_str()))
+        .map(|p| p.due)
 }
 
 /// A rule a transition's effective date (`on`) breaks: the first, in this order.
@@ -310,5 +485,131 @@ mod tests {
             ]
         );
         assert!(periods(Recurrence::None, d("2022-01-01"), d("2022-12-31")).is_empty());
+    }
+
+    #[test]
+    fn counted_periods_agree_with_the_schedule() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        for r in [
+            Recurrence::Weekly,
+            Recurrence::Monthly,
+            Recurrence::Quarterly,
+            Recurrence::Yearly,
+        ] {
+            for anchor in [
+                "2022-04-30",
+                "2022-08-01",
+                "2022-08-31",
+                "2023-01-01",
+                "2022-11-25",
+            ] {
+                for grace in [0, 3, 10] {
+                    let mut day = d("2022-04-01");
+                    while day < d("2025-02-01") {
+                        let listed = schedule(r, d(anchor), grace, day)
+                            .iter()
+                            .filter(|p| p.due < day)
+                            .count() as i64;
+                        assert_eq!(
+                            periods_due_before(r, d(anchor), grace, day),
+                            listed,
+                            "{r} {anchor} +{grace} on {day}"
+                        );
+                        day += Duration::days(5);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_ledger_keeps_missed_periods_until_recorded_or_skipped() {
+        use entity::enums::PeriodStatus::*;
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let at = d("2022-11-01").and_hms_opt(0, 0, 0).unwrap().and_utc();
+        let m = measure::Model {
+            id: 1,
+            code: "M-13".into(),
+            title: "weekly".into(),
+            title_local: None,
+            plan: None,
+            status: MeasureStatus::Implemented,
+            status_reason: None,
+            owner_id: None,
+            started_on: None,
+            due_on: None,
+            completed_on: None,
+            recurrence: Recurrence::Weekly,
+            next_due_on: None,
+            anchor_on: Some(d("2022-11-01")),
+            grace_days: 2,
+            note: None,
+            version: 1,
+            archived_at: None,
+            created_at: at,
+            updated_at: at,
+        };
+        let occ = |p: &str, due: &str, done: &str| occurrence::Model {
+            id: 0,
+            measure_id: 1,
+            period: p.into(),
+            due_on: Some(d(due)),
+            done_on: d(done),
+            done_by: "x".into(),
+            note: None,
+            created_at: at,
+            evidence_id: None,
+        };
+        // W44 (due 11-06) on time, W45 late, W46 skipped, W47 missed, W48 upcoming.
+        let occurrences = vec![
+            occ("2022-W44", "2022-11-06", "2022-11-06"),
+            occ("2022-W45", "2022-11-13", "2022-11-20"),
+        ];
+        let skips = vec![entity::period_skip::Model {
+            id: 1,
+            measure_id: 1,
+            period: "2022-W46".into(),
+            due_on: d("2022-11-20"),
+            reason: "shutdown".into(),
+            skipped_by: "a".into(),
+            skipped_at: at,
+            audit_event_id: None,
+        }];
+        let day = d("2022-11-29");
+        let l = ledger(&m, day, &occurrences, &skips);
+        let got: Vec<_> = l
+            .iter()
+            .map(|e| (e.period.label.as_str(), e.status))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("2022-W44", Done),
+                ("2022-W45", Late),
+                ("2022-W46", Skipped),
+                ("2022-W47", Missed),
+                ("2022-W48", Upcoming)
+            ]
+        );
+        assert_eq!(l[3].period.due, d("2022-11-27"));
+        assert_eq!(
+            next_due(&m, &["2022-W44", "2022-W45"], &["2022-W46"], day),
+            Some(d("2022-11-27"))
+        );
+        assert_eq!(
+            next_due(
+                &m,
+                &["2022-W44", "2022-W45", "2022-W47"],
+                &["2022-W46"],
+                day
+            ),
+            Some(d("2022-12-04"))
+        );
+        assert_eq!(on_time_rate(1, 1, 1), Some(33.3));
+        assert_eq!(on_time_rate(0, 0, 0), None);
+        // As of a day before the late record and the skip: both missed then.
+        let earlier = ledger(&m, d("2022-11-15"), &occurrences, &[]);
+        assert_eq!(earlier.last().unwrap().status, Upcoming);
+        assert_eq!(earlier[1].status, Missed);
     }
 }

@@ -279,3 +279,19 @@ text_enum!(
         DeferralEnded = "DEFERRAL_ENDED",
     }
 );
+
+text_enum!(
+    /// Where one period of a recurring measure's schedule stands.
+    PeriodStatus {
+        /// Recorded on or before its due date.
+        Done = "DONE",
+        /// Recorded after its due date.
+        Late = "LATE",
+        /// Due date passed with nothing recorded and not skipped: the measure is overdue.
+        Missed = "MISSED",
+        /// Not owed, with a reason approved by someone holding `plan:approve`.
+        Skipped = "SKIPPED",
+        /// Not yet due.
+        Upcoming = "UPCOMING",
+    }
+);

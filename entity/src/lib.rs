@@ -14,6 +14,7 @@ pub mod measure_system;
 pub mod notice;
 pub mod occurrence;
 pub mod owner;
+pub mod period_skip;
 pub mod regulator;
 pub mod regulatory_order;
 pub mod report;
@@ -35,6 +36,7 @@ pub mod prelude {
     pub use super::notice::Entity as Notice;
     pub use super::occurrence::Entity as Occurrence;
     pub use super::owner::Entity as Owner;
+    pub use super::period_skip::Entity as PeriodSkip;
     pub use super::regulator::Entity as Regulator;
     pub use super::regulatory_order::Entity as RegulatoryOrder;
     pub use super::report::Entity as Report;

@@ -22,6 +22,11 @@ pub struct Model {
     pub recurrence: Recurrence,
     /// For recurring measures: the end of the first period not yet executed.
     pub next_due_on: Option<Date>,
+    /// For recurring measures: the date the schedule counts from (its first period is the
+    /// one that ends on or after it).
+    pub anchor_on: Option<Date>,
+    /// Days after the end of a period before it is due (0: due on its last day).
+    pub grace_days: i32,
     pub note: Option<String>,
     pub version: i32,
     pub archived_at: Option<DateTimeUtc>,
@@ -41,6 +46,8 @@ pub enum Relation {
     Evidence,
     #[sea_orm(has_many = "super::occurrence::Entity")]
     Occurrence,
+    #[sea_orm(has_many = "super::period_skip::Entity")]
+    PeriodSkip,
 }
 
 impl Related<super::owner::Entity> for Entity {

@@ -15,6 +15,8 @@ pub struct Model {
     pub done_by: String,
     pub note: Option<String>,
     pub created_at: DateTimeUtc,
+    /// The evidence of this execution (of the same measure), if any.
+    pub evidence_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

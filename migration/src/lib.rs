@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_init;
 mod m20261201_000001_history;
 mod m20261202_000001_owner_account;
+mod m20261203_000001_ledger;
 mod m20261204_000001_approvals;
 mod m20261205_000001_notices;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_init::Migration),
             Box::new(m20261201_000001_history::Migration),
             Box::new(m20261202_000001_owner_account::Migration),
+            Box::new(m20261203_000001_ledger::Migration),
             Box::new(m20261204_000001_approvals::Migration),
             Box::new(m20261205_000001_notices::Migration),
         ]

@@ -51,7 +51,7 @@ pub const LINKS: &[(&str, &str, &str)] = &[
 const BACKFILL_BY: &str = "migration:m20261201_000001_history";
 
 /// Column names of a live table, in table order.
-async fn columns<C: ConnectionTrait>(db: &C, table: &str) -> Result<Vec<String>, DbErr> {
+pub(crate) async fn columns<C: ConnectionTrait>(db: &C, table: &str) -> Result<Vec<String>, DbErr> {
     let rows = match db.get_database_backend() {
         DatabaseBackend::Postgres => {
             db.query_all(Statement::from_sql_and_values(

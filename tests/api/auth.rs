@@ -311,6 +311,9 @@ pub(crate) fn matrix() -> Vec<(&'static str, &'static str, Vec<Role>)> {
         ("unlinkMeasure", "mutation { unlinkMeasure(input: {measureId: \"x\", version: 1, findingIds: [\"x\"]}) { id } }", plan.clone()),
         ("archiveMeasure", "mutation { archiveMeasure(id: \"x\", version: 1) { id } }", plan.clone()),
         ("recordOccurrence", "mutation { recordOccurrence(input: {measureId: \"x\", period: \"2022-W01\", doneOn: \"2022-01-07\"}) { period } }", plan.clone()),
+        // Callable with plan:write or plan:approve; skipping itself needs plan:approve,
+        // decided in the store (an EDITOR is refused there, naming it: `ledger::*`).
+        ("skipPeriod", "mutation { skipPeriod(input: {measureId: \"x\", period: \"2022-W01\", reason: \"r\"}) { id } }", vec![Admin, Editor, Auditor]),
         ("uploadEvidence", leak(format!("mutation($file: Upload!) {{ uploadEvidence({ev}, file: $file) {{ id }} }}")), plan.clone()),
         ("registerEvidence", leak(format!("mutation {{ registerEvidence({ev}, {doc}) {{ id }} }}")), plan.clone()),
         ("supersedeEvidence", leak(format!("mutation {{ supersedeEvidence(id: \"x\", {ev}, {doc}) {{ id }} }}")), plan.clone()),

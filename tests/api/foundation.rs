@@ -17,13 +17,14 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-const TABLES: [&str; 27] = [
+const TABLES: [&str; 28] = [
     "regulator",
     "regulatory_order",
     "finding",
     "owner",
     "system",
     "measure",
+    "period_skip",
     "measure_finding",
     "measure_system",
     "occurrence",

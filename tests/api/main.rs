@@ -12,6 +12,7 @@ mod foundation;
 mod history;
 mod hostile;
 mod issuance;
+mod ledger;
 mod live;
 mod mutations;
 mod ops;

@@ -821,6 +821,8 @@ mod tests {
             completed_on: None,
             recurrence: Recurrence::None,
             next_due_on: None,
+            anchor_on: None,
+            grace_days: 0,
             note: None,
             version: 1,
             archived_at: None,

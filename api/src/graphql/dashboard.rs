@@ -52,6 +52,16 @@ pub struct Figures {
     pub percent_implemented: f64,
     /// Verified, in percent of the measures not cancelled (one decimal).
     pub percent_verified: f64,
+    /// Periods of recurring measures (not cancelled or deferred) come due and recorded on
+    /// time.
+    pub periods_done: u64,
+    /// Periods come due and recorded after their due date.
+    pub periods_late: u64,
+    /// Periods come due, neither recorded nor skipped.
+    pub periods_missed: u64,
+    /// `periodsDone` in percent of `periodsDone + periodsLate + periodsMissed` (one decimal);
+    /// null when no period has come due.
+    pub on_time_rate: Option<f64>,
 }
 
 #[derive(Default)]
@@ -95,6 +105,7 @@ impl Tally {
             slipped: self.slipped,
             percent_implemented: pct(n(MeasureStatus::Implemented) + n(MeasureStatus::Verified)),
             percent_verified: pct(n(MeasureStatus::Verified)),
+            ..Figures::default()
         }
     }
 }
@@ -207,14 +218,23 @@ enum Group {
 struct Rollup {
     tallies: BTreeMap<Group, Tally>,
     findings: BTreeMap<(i64, FindingCategory), u64>,
+    /// Periods done, late and missed per group, each recurring measure counted once.
+    periods: BTreeMap<Group, (u64, u64, u64)>,
 }
 
 impl Rollup {
     fn figures(&self, g: Group) -> Figures {
-        self.tallies
+        let mut f = self
+            .tallies
             .get(&g)
             .map(Tally::figures)
-            .unwrap_or_else(|| Tally::default().figures())
+            .unwrap_or_else(|| Tally::default().figures());
+        let (done, late, missed) = self.periods.get(&g).copied().unwrap_or_default();
+        f.periods_done = done;
+        f.periods_late = late;
+        f.periods_missed = missed;
+        f.on_time_rate = crate::domain::on_time_rate(done, late, missed);
+        f
     }
 
     /// The dashboard of `orders` (and their `regulators`) from these tallies.
@@ -395,9 +415,11 @@ struct FindingCount {
     n: i64,
 }
 
-/// The figures in two statements (after the orders): the findings per order and category,
-/// and one `WITH … UNION ALL` statement that counts measures per group, status and lateness,
-/// so only the figures leave the database, whatever the plan's size. As of a date, the
+/// The figures in three statements (after the orders): the findings per order and category,
+/// one `WITH … UNION ALL` statement that counts measures per group, status and lateness,
+/// and one that gives each recurring measure's periods done, late and skipped (counts, not
+/// rows of executions; the periods come due are computed from the schedule), so only
+/// figures leave the database, whatever the plan's size. As of a date, the
 /// reader stands at that date and orders issued after it are left out.
 async fn rollup(db: &Reader, who: &Caller, only: Option<&[i64]>) -> AppResult<Progress> {
     let day = db.tense().map_or_else(today, |t| t.day);
@@ -449,7 +471,171 @@ async fn rollup(db: &Reader, who: &Caller, only: Option<&[i64]>) -> AppResult<Pr
             r.s.max(0) as u64,
         );
     }
+    // The ledgers of the recurring measures: one statement, one row per link of such a
+    // measure with its counts; the periods come due are counted, not enumerated.
+    let stmt = backend.build(&periods_statement(listed, day));
+    let mut counted: BTreeSet<(Group, i64)> = BTreeSet::new();
+    for r in PeriodRow::find_by_statement(stmt).all(db).await? {
+        let m = measure::Model {
+            recurrence: r.recurrence,
+            anchor_on: r.anchor_on,
+            started_on: r.started_on,
+            completed_on: r.completed_on,
+            ..placeholder_measure()
+        };
+        let Some(anchor) = crate::domain::schedule_anchor(&m) else {
+            continue;
+        };
+        let due = crate::domain::periods_due_before(r.recurrence, anchor, r.grace_days, day);
+        let (done, late, skipped) = (r.done.max(0), r.late.max(0), r.skipped.max(0));
+        let missed = (due - done - late - skipped).max(0);
+        for g in [
+            Group::OrderCategory(r.order_id, r.category),
+            Group::Order(r.order_id),
+            Group::Regulator(r.regulator_id),
+            Group::Category(r.category),
+            Group::All,
+        ] {
+            if counted.insert((g, r.measure_id)) {
+                let e = rollup.periods.entry(g).or_default();
+                e.0 += done as u64;
+                e.1 += late as u64;
+                e.2 += missed as u64;
+            }
+        }
+    }
     Ok(rollup.assemble(day, &orders, &regulators))
+}
+
+/// A measure row with nothing in it but what [`crate::domain::schedule_anchor`] reads.
+fn placeholder_measure() -> measure::Model {
+    let at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+    measure::Model {
+        id: 0,
+        code: String::new(),
+        title: String::new(),
+        title_local: None,
+        plan: None,
+        status: MeasureStatus::Planned,
+        status_reason: None,
+        owner_id: None,
+        started_on: None,
+        due_on: None,
+        completed_on: None,
+        recurrence: Recurrence::None,
+        next_due_on: None,
+        anchor_on: None,
+        grace_days: 0,
+        note: None,
+        version: 1,
+        archived_at: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+/// One link of a recurring measure to a finding, with the measure's schedule and its
+/// periods come due by the day that were recorded on time, late, or skipped.
+#[derive(FromQueryResult)]
+struct PeriodRow {
+    order_id: i64,
+    regulator_id: i64,
+    category: FindingCategory,
+    measure_id: i64,
+    recurrence: Recurrence,
+    anchor_on: Option<NaiveDate>,
+    started_on: Option<NaiveDate>,
+    completed_on: Option<NaiveDate>,
+    grace_days: i32,
+    done: i64,
+    late: i64,
+    skipped: i64,
+}
+
+/// The statement behind [`PeriodRow`]: the links of the recurring measures (not archived,
+/// cancelled or deferred) to findings of these orders, with three counts each, as of `day`
+/// (executions done by then: on time when done by the due date stored with them and come
+/// due, late otherwise; skips made by then of periods come due).
+fn periods_statement(
+    orders: Option<&[i64]>,
+    day: NaiveDate,
+) -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::sea_query::{SimpleExpr, SubQueryStatement};
+    let sub = |q: sea_orm::sea_query::SelectStatement| {
+        SimpleExpr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(q)))
+    };
+    let occ = |c: occurrence::Column| Expr::col((occurrence::Entity, c));
+    let of_measure = Expr::col((occurrence::Entity, occurrence::Column::MeasureId))
+        .equals((measure::Entity, measure::Column::Id));
+    let done = Query::select()
+        .expr(Expr::cust("COUNT(*)"))
+        .from(occurrence::Entity)
+        .and_where(of_measure.clone())
+        .and_where(occ(occurrence::Column::DoneOn).lte(day))
+        .and_where(occ(occurrence::Column::DueOn).lt(day))
+        .and_where(occ(occurrence::Column::DoneOn).lte(occ(occurrence::Column::DueOn)))
+        .to_owned();
+    let late = Query::select()
+        .expr(Expr::cust("COUNT(*)"))
+        .from(occurrence::Entity)
+        .and_where(of_measure)
+        .and_where(occ(occurrence::Column::DoneOn).lte(day))
+        .and_where(occ(occurrence::Column::DoneOn).gt(occ(occurrence::Column::DueOn)))
+        .to_owned();
+    let next_midnight = (day + chrono::Duration::days(1))
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc();
+    let skipped = Query::select()
+        .expr(Expr::cust("COUNT(*)"))
+        .from(period_skip::Entity)
+        .and_where(
+            Expr::col((period_skip::Entity, period_skip::Column::MeasureId))
+                .equals((measure::Entity, measure::Column::Id)),
+        )
+        .and_where(Expr::col((period_skip::Entity, period_skip::Column::DueOn)).lt(day))
+        .and_where(
+            Expr::col((period_skip::Entity, period_skip::Column::SkippedAt)).lt(next_midnight),
+        )
+        .to_owned();
+    let m = |c: measure::Column| Expr::col((measure::Entity, c));
+    scope::links_with_orders()
+        .expr_as(
+            Expr::col((finding::Entity, finding::Column::OrderId)),
+            Alias::new("order_id"),
+        )
+        .expr_as(
+            Expr::col((
+                regulatory_order::Entity,
+                regulatory_order::Column::RegulatorId,
+            )),
+            Alias::new("regulator_id"),
+        )
+        .expr_as(
+            Expr::col((finding::Entity, finding::Column::Category)),
+            Alias::new("category"),
+        )
+        .expr_as(m(measure::Column::Id), Alias::new("measure_id"))
+        .expr_as(m(measure::Column::Recurrence), Alias::new("recurrence"))
+        .expr_as(m(measure::Column::AnchorOn), Alias::new("anchor_on"))
+        .expr_as(m(measure::Column::StartedOn), Alias::new("started_on"))
+        .expr_as(m(measure::Column::CompletedOn), Alias::new("completed_on"))
+        .expr_as(m(measure::Column::GraceDays), Alias::new("grace_days"))
+        .expr_as(sub(done), Alias::new("done"))
+        .expr_as(sub(late), Alias::new("late"))
+        .expr_as(sub(skipped), Alias::new("skipped"))
+        .inner_join(
+            measure::Entity,
+            Expr::col((measure::Entity, measure::Column::Id))
+                .equals((measure_finding::Entity, measure_finding::Column::MeasureId)),
+        )
+        .cond_where(of_orders(orders, day))
+        .and_where(finding::Column::ArchivedAt.is_null())
+        .and_where(measure::Column::ArchivedAt.is_null())
+        .and_where(measure::Column::Recurrence.ne(Recurrence::None))
+        .and_where(
+            measure::Column::Status.is_not_in([MeasureStatus::Cancelled, MeasureStatus::Deferred]),
+        )
+        .to_owned()
 }
 
 /// Findings of these orders, or of every order not archived and issued by `day` (the same

@@ -285,7 +285,7 @@ macro_rules! plain_fields {
 
 // `owner`, `findings`, `systems` and `evidenceCount` are rendered by the plan from the page's
 // relations; the rest takes the generic path.
-plain_fields!(measure::Model, "Measure", not plain: ["owner", "findings", "systems", "evidenceCount", "evidence", "occurrences", "evaluations", "permissions", "originalDueOn", "dueDateChanges", "changeRequests", "pendingChange"], |m| {
+plain_fields!(measure::Model, "Measure", not plain: ["owner", "findings", "systems", "evidenceCount", "evidence", "occurrences", "evaluations", "permissions", "originalDueOn", "dueDateChanges", "changeRequests", "pendingChange", "periods", "onTimeRate"], |m| {
     "id" => id::encode("Measure", m.id),
     "code" => m.code,
     "title" => m.title,
@@ -298,6 +298,8 @@ plain_fields!(measure::Model, "Measure", not plain: ["owner", "findings", "syste
     "completedOn" => m.completed_on,
     "recurrence" => m.recurrence,
     "nextDueOn" => m.next_due_on,
+    "anchorOn" => m.anchor_on,
+    "graceDays" => m.grace_days,
     "overdue" => is_overdue(m, today()),
     "note" => m.note,
     "version" => m.version,

@@ -415,6 +415,14 @@ has_many!(
     scope::occurrences,
     [DoneOn, Id]
 );
+has_many!(
+    SkipsOfMeasure,
+    period_skip,
+    MeasureId,
+    measure_id,
+    scope::period_skips,
+    [Id]
+);
 
 via_link!(
     MeasuresOfFinding,

@@ -580,6 +580,17 @@ impl PlanMutation {
         Ok(Occurrence(row))
     }
 
+    /// Skips a period of a recurring measure: it is not owed, for the reason given. Needs
+    /// `plan:approve` (`FORBIDDEN` otherwise, naming it); the period must be in the schedule,
+    /// begun, and neither recorded nor skipped. Audited on the measure (`skip_period`); the
+    /// measure's next due date follows.
+    #[graphql(guard = "RequiresAny(&[Permission::WritePlan, Permission::ApprovePlan])")]
+    async fn skip_period(&self, ctx: &Context<'_>, input: SkipPeriodInput) -> AppResult<Measure> {
+        let input = input.try_into()?;
+        let row = write_txn!(ctx, |w, who| measures::skip_period(w, who, &input));
+        measure_changed(ctx, row).await
+    }
+
     // ------------------------------------------------------------ evidence
 
     /// Uploads a document (GraphQL multipart request) as evidence. The server computes its

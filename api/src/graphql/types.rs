@@ -466,6 +466,40 @@ impl Measure {
     async fn next_due_on(&self) -> Option<Date> {
         self.0.next_due_on.dates()
     }
+    /// For a recurring measure: the date its schedule counts from (its first period is the
+    /// one ending on or after it).
+    async fn anchor_on(&self) -> Option<Date> {
+        self.0.anchor_on.dates()
+    }
+    /// For a recurring measure: days after a period's end before it is due.
+    async fn grace_days(&self) -> i32 {
+        self.0.grace_days
+    }
+    /// For a recurring measure: its ledger, one entry per period of its schedule begun by
+    /// today (or by the day a read as of a date stands at), newest first: DONE, LATE,
+    /// MISSED, SKIPPED (with the reason) or UPCOMING. A MISSED period keeps the measure
+    /// overdue until it is recorded late or skipped. Empty for a one-off measure.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn periods(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<Conn<MeasurePeriod>> {
+        let mut rows = measure_ledger(ctx, &self.0).await?;
+        rows.reverse();
+        from_vec(ctx, &page_args!(first, after, last, before), rows, |p| p)
+    }
+    /// For a recurring measure: the periods recorded on time, in percent (one decimal) of
+    /// those come due (DONE, LATE and MISSED; skipped periods do not count); null when none
+    /// has come due or the measure does not recur.
+    async fn on_time_rate(&self, ctx: &Context<'_>) -> AppResult<Option<f64>> {
+        let rows = measure_ledger(ctx, &self.0).await?;
+        let (done, late, missed) = come_due(&rows, super::tense::day(ctx));
+        Ok(crate::domain::on_time_rate(done, late, missed))
+    }
     /// Whether it is overdue today, or on the day a read as of a date stands at (see the
     /// `overdue` filter for the rule).
     async fn overdue(&self, ctx: &Context<'_>) -> bool {
@@ -662,6 +696,15 @@ pub struct Workload {
     pub overdue: u64,
     /// All measures it owns (not archived).
     pub total: u64,
+    /// Periods of its recurring measures (not cancelled or deferred) come due and recorded
+    /// on time.
+    pub periods_done: u64,
+    /// Periods come due and recorded late.
+    pub periods_late: u64,
+    /// Periods come due, neither recorded nor skipped.
+    pub periods_missed: u64,
+    /// `periodsDone` in percent of those three (one decimal); null when none has come due.
+    pub on_time_rate: Option<f64>,
 }
 
 /// A person, department or outside vendor answerable for measures.
@@ -741,6 +784,23 @@ impl Owner {
             .filter(|m| m.archived_at.is_none())
             .collect();
         let day = super::tense::day(ctx);
+        let recurring: Vec<&measure::Model> = rows
+            .iter()
+            .filter(|m| {
+                m.recurrence != Recurrence::None
+                    && !matches!(m.status, MeasureStatus::Cancelled | MeasureStatus::Deferred)
+            })
+            .collect();
+        // Together, so the loaders batch every measure's executions and skips.
+        let ledgers = futures_util::future::try_join_all(
+            recurring.into_iter().map(|m| measure_ledger(ctx, m)),
+        )
+        .await?;
+        let (mut done, mut late, mut missed) = (0, 0, 0);
+        for l in &ledgers {
+            let (d, x, y) = come_due(l, day);
+            (done, late, missed) = (done + d, late + x, missed + y);
+        }
         Ok(Workload {
             open: rows
                 .iter()
@@ -748,6 +808,10 @@ impl Owner {
                 .count() as u64,
             overdue: rows.iter().filter(|m| is_overdue(m, day)).count() as u64,
             total: rows.len() as u64,
+            periods_done: done,
+            periods_late: late,
+            periods_missed: missed,
+            on_time_rate: crate::domain::on_time_rate(done, late, missed),
         })
     }
     /// What the caller may do with it.
@@ -1182,6 +1246,109 @@ impl Occurrence {
             .map(Measure)
             .ok_or_else(|| AppError::not_found("measure"))
     }
+    /// The evidence of this execution, if it names one.
+    async fn evidence(&self, ctx: &Context<'_>) -> AppResult<Option<Evidence>> {
+        match self.row.evidence_id {
+            Some(e) => occurrence_evidence(ctx, e).await,
+            None => Ok(None),
+        }
+    }
+}
+
+/// The ledger of a recurring measure as the request's day stands, from its executions and
+/// skips (two loaders, batched across measures).
+async fn measure_ledger(ctx: &Context<'_>, m: &measure::Model) -> AppResult<Vec<MeasurePeriod>> {
+    if m.recurrence == Recurrence::None {
+        return Ok(Vec::new());
+    }
+    let occurrences: Vec<occurrence::Model> = load_list(ctx, OccurrencesOfMeasure(m.id)).await?;
+    let skips: Vec<period_skip::Model> = load_list(ctx, SkipsOfMeasure(m.id)).await?;
+    let day = super::tense::day(ctx);
+    Ok(crate::domain::ledger(m, day, &occurrences, &skips)
+        .into_iter()
+        .map(|e| MeasurePeriod {
+            period: e.period.label.clone(),
+            starts_on: e.period.start.into(),
+            ends_on: e.period.end.into(),
+            due_on: e
+                .occurrence
+                .and_then(|o| o.due_on)
+                .unwrap_or(e.period.due)
+                .into(),
+            status: e.status,
+            done_on: e.occurrence.map(|o| o.done_on.into()),
+            done_by: e.occurrence.map(|o| o.done_by.clone()),
+            skip_reason: e.skip.map(|s| s.reason.clone()),
+            skipped_by: e.skip.map(|s| s.skipped_by.clone()),
+            occurrence: e.occurrence.cloned(),
+            period_due: e.period.due,
+        })
+        .collect())
+}
+
+/// Periods of a ledger come due before `day` (its period's due date passed): done, late and
+/// missed (what on-time rates count).
+fn come_due(rows: &[MeasurePeriod], day: chrono::NaiveDate) -> (u64, u64, u64) {
+    let n = |s: PeriodStatus| {
+        rows.iter()
+            .filter(|p| p.status == s && p.period_due < day)
+            .count() as u64
+    };
+    (
+        n(PeriodStatus::Done),
+        n(PeriodStatus::Late),
+        n(PeriodStatus::Missed),
+    )
+}
+
+/// One period of a recurring measure's schedule and where it stands.
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct MeasurePeriod {
+    /// Its label, as executions are labelled: `2022-W47`, `2022-11`, `2022-Q4`, `2022`.
+    pub period: String,
+    /// The first day of its window.
+    pub starts_on: Date,
+    /// The last day of its window.
+    pub ends_on: Date,
+    /// When it is due: its last day plus the measure's grace days (for a recorded period,
+    /// the due date it was recorded against).
+    pub due_on: Date,
+    /// DONE, LATE, MISSED, SKIPPED or UPCOMING.
+    pub status: PeriodStatus,
+    /// When the execution was done (DONE and LATE).
+    pub done_on: Option<Date>,
+    /// Who recorded the execution (DONE and LATE).
+    pub done_by: Option<String>,
+    /// Why it is not owed (SKIPPED).
+    pub skip_reason: Option<String>,
+    /// Who skipped it (SKIPPED; someone holding `plan:approve`).
+    pub skipped_by: Option<String>,
+    #[graphql(skip)]
+    pub occurrence: Option<occurrence::Model>,
+    /// The period's due date by the schedule (its end plus the grace days now).
+    #[graphql(skip)]
+    pub period_due: chrono::NaiveDate,
+}
+
+#[ComplexObject]
+impl MeasurePeriod {
+    /// The recorded execution (DONE and LATE).
+    async fn execution(&self) -> Option<Occurrence> {
+        self.occurrence.clone().map(Occurrence)
+    }
+    /// The evidence of that execution, if it names one.
+    async fn evidence(&self, ctx: &Context<'_>) -> AppResult<Option<Evidence>> {
+        match self.occurrence.as_ref().and_then(|o| o.evidence_id) {
+            Some(e) => occurrence_evidence(ctx, e).await,
+            None => Ok(None),
+        }
+    }
+}
+
+async fn occurrence_evidence(ctx: &Context<'_>, id: i64) -> AppResult<Option<Evidence>> {
+    let rows: Vec<EvidenceMeta> = load(ctx, EvidenceById(id)).await?;
+    Ok(rows.into_iter().next().map(Evidence))
 }
 
 #[Object]

@@ -11,7 +11,7 @@
 //! Loading is idempotent: if the demo orders are already present nothing is written.
 use std::collections::{HashMap, HashSet};
 
-use chrono::{NaiveDate, Utc};
+use chrono::{Duration, NaiveDate, Utc};
 use entity::enums::*;
 use entity::*;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set};
@@ -384,7 +384,10 @@ impl<'a, 'g> Loader<'a, 'g> {
             w.import(Some((source_of(&o.reference), midnight(o.issued_on))))
                 .await?;
         }
-        let row = measures::planned_row(&ms.measure, owner_id)?;
+        let mut row = measures::planned_row(&ms.measure, owner_id)?;
+        // The sources date the cadence, not each run: the executions and the next due date
+        // they give are imported as of the plan's date (below), not as of the order's.
+        row.next_due_on = Set(None);
         let m = insert_new::<measure::Entity>(w, row, None).await?;
         let mut findings = Vec::new();
         for f in &ms.findings {
@@ -416,11 +419,13 @@ impl<'a, 'g> Loader<'a, 'g> {
         Ok(())
     }
 
-    /// Recurring measures get one execution record per full period between their start
-    /// and the plan's date. The sources state the cadence, not each run, so these records
-    /// say they are demo data.
+    /// Recurring measures the sources report in place (started or completed) get one
+    /// execution record per period of their schedule (from their anchor) ended by the plan's
+    /// date; those reported only as a commitment (M-18) get none, so their periods come due
+    /// unrecorded. The sources state the cadence, not each run, so these records say they
+    /// are demo data.
     async fn load_occurrences(&mut self, ms: &SeedMeasure) -> AppResult<()> {
-        let Some(start) = ms.started_on.or(ms.completed_on) else {
+        let Some(start) = reported_runs_from(ms) else {
             return Ok(());
         };
         let as_of: NaiveDate = DEMO_AS_OF.parse().expect("valid date");
@@ -560,12 +565,24 @@ fn recurrence(ms: &SeedMeasure) -> Recurrence {
     ms.measure.recurrence.unwrap_or(Recurrence::None)
 }
 
-/// When a demo recurring measure is next due: after the executions recorded up to the plan's date.
+/// Where a demo recurring measure's recorded executions start: its anchor, when the sources
+/// report it in place (started or completed); none otherwise.
+fn reported_runs_from(ms: &SeedMeasure) -> Option<NaiveDate> {
+    ms.started_on.or(ms.completed_on)?;
+    ms.measure.anchor_on
+}
+
+/// When a demo recurring measure is next due: after the executions recorded up to the plan's
+/// date, or at the end of its first period when none is recorded.
 fn demo_next_due(ms: &SeedMeasure) -> Option<NaiveDate> {
-    let start = ms.started_on.or(ms.completed_on)?;
+    let anchor = ms.measure.anchor_on?;
+    let grace = Duration::days(i64::from(ms.measure.grace_days.unwrap_or(0)));
+    let Some(start) = reported_runs_from(ms) else {
+        return crate::service::plan::first_due(recurrence(ms), anchor, 0).map(|d| d + grace);
+    };
     let as_of: NaiveDate = DEMO_AS_OF.parse().expect("valid date");
     let last = periods(recurrence(ms), start, as_of).last().map(|p| p.1);
-    next_period_end(recurrence(ms), start, last)
+    next_period_end(recurrence(ms), start, last).map(|d| d + grace)
 }
 
 #[cfg(test)]

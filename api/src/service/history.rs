@@ -128,6 +128,11 @@ pub const TABLES: &[Table] = &[
     },
 ];
 
+/// Columns added to a versioned table after rows existed, NOT NULL with a default that the
+/// versions recorded before them hold: (table, column, default). Their audit events do not
+/// name them.
+pub const ADDED_WITH_DEFAULT: &[(&str, &str, i64)] = &[("measure", "grace_days", 0)];
+
 /// The versioned table an audit entity name stands for.
 pub fn table_of(entity: &str) -> Option<&'static Table> {
     TABLES.iter().find(|t| t.entity == entity)
@@ -990,12 +995,19 @@ pub async fn verify(db: &DatabaseConnection) -> AppResult<Vec<Discrepancy>> {
                 .and_then(|a| serde_json::from_str(a).ok())
                 .unwrap_or(serde_json::Value::Null);
             // A column added after the event was recorded (e.g. `owner.account`) is absent
-            // from its `after` and NULL in the versions of that time.
+            // from its `after` and NULL in the versions of that time, or the value the
+            // migration that added it gave every earlier row ([`ADDED_WITH_DEFAULT`]).
             let differs: Vec<&String> = row
                 .iter()
                 .filter(|(k, v)| match after.get(k.as_str()) {
                     Some(a) => a != *v,
-                    None => !v.is_null() || after.is_null(),
+                    None => {
+                        let default = ADDED_WITH_DEFAULT
+                            .iter()
+                            .find(|(table, column, _)| *table == t.table && *column == k.as_str())
+                            .map(|(_, _, d)| serde_json::Value::from(*d));
+                        !(v.is_null() || default.as_ref() == Some(*v)) || after.is_null()
+                    }
                 })
                 .map(|(k, _)| k)
                 .collect();

@@ -13,7 +13,7 @@ use sea_orm::{
 use serde_json::json;
 
 use crate::db::in_ids;
-use crate::domain::{next_period_end, periods};
+use crate::domain::{next_due, schedule};
 use crate::error::{AppError, AppResult};
 
 /// The moves the workflow allows: forward along PLANNED → IN_PROGRESS → IMPLEMENTED →
@@ -138,28 +138,62 @@ fn month_end(y: i32, m: u32) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(ny, nm, 1)?.pred_opt()
 }
 
-/// The next due date of a recurring measure after its recorded executions.
+/// The next due date of a recurring measure ([`crate::domain::next_due`]): the due date of
+/// the earliest period of its schedule neither recorded nor skipped, from its executions and
+/// skips as `conn` sees them, judged on `today`.
 pub async fn next_due_after<C: ConnectionTrait>(
     conn: &C,
     m: &measure::Model,
+    today: NaiveDate,
 ) -> AppResult<Option<NaiveDate>> {
-    let Some(start) = m.started_on.or(m.completed_on) else {
+    if m.recurrence == Recurrence::None {
         return Ok(None);
-    };
-    let last = occurrence::Entity::find()
+    }
+    let recorded: Vec<String> = occurrence::Entity::find()
         .filter(occurrence::Column::MeasureId.eq(m.id))
-        .order_by_desc(occurrence::Column::DueOn)
-        .one(conn)
+        .all(conn)
         .await?
-        .and_then(|o| o.due_on);
-    Ok(next_period_end(m.recurrence, start, last))
+        .into_iter()
+        .map(|o| o.period)
+        .collect();
+    let skipped: Vec<String> = period_skip::Entity::find()
+        .filter(period_skip::Column::MeasureId.eq(m.id))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|s| s.period)
+        .collect();
+    let recorded: Vec<&str> = recorded.iter().map(String::as_str).collect();
+    let skipped: Vec<&str> = skipped.iter().map(String::as_str).collect();
+    Ok(next_due(m, &recorded, &skipped, today))
 }
 
-/// The first period of a recurrence: the end of the first full period after `start`.
-pub fn first_due(recurrence: Recurrence, start: NaiveDate) -> Option<NaiveDate> {
-    periods(recurrence, start, start + chrono::Duration::days(400))
+/// The executions and skips of these measures, as `conn` sees them (one statement each):
+/// what their ledgers are computed from.
+pub async fn ledger_records<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[i64],
+) -> AppResult<(Vec<occurrence::Model>, Vec<period_skip::Model>)> {
+    if ids.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let occurrences = occurrence::Entity::find()
+        .filter(in_ids(occurrence::Column::MeasureId, ids.iter().copied()))
+        .all(conn)
+        .await?;
+    let skips = period_skip::Entity::find()
+        .filter(in_ids(period_skip::Column::MeasureId, ids.iter().copied()))
+        .all(conn)
+        .await?;
+    Ok((occurrences, skips))
+}
+
+/// The due date of the first period of a schedule (nothing recorded yet).
+pub fn first_due(recurrence: Recurrence, anchor: NaiveDate, grace_days: i32) -> Option<NaiveDate> {
+    let horizon = anchor.checked_add_days(chrono::Days::new(400))?;
+    schedule(recurrence, anchor, grace_days, horizon)
         .first()
-        .map(|p| p.1)
+        .map(|p| p.due)
 }
 
 /// The measures a report links, as `conn` sees them.

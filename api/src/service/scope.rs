@@ -185,6 +185,16 @@ pub fn change_requests(caller: &Caller) -> Condition {
     }
 }
 
+/// Skipped periods: those of measures in scope.
+pub fn period_skips(caller: &Caller) -> Condition {
+    match caller.order_scope() {
+        None => Condition::all(),
+        Some(g) => {
+            Condition::all().add(period_skip::Column::MeasureId.in_subquery(visible_measure_ids(g)))
+        }
+    }
+}
+
 /// Objects every caller who may read the plan sees (evaluators' names).
 pub fn everyone(_: &Caller) -> Condition {
     Condition::all()
@@ -262,6 +272,7 @@ in_trail! {
     measure::Model => |r| Trail::Measure(r.id);
     occurrence::Model => |r| Trail::Measure(r.measure_id);
     change_request::Model => |r| Trail::Measure(r.measure_id);
+    period_skip::Model => |r| Trail::Measure(r.measure_id);
     super::evidence::EvidenceMeta => |r| Trail::Measure(r.measure_id);
     regulator::Model => |_r| Trail::Nowhere;
     owner::Model => |_r| Trail::Nowhere;

@@ -183,6 +183,11 @@ macro_rules! write_inputs {
                 due_on: Option<NaiveDate>,
                 /// Recurrence (default NONE).
                 recurrence: Option<Recurrence>,
+                /// For a recurring measure (required): the date its schedule counts from; its
+                /// first period is the one ending on or after it.
+                anchor_on: Option<NaiveDate>,
+                /// For a recurring measure: days after a period's end before it is due (default 0).
+                grace_days: Option<i32>,
                 /// The findings it answers (at least one).
                 finding_ids: Vec<i64> as "Finding",
                 /// The systems it concerns.
@@ -204,8 +209,13 @@ macro_rules! write_inputs {
                 due_on: Option<NaiveDate>,
                 /// Why the due date moves (required when it does: regulators ask).
                 due_change_reason: Option<String>,
-                /// Recurrence.
+                /// Recurrence (a recurring measure needs an anchor: its own or `anchorOn`).
                 recurrence: Option<Recurrence>,
+                /// The date the schedule of a recurring measure counts from.
+                anchor_on: Option<NaiveDate>,
+                /// Days after a period's end before it is due (applies to periods recorded after
+                /// the change; those recorded keep the due date they were recorded against).
+                grace_days: Option<i32>,
                 /// A note.
                 note: Option<String>,
             }
@@ -271,6 +281,19 @@ macro_rules! write_inputs {
                 done_on: NaiveDate,
                 /// A note.
                 note: Option<String>,
+                /// The evidence of this execution (evidence of the same measure).
+                evidence_id: Option<i64> as "Evidence",
+            }
+            /// A period of a recurring measure that is not owed (needs `plan:approve`).
+            SkipPeriodInput => PeriodSkip {
+                /// The recurring measure.
+                measure_id: i64 as "Measure",
+                /// The period, labelled as executions are (`2022-W48`, `2022-12`, `2022-Q4`, `2022`).
+                period: String,
+                /// Why it is not owed (required).
+                reason: String,
+                /// The measure's version read, if the caller wants a stale read refused.
+                expected_version: Option<i32>,
             }
             /// Metadata of an evidence item.
             EvidenceInput => NewEvidence {

@@ -1,5 +1,7 @@
 //! Writes of measures (the plan, the workflow, the links) and their recurring executions.
-pub use super::inputs::{MeasureChanges, MeasureLinks, NewMeasure, NewOccurrence, Transition};
+pub use super::inputs::{
+    MeasureChanges, MeasureLinks, NewMeasure, NewOccurrence, PeriodSkip, Transition,
+};
 use chrono::NaiveDate;
 use entity::enums::*;
 use entity::*;
@@ -16,7 +18,10 @@ use super::{
 use crate::auth::{Caller, Permission};
 use crate::config::ServerConfig;
 use crate::db::in_ids;
-use crate::domain::{today, transition_date, verification_conflict, DutyConflict, TransitionDate};
+use crate::domain::{
+    next_due, schedule, schedule_anchor, today, transition_date, verification_conflict,
+    DutyConflict, TransitionDate,
+};
 use crate::error::{AppError, AppResult};
 use crate::service::{history, plan};
 
@@ -27,8 +32,50 @@ pub async fn checked_measure(w: &Write<'_>, who: &Caller, id: i64) -> AppResult<
     Ok(m)
 }
 
-/// The row of a new measure, checked, as committed: PLANNED, nothing started.
+/// The longest grace a schedule may give (a year).
+const MAX_GRACE_DAYS: i32 = 366;
+
+/// Checks a schedule: a recurring measure needs an anchor (`anchorOn`), a one-off measure
+/// has none, and grace days lie within 0..=366.
+fn check_schedule(
+    recurrence: Recurrence,
+    anchor_on: Option<NaiveDate>,
+    grace_days: i32,
+) -> AppResult<()> {
+    match (recurrence, anchor_on) {
+        (Recurrence::None, Some(_)) => {
+            return Err(AppError::validation(
+                "anchorOn",
+                "only a recurring measure has a schedule",
+            ))
+        }
+        (Recurrence::None, None) => {}
+        (r, None) => {
+            return Err(AppError::validation(
+                "anchorOn",
+                format!("required for a {r} measure: the date its schedule counts from"),
+            ))
+        }
+        (_, Some(_)) => {}
+    }
+    if !(0..=MAX_GRACE_DAYS).contains(&grace_days) {
+        return Err(AppError::validation(
+            "graceDays",
+            format!("between 0 and {MAX_GRACE_DAYS}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The row of a new measure, checked, as committed: PLANNED, nothing started; a recurring
+/// one has its schedule (anchor, grace days) and is next due at the end of its first period.
 pub fn planned_row(input: &NewMeasure, owner_id: Option<i64>) -> AppResult<measure::ActiveModel> {
+    let recurrence = input.recurrence.unwrap_or(Recurrence::None);
+    let grace_days = input.grace_days.unwrap_or(0);
+    check_schedule(recurrence, input.anchor_on, grace_days)?;
+    let next_due_on = input
+        .anchor_on
+        .and_then(|a| plan::first_due(recurrence, a, grace_days));
     Ok(measure::ActiveModel {
         code: Set(code("code", &input.code)?),
         title: Set(text("title", &input.title, SHORT)?),
@@ -40,8 +87,10 @@ pub fn planned_row(input: &NewMeasure, owner_id: Option<i64>) -> AppResult<measu
         started_on: Set(None),
         due_on: Set(input.due_on),
         completed_on: Set(None),
-        recurrence: Set(input.recurrence.unwrap_or(Recurrence::None)),
-        next_due_on: Set(None),
+        recurrence: Set(recurrence),
+        next_due_on: Set(next_due_on),
+        anchor_on: Set(input.anchor_on),
+        grace_days: Set(grace_days),
         note: Set(opt_text("note", input.note.as_deref(), LONG)?),
         ..Default::default()
     })
@@ -155,12 +204,32 @@ pub async fn update_measure(
     }
     let extra =
         moves_due.then(|| json!({"dueChangeReason": reason, "previousDueOn": current.due_on}));
-    let next_due = match input.recurrence {
-        Some(r) if r != current.recurrence => {
-            let start = current.started_on.or(current.completed_on);
-            start.and_then(|s| plan::first_due(r, s))
-        }
-        _ => current.next_due_on,
+    // The schedule as it will stand; its next due date follows from it.
+    let mut scheduled = current.clone();
+    if let Some(r) = input.recurrence {
+        scheduled.recurrence = r;
+    }
+    if input.anchor_on.is_some() {
+        scheduled.anchor_on = input.anchor_on;
+    }
+    if scheduled.recurrence == Recurrence::None && input.anchor_on.is_none() {
+        scheduled.anchor_on = None;
+    }
+    if let Some(g) = input.grace_days {
+        scheduled.grace_days = g;
+    }
+    check_schedule(
+        scheduled.recurrence,
+        scheduled.anchor_on,
+        scheduled.grace_days,
+    )?;
+    let reschedules = scheduled.recurrence != current.recurrence
+        || scheduled.anchor_on != current.anchor_on
+        || scheduled.grace_days != current.grace_days;
+    let next_due = if reschedules {
+        plan::next_due_after(&w.txn, &scheduled, today()).await?
+    } else {
+        current.next_due_on
     };
     update_versioned::<measure::Entity, _>(w, id, version, "update", extra, |_, a| {
         change_text(&mut a.title, "title", &input.title, SHORT)?;
@@ -168,13 +237,11 @@ pub async fn update_measure(
         change_text(&mut a.plan, "plan", &input.plan, LONG)?;
         change(&mut a.owner_id, owner_id.map(Some));
         change(&mut a.due_on, input.due_on.map(Some));
-        if let Some(r) = input.recurrence {
-            a.recurrence = Set(r);
-            a.next_due_on = Set(if r == Recurrence::None {
-                None
-            } else {
-                next_due
-            });
+        if reschedules {
+            a.recurrence = Set(scheduled.recurrence);
+            a.anchor_on = Set(scheduled.anchor_on);
+            a.grace_days = Set(scheduled.grace_days);
+            a.next_due_on = Set(next_due);
         }
         change_text(&mut a.note, "note", &input.note, LONG)?;
         Ok(())
@@ -390,11 +457,6 @@ pub async fn transition_measure(
             ));
         }
     }
-    let start_first_due = (to == MeasureStatus::InProgress
-        && current.started_on.is_none()
-        && current.recurrence != Recurrence::None)
-        .then(|| plan::first_due(current.recurrence, on))
-        .flatten();
     let change = json!({"from": current.status, "to": to, "on": on, "reason": reason});
     update_versioned::<measure::Entity, _>(
         w,
@@ -407,9 +469,6 @@ pub async fn transition_measure(
             match to {
                 MeasureStatus::InProgress if before.started_on.is_none() => {
                     a.started_on = Set(Some(on));
-                    if start_first_due.is_some() {
-                        a.next_due_on = Set(start_first_due);
-                    }
                 }
                 MeasureStatus::Implemented => a.completed_on = Set(Some(on)),
                 _ => {}
@@ -533,32 +592,97 @@ pub async fn archive_measure(
     archive::<measure::Entity>(w, id, version).await
 }
 
-/// Records one execution of a recurring measure (done by the caller); the measure's next
-/// due date follows, a versioned write without its own event.
+/// Where a period label stands in a measure's schedule: refused (`VALIDATION` on `period`)
+/// when it lies before the schedule's first period or has not begun by `today`; otherwise
+/// its due date (its end plus the grace days).
+fn scheduled_period(m: &measure::Model, period: &str, today: NaiveDate) -> AppResult<NaiveDate> {
+    let end = plan::period_end(m.recurrence, period)?;
+    let Some(anchor) = schedule_anchor(m) else {
+        return Err(AppError::validation(
+            "period",
+            format!("{} has no schedule (no anchor date)", m.code),
+        ));
+    };
+    let first = plan::first_due(m.recurrence, anchor, 0);
+    if first.is_none_or(|f| end < f) {
+        return Err(AppError::validation(
+            "period",
+            format!(
+                "{period} is outside the schedule of {}, which counts from {anchor}",
+                m.code
+            ),
+        ));
+    }
+    let begun = schedule(m.recurrence, anchor, m.grace_days, today)
+        .iter()
+        .any(|p| p.label == period);
+    if !begun {
+        return Err(AppError::validation(
+            "period",
+            format!("{period} has not begun (today is {today})"),
+        ));
+    }
+    Ok(end + chrono::Duration::days(i64::from(m.grace_days)))
+}
+
+async fn skip_of(
+    w: &Write<'_>,
+    measure_id: i64,
+    period: &str,
+) -> AppResult<Option<period_skip::Model>> {
+    Ok(period_skip::Entity::find()
+        .filter(period_skip::Column::MeasureId.eq(measure_id))
+        .filter(period_skip::Column::Period.eq(period))
+        .one(&w.txn)
+        .await?)
+}
+
+/// Records one execution of a recurring measure (done by the caller) for a period of its
+/// schedule that has begun and was not skipped, with the evidence of that run if given (of
+/// the same measure); the due date stored with it is the period's end plus the grace days.
+/// The measure's next due date follows ([`crate::domain::next_due`]), a versioned write
+/// without its own event.
 pub async fn record_occurrence(
     w: &Write<'_>,
     who: &Caller,
     input: &NewOccurrence,
 ) -> AppResult<occurrence::Model> {
     let m = checked_measure(w, who, input.measure_id).await?;
-    let end = plan::period_end(m.recurrence, &input.period)?;
-    if input.done_on > today() {
+    let today = today();
+    let due = scheduled_period(&m, &input.period, today)?;
+    if input.done_on > today {
         return Err(AppError::validation("doneOn", "cannot be in the future"));
+    }
+    if skip_of(w, m.id, &input.period).await?.is_some() {
+        return Err(AppError::validation(
+            "period",
+            format!("{} of {} was skipped", input.period, m.code),
+        ));
+    }
+    if let Some(e) = input.evidence_id {
+        let ev = evidence::Entity::find_by_id(e).one(&w.txn).await?;
+        if ev.is_none_or(|ev| ev.measure_id != m.id) {
+            return Err(AppError::validation(
+                "evidenceId",
+                format!("not evidence of {}", m.code),
+            ));
+        }
     }
     let row = occurrence::ActiveModel {
         measure_id: Set(m.id),
         // Exactly as given: `period_end` refused anything but a well-formed label.
         period: Set(input.period.clone()),
-        due_on: Set(Some(end)),
+        due_on: Set(Some(due)),
         done_on: Set(input.done_on),
         done_by: Set(who.subject.clone()),
         note: Set(opt_text("note", input.note.as_deref(), LONG)?),
         created_at: Set(w.now),
+        evidence_id: Set(input.evidence_id),
         ..Default::default()
     }
     .insert(&w.txn)
     .await?;
-    let next = plan::next_due_after(&w.txn, &m).await?;
+    let next = plan::next_due_after(&w.txn, &m, today).await?;
     let res = measure::Entity::update_many()
         .col_expr(measure::Column::NextDueOn, Expr::value(next))
         .col_expr(measure::Column::Version, Expr::value(m.version + 1))
@@ -579,5 +703,94 @@ pub async fn record_occurrence(
     .await?;
     // The measure's new version is recorded under the execution's event.
     w.touch("Measure", m.id);
+    Ok(row)
+}
+
+/// Skips a period of a recurring measure: it is not owed, for a reason (required). Needs
+/// `plan:approve` (`FORBIDDEN` otherwise); the period must be in the schedule and begun
+/// (a future period is not skipped in advance), neither recorded nor skipped already. One
+/// audit event on the measure (`skip_period`, with the period and reason) records its new
+/// version (next due date); the skip row names that event.
+pub async fn skip_period(
+    w: &Write<'_>,
+    who: &Caller,
+    input: &PeriodSkip,
+) -> AppResult<measure::Model> {
+    if !who.can(Permission::ApprovePlan) {
+        return Err(AppError::Forbidden(format!(
+            "skipping a period of a recurring measure requires {}",
+            Permission::ApprovePlan.scope()
+        )));
+    }
+    let m = checked_measure(w, who, input.measure_id).await?;
+    if input.expected_version.is_some_and(|v| v != m.version) {
+        return Err(stale("Measure", m.version));
+    }
+    let reason = text("reason", &input.reason, LONG)?;
+    let today = today();
+    let due = scheduled_period(&m, &input.period, today)?;
+    let recorded = occurrence::Entity::find()
+        .filter(occurrence::Column::MeasureId.eq(m.id))
+        .filter(occurrence::Column::Period.eq(input.period.as_str()))
+        .one(&w.txn)
+        .await?;
+    if recorded.is_some() {
+        return Err(AppError::validation(
+            "period",
+            format!("{} of {} was recorded", input.period, m.code),
+        ));
+    }
+    if skip_of(w, m.id, &input.period).await?.is_some() {
+        return Err(AppError::Conflict {
+            message: format!("{} of {} was skipped already", input.period, m.code),
+            current_version: None,
+        });
+    }
+    let mut skipped: Vec<String> = period_skip::Entity::find()
+        .filter(period_skip::Column::MeasureId.eq(m.id))
+        .all(&w.txn)
+        .await?
+        .into_iter()
+        .map(|s| s.period)
+        .collect();
+    skipped.push(input.period.clone());
+    let recorded: Vec<String> = occurrence::Entity::find()
+        .filter(occurrence::Column::MeasureId.eq(m.id))
+        .all(&w.txn)
+        .await?
+        .into_iter()
+        .map(|o| o.period)
+        .collect();
+    let next = next_due(
+        &m,
+        &recorded.iter().map(String::as_str).collect::<Vec<_>>(),
+        &skipped.iter().map(String::as_str).collect::<Vec<_>>(),
+        today,
+    );
+    let change = json!({"period": input.period, "reason": reason});
+    let row = update_versioned::<measure::Entity, _>(
+        w,
+        m.id,
+        m.version,
+        "skip_period",
+        Some(change),
+        |_, a| {
+            a.next_due_on = Set(next);
+            Ok(())
+        },
+    )
+    .await?;
+    period_skip::ActiveModel {
+        measure_id: Set(m.id),
+        period: Set(input.period.clone()),
+        due_on: Set(due),
+        reason: Set(reason),
+        skipped_by: Set(who.subject.clone()),
+        skipped_at: Set(w.now),
+        audit_event_id: Set(w.last_event()),
+        ..Default::default()
+    }
+    .insert(&w.txn)
+    .await?;
     Ok(row)
 }
