@@ -16,10 +16,25 @@ use sqlx::PgPool;
 macro_rules! overdue_on {
     ($m:literal, $d:literal) => {
         concat!(
-            "((", $m, ".status IN ('PLANNED','IN_PROGRESS') AND ", $m, ".due_on IS NOT NULL AND ",
-            $m, ".due_on < ", $d, ") OR (", $m, ".recurrence <> 'NONE' AND ", $m,
-            ".status NOT IN ('CANCELLED','DEFERRED') AND ", $m, ".next_due_on IS NOT NULL AND ",
-            $m, ".next_due_on < ", $d, "))"
+            "((",
+            $m,
+            ".status IN ('PLANNED','IN_PROGRESS') AND ",
+            $m,
+            ".due_on IS NOT NULL AND ",
+            $m,
+            ".due_on < ",
+            $d,
+            ") OR (",
+            $m,
+            ".recurrence <> 'NONE' AND ",
+            $m,
+            ".status NOT IN ('CANCELLED','DEFERRED') AND ",
+            $m,
+            ".next_due_on IS NOT NULL AND ",
+            $m,
+            ".next_due_on < ",
+            $d,
+            "))"
         )
     };
 }
@@ -109,8 +124,15 @@ macro_rules! day_end {
 macro_rules! standing {
     ($cols:literal, $table:literal) => {
         concat!(
-            "SELECT ", $cols, " FROM ", $table, "_history h JOIN (SELECT max(history_id) AS hid FROM ",
-            $table, "_history WHERE valid_from < ", day_end!(), " GROUP BY id) x ON x.hid = h.history_id"
+            "SELECT ",
+            $cols,
+            " FROM ",
+            $table,
+            "_history h JOIN (SELECT max(history_id) AS hid FROM ",
+            $table,
+            "_history WHERE valid_from < ",
+            day_end!(),
+            " GROUP BY id) x ON x.hid = h.history_id"
         )
     };
 }
