@@ -2,7 +2,7 @@
 # remedy benchmark: one command, from a fresh clone.
 #
 #   bench/run.sh [--scale S] [--duration SECONDS] [--warmup SECONDS] [--concurrency N]
-#                [--count-requests N] [--no-peer] [--skip-build]
+#                [--count-requests N] [--no-peer] [--skip-build] [--workloads LIST]
 #
 # 1. builds remedy (release, CARGO_TARGET_DIR=$BENCH_WORK/target), the load generator
 #    (bench/loadgen) and the limit server (bench/limit), each in its own target dir;
@@ -13,7 +13,10 @@
 #    200,000 evidence items, 1,000 owners, 500 reports (and 50 systems);
 # 3. starts remedy (release, rate limit off), the limit and the peer, and drives every
 #    workload against each with the same concurrency and duration; every answer is checked
-#    (a 200 whose body carries `errors` is a failure);
+#    (a 200 whose body carries `errors` is a failure). Workloads: progress, overdue, order,
+#    mix, walk, and as of a past date (2025-12-31, within the generated plan's history)
+#    asof-progress, asof-overdue, asof-dashboard (the peer has no history: n/a);
+#    --workloads LIST (comma- or space-separated) runs only those;
 # 4. counts SQL statements per request in a separate sequential pass: second instances of
 #    the three servers connect as role `bench_count`, which has `log_statement = all` set
 #    (ALTER ROLE, no server restart); the lines that role leaves in the PostgreSQL log
@@ -35,6 +38,11 @@ CONCURRENCY=16
 COUNT_REQUESTS=20
 PEER=1
 BUILD=1
+ALL_WORKLOADS="progress overdue order mix walk asof-progress asof-overdue asof-dashboard"
+SELECTED="$ALL_WORKLOADS"
+# The past date of the as-of workloads: inside the generated plan's history (bench/gen.sql:
+# due-date moves 2024-01..2026-06, completions 2023-02..2026-10).
+AS_OF=2025-12-31
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --scale) SCALE="$2"; shift 2 ;;
@@ -44,9 +52,14 @@ while [[ $# -gt 0 ]]; do
     --count-requests) COUNT_REQUESTS="$2"; shift 2 ;;
     --no-peer) PEER=0; shift ;;
     --skip-build) BUILD=0; shift ;;
+    --workloads) SELECTED="${2//,/ }"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
+done
+
+for w in $SELECTED; do
+  [[ " $ALL_WORKLOADS " == *" $w "* ]] || { echo "unknown workload: $w (known: $ALL_WORKLOADS)" >&2; exit 2; }
 done
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -137,6 +150,13 @@ body "$Q/remedy-overdue.graphql" overdue '{"first":100}' > "$WORK/req/remedy-ove
 body "$Q/remedy-overdue.graphql" overdue '{"first":10}' > "$WORK/req/remedy-overdue10.json"
 for w in order measures; do body "$Q/peer-$w.graphql" "$w" > "$WORK/req/peer-$w.json"; done
 for w in progress overdue order measures update; do jq -n --arg op "$w" '{operationName: $op, variables: {}}' > "$WORK/req/limit-$w.json"; done
+# As of a past date: the operation names the workload (asof_progress, ...) for the limit.
+for w in asof-progress asof-overdue asof-dashboard; do
+  v=$(jq -nc --arg d "$AS_OF" '{asOf: $d}')
+  [[ $w == asof-overdue ]] && v=$(jq -nc --arg d "$AS_OF" '{asOf: $d, first: 100}')
+  body "$Q/remedy-$w.graphql" "${w//-/_}" "$v" > "$WORK/req/remedy-$w.json"
+  jq -n --arg op "${w//-/_}" --argjson v "$v" '{operationName: $op, variables: $v}' > "$WORK/req/limit-$w.json"
+done
 psql_db -c "SELECT reference FROM regulatory_order ORDER BY id" > "$WORK/req/references.txt"
 # Measures updated by the mix: disjoint ranges, so versions learned from answers stay exact.
 K=$(( MEASURES / 4 < 1000 ? MEASURES / 4 : 1000 ))
@@ -184,6 +204,7 @@ args_of() { # args_of WORKLOAD TARGET COUNTING(0|1)
   [[ $c == 1 ]] && ids="$WORK/req/$2-count-ids.txt"
   case "$w" in
     progress) echo "--body $WORK/req/$t-progress.json" ;;
+    asof-*) echo "--body $WORK/req/$t-$w.json" ;;
     overdue) echo "--body $WORK/req/$t-overdue.json" ;;
     overdue10) echo "--body $WORK/req/$t-overdue10.json" ;;
     order) echo "--body $WORK/req/$t-order.json --values $WORK/req/references.txt --var reference" ;;
@@ -202,7 +223,7 @@ targets_of() {
   esac
 }
 pid_of() { case "$1" in remedy) echo "$RPID" ;; limit) echo "$LPID" ;; peer) echo "$PPID_" ;; esac; }
-WORKLOADS="progress overdue order mix walk"
+WORKLOADS="$SELECTED"
 
 # --- 4. load ----------------------------------------------------------------------------
 start_servers "$DB_URL" "$PORT"
@@ -217,6 +238,10 @@ for w in $WORKLOADS; do
     log "$r"
     echo "$r" >> "$WORK/out/results.jsonl"
   done
+  # PostGraphile has no history to read as of a date: a row saying so.
+  if [[ $w == asof-* ]]; then
+    jq -nc --arg w "$w" '{workload: $w, target: "peer", na: true}' >> "$WORK/out/results.jsonl"
+  fi
 done
 cleanup; PIDS=()
 
@@ -224,7 +249,12 @@ cleanup; PIDS=()
 : > "$WORK/out/statements.jsonl"
 if [[ -r "$PG_LOG" ]]; then
   start_servers "$COUNT_URL" "$((PORT + 100))"
-  for w in progress overdue overdue10 order mix walk; do
+  counted=""
+  for w in $WORKLOADS; do counted+=" $w"; [[ $w == overdue ]] && counted+=" overdue10"; done
+  for w in $counted; do
+    n_req=$COUNT_REQUESTS
+    # A request as of a date takes seconds: fewer of them.
+    [[ $w == asof-* && $n_req -gt 5 ]] && n_req=5
     for t in $(targets_of "$w"); do
       u=$(url_of "$t" "$((PORT + 100))")
       # shellcheck disable=SC2046
@@ -232,10 +262,10 @@ if [[ -r "$PG_LOG" ]]; then
       sleep 0.3
       before=$(stat -c %s "$PG_LOG")
       # shellcheck disable=SC2046
-      r=$("$LOADGEN" --url "$u" --token "$TOKEN" --concurrency 1 --requests "$COUNT_REQUESTS" $(args_of "$w" "$t" 1))
+      r=$("$LOADGEN" --url "$u" --token "$TOKEN" --concurrency 1 --requests "$n_req" $(args_of "$w" "$t" 1))
       sleep 1
       lines=$(tail -c +"$((before + 1))" "$PG_LOG" | grep -cE 'bench_count@remedy_bench LOG:  (statement|execute)' || true)
-      jq -nc --arg w "$w" --arg t "$t" --argjson l "$lines" --argjson n "$COUNT_REQUESTS" --argjson r "$r" \
+      jq -nc --arg w "$w" --arg t "$t" --argjson l "$lines" --argjson n "$n_req" --argjson r "$r" \
         '{workload: $w, target: $t, statements: ($l / $n), errors: $r.errors}' >> "$WORK/out/statements.jsonl"
     done
   done
@@ -256,11 +286,12 @@ fi
     | ["| workload | server | req/s | p50 ms | p99 ms | errors | statements/req | peak RSS MB | req/s vs limit | p99 vs limit | req/s vs peer |",
        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     + [ $all[] | . as $x
-        | ($all[] | select(.workload == $x.workload and .target == "limit")) as $lim
+        | if $x.na then "| \($x.workload) | \($x.target) | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a |  |" else
+          ($all[] | select(.workload == $x.workload and .target == "limit")) as $lim
         | ([$all[] | select(.workload == $x.workload and .target == "peer")][0]) as $peer
         | "| \($x.workload) | \($x.target) | \($x.rps) | \($x.p50_ms | r2) | \($x.p99_ms | r2) | \($x.errors) | \(stm($x.workload; $x.target) // "n/a" | if type == "number" then r1 else . end) | \($x.rss_mb) | "
           + (if $x.target == "limit" then "1 | 1 | " else "\(($x.rps / $lim.rps) | r2) | \(($x.p99_ms / $lim.p99_ms) | r2) | " end)
-          + (if $peer == null or $x.target == "peer" then "" else "\(($x.rps / $peer.rps) | r2)" end) + " |" ]
+          + (if $peer == null or $x.target == "peer" then "" elif $peer.na then "n/a" else "\(($x.rps / $peer.rps) | r2)" end) + " |" end ]
     | .[]' "$WORK/out/results.jsonl"
   echo
   echo "statements/req, overdue page of 10 vs 100 (remedy): $(jq -rs '[.[] | select(.target == "remedy" and (.workload | startswith("overdue"))) | "\(.workload): \(.statements)"] | join(", ")' "$WORK/out/statements.jsonl")"

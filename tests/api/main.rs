@@ -10,6 +10,7 @@ mod bulk;
 mod conformance;
 mod foundation;
 mod history;
+mod history_scale;
 mod hostile;
 mod issuance;
 mod ledger;

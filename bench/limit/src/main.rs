@@ -3,16 +3,18 @@
 //! sqlx pool of the same size as remedy's (REMEDY_DB_MAX_CONNECTIONS, default 10).
 //!
 //! `POST /graphql` with `{"operationName": W, "variables": {...}}`, W one of
-//! progress, overdue, order, measures, update. The answer has GraphQL's shape
+//! progress, overdue, order, measures, update, and as of a past date (`variables.asOf`, over
+//! the history tables) asof_progress, asof_overdue, asof_dashboard. The answer has GraphQL's shape
 //! (`{"data": ...}`) so the same load generator checks it.
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
-/// `measure` rows overdue today (the rule of api/src/service/measures.rs `is_overdue`).
-macro_rules! overdue {
-    ($m:literal) => {
+/// `measure` rows overdue on a day (the rule of api/src/service/measures.rs
+/// `overdue_condition`): `overdue_on!("m", "<date expression>")`.
+macro_rules! overdue_on {
+    ($m:literal, $d:literal) => {
         concat!(
             "((",
             $m,
@@ -20,7 +22,9 @@ macro_rules! overdue {
             $m,
             ".due_on IS NOT NULL AND ",
             $m,
-            ".due_on < (now() AT TIME ZONE 'UTC')::date) OR (",
+            ".due_on < ",
+            $d,
+            ") OR (",
             $m,
             ".recurrence <> 'NONE' AND ",
             $m,
@@ -28,8 +32,17 @@ macro_rules! overdue {
             $m,
             ".next_due_on IS NOT NULL AND ",
             $m,
-            ".next_due_on < (now() AT TIME ZONE 'UTC')::date))"
+            ".next_due_on < ",
+            $d,
+            "))"
         )
+    };
+}
+
+/// `measure` rows overdue today.
+macro_rules! overdue {
+    ($m:literal) => {
+        overdue_on!($m, "(now() AT TIME ZONE 'UTC')::date")
     };
 }
 
@@ -44,13 +57,12 @@ macro_rules! figures {
     };
 }
 
-const PROGRESS: &str = concat!(
-    "WITH o AS (SELECT id, reference, regulator_id, issued_on FROM regulatory_order WHERE archived_at IS NULL), \
-     f AS (SELECT f.id, f.order_id, f.category, o.regulator_id FROM finding f JOIN o ON o.id = f.order_id WHERE f.archived_at IS NULL), \
-     m AS (SELECT m.id, m.status, ", overdue!("m"), " AS overdue FROM measure m WHERE m.archived_at IS NULL), \
-     l AS (SELECT DISTINCT mf.measure_id, f.order_id, f.regulator_id, f.category, m.status, m.overdue \
-           FROM measure_finding mf JOIN f ON f.id = mf.finding_id JOIN m ON m.id = mf.measure_id), \
-     g AS (SELECT GROUPING(regulator_id) AS gr, GROUPING(order_id) AS go, GROUPING(category) AS gc, \
+/// The rollup of `l` (measure, order, regulator, category, status, overdue) and the answer:
+/// `progress_tail!("<asOf expression>", "<regulator rows>")`.
+macro_rules! progress_tail {
+    ($asof:literal, $regulator:literal) => {
+        concat!(
+            "g AS (SELECT GROUPING(regulator_id) AS gr, GROUPING(order_id) AS go, GROUPING(category) AS gc, \
                   regulator_id, order_id, category, \
                   count(DISTINCT measure_id) AS total, \
                   count(DISTINCT measure_id) FILTER (WHERE status = 'PLANNED') AS planned, \
@@ -64,9 +76,9 @@ const PROGRESS: &str = concat!(
      fc AS (SELECT GROUPING(order_id) AS go, order_id, category, count(*) AS n FROM f \
             GROUP BY GROUPING SETS ((order_id), (category), (order_id, category))) \
      SELECT json_build_object('data', json_build_object('progress', \
-       (SELECT json_build_object('asOf', (now() AT TIME ZONE 'UTC')::date, ", figures!(), ", \
+       (SELECT json_build_object('asOf', ", $asof, ", ", figures!(), ", \
          'regulators', (SELECT COALESCE(json_agg(json_build_object('regulator', json_build_object('code', r.code), ", figures!(), ") ORDER BY r.code), '[]') \
-                        FROM g JOIN regulator r ON r.id = g.regulator_id WHERE g.gr = 0), \
+                        FROM g JOIN ", $regulator, " r ON r.id = g.regulator_id WHERE g.gr = 0), \
          'orders', (SELECT COALESCE(json_agg(json_build_object('order', json_build_object('reference', o.reference), \
                       'findings', (SELECT coalesce(sum(n), 0) FROM fc WHERE fc.order_id = o.id AND fc.category IS NOT NULL), ", figures!(), ", \
                       'categories', (SELECT COALESCE(json_agg(json_build_object('category', g.category, \
@@ -77,6 +89,142 @@ const PROGRESS: &str = concat!(
                           'findings', (SELECT n FROM fc WHERE fc.go = 1 AND fc.category = g.category), ", figures!(), ") ORDER BY array_position(ARRAY['ORGANIZATIONAL','TECHNICAL','PHYSICAL','HUMAN'], g.category::text)), '[]') \
                         FROM g WHERE g.go = 1 AND g.gr = 1 AND g.gc = 0)) \
         FROM g WHERE g.gr = 1 AND g.go = 1 AND g.gc = 1)))::text"
+        )
+    };
+}
+
+const PROGRESS: &str = concat!(
+    "WITH o AS (SELECT id, reference, regulator_id, issued_on FROM regulatory_order WHERE archived_at IS NULL), \
+     f AS (SELECT f.id, f.order_id, f.category, o.regulator_id FROM finding f JOIN o ON o.id = f.order_id WHERE f.archived_at IS NULL), \
+     m AS (SELECT m.id, m.status, ", overdue!("m"), " AS overdue FROM measure m WHERE m.archived_at IS NULL), \
+     l AS (SELECT DISTINCT mf.measure_id, f.order_id, f.regulator_id, f.category, m.status, m.overdue \
+           FROM measure_finding mf JOIN f ON f.id = mf.finding_id JOIN m ON m.id = mf.measure_id), ",
+    progress_tail!("(now() AT TIME ZONE 'UTC')::date", "regulator")
+);
+
+/// The day of a read as of a date (`$1`, text) and the first instant after it.
+macro_rules! day {
+    () => {
+        "(($1::text)::date)"
+    };
+}
+macro_rules! day_end {
+    () => {
+        "(((($1::text)::date) + 1)::timestamp AT TIME ZONE 'UTC')"
+    };
+}
+
+/// The versions of a table standing at the end of the day (`$1`): of each row, its latest
+/// version valid before the day ends. Latest by `history_id`, which on the benchmark's plan
+/// orders each row's versions as `valid_from` does (bench/gen.sql records them in time
+/// order; remedy itself orders by valid_from, then history_id, for imported facts recorded
+/// after later ones). A join to the grouped maximum: PostgreSQL estimates its rows well,
+/// where `DISTINCT ON` and an anti-join ("no later version") gave estimates of one row for
+/// the filtered versions and nested loops that ran for seconds to minutes.
+macro_rules! standing {
+    ($cols:literal, $table:literal) => {
+        concat!(
+            "SELECT ",
+            $cols,
+            " FROM ",
+            $table,
+            "_history h JOIN (SELECT max(history_id) AS hid FROM ",
+            $table,
+            "_history WHERE valid_from < ",
+            day_end!(),
+            " GROUP BY id) x ON x.hid = h.history_id"
+        )
+    };
+}
+
+/// The plan as of `$1` over the history tables, the same rules as remedy's
+/// (api/src/service/history.rs): `ms` each measure's version standing at the end of the day
+/// with its status then (completion and start from the dates of its latest known version,
+/// deferral and cancellation from the version standing), `o` the orders issued by then, `f`
+/// their findings, `m` the measures with their lateness then, `l` the links of the versions
+/// standing (what `progress_tail!` rolls up).
+macro_rules! as_of_head {
+    () => {
+        concat!(
+            "WITH ov AS (", standing!("id, reference, regulator_id, issued_on, archived_at", "regulatory_order"), "), \
+             rv AS (", standing!("id, code", "regulator"), "), \
+             fv AS (", standing!("id, order_id, category, number, archived_at", "finding"), "), \
+             mv AS (", standing!("id, history_id, code, owner_id, status, due_on, next_due_on, recurrence, archived_at", "measure"), "), \
+             mk AS (SELECT id, status, started_on, completed_on FROM measure_history h \
+                    JOIN (SELECT max(history_id) AS hid FROM measure_history GROUP BY id) x ON x.hid = h.history_id), \
+             ms AS (SELECT v.id, v.history_id, v.code, v.owner_id, v.due_on, v.next_due_on, v.recurrence, \
+                      CASE WHEN k.completed_on IS NOT NULL AND k.completed_on <= ", day!(), " \
+                             THEN (CASE WHEN k.status = 'VERIFIED' THEN 'VERIFIED' ELSE 'IMPLEMENTED' END) \
+                           WHEN v.status IN ('DEFERRED', 'CANCELLED') THEN v.status \
+                           WHEN k.started_on IS NOT NULL AND k.started_on <= ", day!(), " THEN 'IN_PROGRESS' \
+                           WHEN k.completed_on IS NULL AND k.started_on IS NULL AND k.status = 'IN_PROGRESS' THEN 'IN_PROGRESS' \
+                           ELSE 'PLANNED' END AS status \
+                    FROM mv v JOIN mk k ON k.id = v.id WHERE v.archived_at IS NULL), \
+             o AS (SELECT id, reference, regulator_id, issued_on FROM ov WHERE archived_at IS NULL AND issued_on <= ", day!(), "), \
+             f AS (SELECT f.id, f.order_id, f.category, o.regulator_id FROM fv f JOIN o ON o.id = f.order_id WHERE f.archived_at IS NULL), \
+             m AS (SELECT m.id, m.history_id, m.status, ", overdue_on!("m", "(($1::text)::date)"), " AS overdue FROM ms m), \
+             l AS (SELECT DISTINCT mf.measure_id, f.order_id, f.regulator_id, f.category, m.status, m.overdue \
+                   FROM m JOIN measure_finding_history mf ON mf.measure_history_id = m.history_id \
+                   JOIN f ON f.id = mf.finding_id), "
+        )
+    };
+}
+
+/// `progress(asOf: $1)`.
+const AS_OF_PROGRESS: &str = concat!(as_of_head!(), progress_tail!("$1::text", "rv"));
+
+/// `overdueMeasures(asOf: $1, first: 100)`: the measures late on the day, earliest due first,
+/// with their owner, findings and systems as they then stood and the evidence submitted by
+/// then.
+const AS_OF_OVERDUE: &str = concat!(
+    as_of_head!(),
+    "ow AS (", standing!("id, name", "owner"), "), \
+     sv AS (", standing!("id, code, archived_at", "system"), "), \
+     page AS (SELECT m.id, m.history_id, m.code, m.owner_id, COALESCE(m.due_on, m.next_due_on) AS due FROM ms m \
+              WHERE ", overdue_on!("m", "(($1::text)::date)"), " AND m.history_id IN (SELECT mf.measure_history_id \
+                FROM measure_finding_history mf JOIN f ON f.id = mf.finding_id) \
+              ORDER BY due NULLS LAST, m.code, m.id LIMIT 100), \
+     pf AS (SELECT mf.measure_history_id, json_agg(json_build_object('number', f.number) ORDER BY f.order_id, f.number) AS nodes \
+            FROM page p JOIN measure_finding_history mf ON mf.measure_history_id = p.history_id \
+            JOIN fv f ON f.id = mf.finding_id WHERE f.archived_at IS NULL GROUP BY mf.measure_history_id) \
+     SELECT json_build_object('data', json_build_object('overdueMeasures', json_build_object('nodes', \
+       COALESCE(json_agg(json_build_object( \
+         'code', p.code, \
+         'owner', (SELECT json_build_object('name', ow.name) FROM ow WHERE ow.id = p.owner_id), \
+         'findings', json_build_object('nodes', COALESCE((SELECT pf.nodes FROM pf WHERE pf.measure_history_id = p.history_id), '[]')), \
+         'systems', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('code', s.code) ORDER BY s.code), '[]') \
+                       FROM measure_system_history x JOIN sv s ON s.id = x.system_id \
+                       WHERE x.measure_history_id = p.history_id AND s.archived_at IS NULL)), \
+         'evidenceCount', (SELECT count(*) FROM evidence e WHERE e.measure_id = p.id AND e.submitted_at < ", day_end!(), ") \
+       ) ORDER BY p.due NULLS LAST, p.code, p.id), '[]'))))::text FROM page p"
+);
+
+/// The README's dashboard with `progress(asOf: $1)` on every order: regulators by code (a
+/// page of 20) and the orders of each (today's, oldest first, a page of 20), each with its
+/// figures as of the day (null for an order not yet issued then).
+const AS_OF_DASHBOARD: &str = concat!(
+    as_of_head!(),
+    "g AS MATERIALIZED (SELECT order_id, count(DISTINCT measure_id) AS total, \
+             count(DISTINCT measure_id) FILTER (WHERE status = 'IN_PROGRESS') AS in_progress, \
+             count(DISTINCT measure_id) FILTER (WHERE status = 'IMPLEMENTED') AS implemented, \
+             count(DISTINCT measure_id) FILTER (WHERE status = 'VERIFIED') AS verified, \
+             count(DISTINCT measure_id) FILTER (WHERE status = 'CANCELLED') AS cancelled, \
+             count(DISTINCT measure_id) FILTER (WHERE overdue) AS overdue FROM l GROUP BY order_id) \
+     SELECT json_build_object('data', json_build_object('regulators', json_build_object('nodes', \
+       (SELECT COALESCE(json_agg(json_build_object('code', r.code, 'nameLocal', r.name_local, \
+          'orders', json_build_object('nodes', \
+            (SELECT COALESCE(json_agg(json_build_object('reference', o.reference, 'title', o.title, 'status', o.status, \
+               'progress', CASE WHEN o.issued_on <= ", day!(), " THEN json_build_object( \
+                 'total', COALESCE(g.total, 0), 'implemented', COALESCE(g.implemented, 0), \
+                 'verified', COALESCE(g.verified, 0), 'inProgress', COALESCE(g.in_progress, 0), \
+                 'overdue', COALESCE(g.overdue, 0), \
+                 'percentImplemented', CASE WHEN COALESCE(g.total, 0) - COALESCE(g.cancelled, 0) = 0 THEN 0 \
+                   ELSE round((g.implemented + g.verified) * 1000.0 / (g.total - g.cancelled)) / 10 END) END) \
+               ORDER BY o.issued_on, o.id), '[]') \
+             FROM (SELECT * FROM regulatory_order o WHERE o.regulator_id = r.id AND o.archived_at IS NULL \
+                   ORDER BY o.issued_on, o.id LIMIT 20) o LEFT JOIN g ON g.order_id = o.id))) \
+          ORDER BY r.code, r.id), '[]') \
+        FROM (SELECT * FROM regulator WHERE archived_at IS NULL ORDER BY code, id LIMIT 20) r))))::text"
 );
 
 const OVERDUE: &str = concat!(
@@ -135,6 +283,17 @@ async fn answer(pool: &PgPool, body: &Value) -> Result<Option<String>, String> {
         .unwrap_or("");
     let r = match op {
         "progress" => sqlx::query_scalar(PROGRESS).fetch_optional(pool).await,
+        "asof_progress" | "asof_overdue" | "asof_dashboard" => {
+            let sql = match op {
+                "asof_progress" => AS_OF_PROGRESS,
+                "asof_overdue" => AS_OF_OVERDUE,
+                _ => AS_OF_DASHBOARD,
+            };
+            let day = var(body, "asOf")
+                .and_then(Value::as_str)
+                .ok_or("variables.asOf")?;
+            sqlx::query_scalar(sql).bind(day).fetch_optional(pool).await
+        }
         "overdue" => sqlx::query_scalar(OVERDUE).fetch_optional(pool).await,
         "order" => {
             let reference = var(body, "reference").and_then(Value::as_str).unwrap_or("");
@@ -188,6 +347,18 @@ async fn graphql(pool: web::Data<PgPool>, body: web::Json<Value>) -> HttpRespons
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
+    if let Ok(name) = std::env::var("LIMIT_PRINT_SQL") {
+        // For EXPLAIN by hand: the statement of one operation.
+        let sql = match name.as_str() {
+            "asof_progress" => AS_OF_PROGRESS,
+            "asof_overdue" => AS_OF_OVERDUE,
+            "asof_dashboard" => AS_OF_DASHBOARD,
+            "progress" => PROGRESS,
+            _ => OVERDUE,
+        };
+        println!("{sql}");
+        return Ok(());
+    }
     let url = std::env::var("LIMIT_DATABASE_URL")?;
     let listen = std::env::var("LIMIT_LISTEN").unwrap_or_else(|_| "127.0.0.1:8091".into());
     let max: u32 = std::env::var("REMEDY_DB_MAX_CONNECTIONS")
