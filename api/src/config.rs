@@ -98,8 +98,9 @@ pub struct ServerConfig {
     /// `plan:write` make those changes directly.
     #[arg(long, env = "REMEDY_APPROVALS", default_value_t = true, action = clap::ArgAction::Set)]
     pub approvals: bool,
-    /// Seconds between two sweeps that end approved deferrals whose end date has passed (one
-    /// also runs at start-up); 0: no sweep (run `remedy approvals expire` from a scheduler).
+    /// Seconds between two sweeps that end approved deferrals whose end date has passed and
+    /// note the periods of recurring measures just missed (one also runs at start-up); 0: no
+    /// sweep (run `remedy approvals expire` from a scheduler).
     #[arg(long, env = "REMEDY_APPROVAL_SWEEP_SECONDS", default_value_t = 3600)]
     pub approval_sweep_seconds: u64,
     /// Worker threads (0: one per core).

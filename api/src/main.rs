@@ -7,7 +7,7 @@ use remedy::auth::{jwt::Keys, Role};
 use remedy::config::{AuthConfig, DbConfig, ServerConfig};
 use remedy::error::AppError;
 use remedy::service::tokens;
-use remedy::service::write::{approvals, WriteGate};
+use remedy::service::write::{approvals, notices, WriteGate};
 use remedy::{db, graphql, seed, server, telemetry};
 use sea_orm::ConnectionTrait;
 
@@ -154,8 +154,9 @@ async fn main() -> ExitCode {
     code
 }
 
-/// Ends expired deferrals at start-up and then every `every`. Replicas may sweep at once: the
-/// second write to the same request fails on its version and changes nothing.
+/// Ends expired deferrals and notes missed periods, at start-up and then every `every`.
+/// Replicas may sweep at once: the second write to the same request fails on its version and
+/// changes nothing, and a notice is kept once per event.
 async fn sweep_deferrals(
     conn: sea_orm::DatabaseConnection,
     gate: std::sync::Arc<WriteGate>,
@@ -164,12 +165,18 @@ async fn sweep_deferrals(
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        match approvals::run_expiry(&conn, &gate, remedy::domain::today()).await {
+        let today = remedy::domain::today();
+        match approvals::run_expiry(&conn, &gate, today).await {
             Ok(ended) if !ended.is_empty() => {
                 tracing::info!(ended = ended.len(), "approved deferrals ended")
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(code = e.code(), "deferral sweep failed"),
+        }
+        match notices::run_missed_periods(&conn, &gate, today).await {
+            Ok(n) if n > 0 => tracing::info!(noted = n, "missed periods noted"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(code = e.code(), "missed-period sweep failed"),
         }
     }
 }

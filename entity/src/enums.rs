@@ -277,6 +277,8 @@ text_enum!(
         ChangeWithdrawn = "CHANGE_WITHDRAWN",
         /// An approved deferral ended; the measure returned to its previous status.
         DeferralEnded = "DEFERRAL_ENDED",
+        /// A period of a recurring measure came due with nothing recorded and no skip.
+        PeriodMissed = "PERIOD_MISSED",
     }
 );
 

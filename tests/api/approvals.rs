@@ -538,3 +538,60 @@ async fn a_notice_is_noted_once_and_never_edited() {
     }
     assert_eq!(notices(&app).await[0]["summary"], "once");
 }
+
+/// The sweep notes a period that just came due with nothing recorded, once: the demo's
+/// weekly log review (M-13) has recorded no week since 2022, so the week that ended last
+/// Friday is noted as missed; a second sweep notes nothing new.
+#[tokio::test]
+async fn the_sweep_notes_each_period_just_missed_once() {
+    use chrono::Datelike;
+    use remedy::service::write::notices::run_missed_periods;
+    let app = spawn_demo_app().await;
+    let mut friday = today() - Days::new(1);
+    while friday.weekday() != chrono::Weekday::Fri {
+        friday = friday - Days::new(1);
+    }
+    let week = format!(
+        "{}-W{:02}",
+        friday.iso_week().year(),
+        friday.iso_week().week()
+    );
+    let n = run_missed_periods(&app.db, &app.gate, today())
+        .await
+        .unwrap();
+    assert!(n >= 1, "{n}");
+    let missed: Vec<Value> = notices(&app)
+        .await
+        .into_iter()
+        .filter(|n| n["kind"] == "PERIOD_MISSED")
+        .collect();
+    assert_eq!(missed.len(), n);
+    let m13 = measure_gid(&app, "M-13").await;
+    let key = format!(
+        "period_missed:{}:{week}",
+        remedy::id::decode(&async_graphql::ID(m13.clone()), "Measure").unwrap()
+    );
+    let m13_notice = missed
+        .iter()
+        .find(|n| n["dedupKey"] == key.as_str())
+        .unwrap_or_else(|| panic!("no {key} in {missed:?}"));
+    assert_eq!(m13_notice["subjectId"], m13);
+    assert!(
+        m13_notice["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("M-13: period {week}")),
+        "{m13_notice}"
+    );
+    // Older misses are left to the overdue lists; each notice once.
+    assert!(missed
+        .iter()
+        .all(|n| !n["dedupKey"].as_str().unwrap().ends_with(":2022-W30")));
+    assert_eq!(
+        run_missed_periods(&app.db, &app.gate, today())
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(notices(&app).await.len(), missed.len());
+}

@@ -302,8 +302,27 @@ pub async fn progress(
     db: &DatabaseConnection,
     who: &Caller,
     tense: Option<Tense>,
+    slipped: Slipped,
 ) -> AppResult<Progress> {
-    rollup(&Reader::new(db, tense), who, None).await
+    rollup(&Reader::new(db, tense), who, None, slipped).await
+}
+
+/// Whether the figures include `slipped` (a measure whose due date moved later, read from
+/// the history): the one figure that reads every version of every counted measure, so it is
+/// computed only when a response selects it (without, it counts 0 and is not shown).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Slipped(pub bool);
+
+impl Slipped {
+    /// Whether a field named `slipped` is selected anywhere under the field being resolved.
+    pub fn selected(ctx: &async_graphql::Context<'_>) -> Self {
+        fn under(field: async_graphql::SelectionField<'_>) -> bool {
+            field
+                .selection_set()
+                .any(|f| f.name() == "slipped" || under(f))
+        }
+        Slipped(under(ctx.field()))
+    }
 }
 
 /// The figures of several orders at once (today's, or as of a date), in the same number of
@@ -313,8 +332,9 @@ pub async fn orders_progress(
     who: &Caller,
     order_ids: &[i64],
     tense: Option<Tense>,
+    slipped: Slipped,
 ) -> AppResult<HashMap<i64, OrderProgress>> {
-    let p = rollup(&Reader::new(db, tense), who, Some(order_ids)).await?;
+    let p = rollup(&Reader::new(db, tense), who, Some(order_ids), slipped).await?;
     Ok(p.orders
         .into_iter()
         .filter(|o| order_ids.contains(&o.order.0.id))
@@ -359,22 +379,22 @@ pub struct ProgressLoader {
     who: Caller,
 }
 
-impl DlLoader<(i64, Option<Tense>)> for ProgressLoader {
+impl DlLoader<(i64, Option<Tense>, Slipped)> for ProgressLoader {
     type Value = OrderProgress;
     type Error = crate::error::AppError;
 
     async fn load(
         &self,
-        keys: &[(i64, Option<Tense>)],
-    ) -> AppResult<HashMap<(i64, Option<Tense>), OrderProgress>> {
-        let mut by_day: BTreeMap<Option<Tense>, Vec<i64>> = BTreeMap::new();
-        for (order, day) in keys {
-            by_day.entry(*day).or_default().push(*order);
+        keys: &[(i64, Option<Tense>, Slipped)],
+    ) -> AppResult<HashMap<(i64, Option<Tense>, Slipped), OrderProgress>> {
+        let mut by_day: BTreeMap<(Option<Tense>, Slipped), Vec<i64>> = BTreeMap::new();
+        for (order, day, slipped) in keys {
+            by_day.entry((*day, *slipped)).or_default().push(*order);
         }
         let mut out = HashMap::new();
-        for (day, orders) in by_day {
-            for (id, p) in orders_progress(&self.db, &self.who, &orders, day).await? {
-                out.insert((id, day), p);
+        for ((day, slipped), orders) in by_day {
+            for (id, p) in orders_progress(&self.db, &self.who, &orders, day, slipped).await? {
+                out.insert((id, day, slipped), p);
             }
         }
         Ok(out)
@@ -393,7 +413,10 @@ pub async fn progress_of_order(
     let per = ctx.data_opt::<PerRequest>().ok_or_else(|| {
         crate::error::AppError::from(anyhow::anyhow!("the request carries no PerRequest loaders"))
     })?;
-    per.progress(db, who).load_one((order_id, tense)).await
+    let slipped = Slipped::selected(ctx);
+    per.progress(db, who)
+        .load_one((order_id, tense, slipped))
+        .await
 }
 
 /// One line of the SQL rollup: how many measures of a group are in a status, late or not.
@@ -421,7 +444,12 @@ struct FindingCount {
 /// rows of executions; the periods come due are computed from the schedule), so only
 /// figures leave the database, whatever the plan's size. As of a date, the
 /// reader stands at that date and orders issued after it are left out.
-async fn rollup(db: &Reader, who: &Caller, only: Option<&[i64]>) -> AppResult<Progress> {
+async fn rollup(
+    db: &Reader,
+    who: &Caller,
+    only: Option<&[i64]>,
+    slipped: Slipped,
+) -> AppResult<Progress> {
     let day = db.tense().map_or_else(today, |t| t.day);
     let (mut orders, regulators) = visible_orders(db, who, only).await?;
     orders.retain(|o| o.issued_on <= day);
@@ -454,7 +482,7 @@ async fn rollup(db: &Reader, who: &Caller, only: Option<&[i64]>) -> AppResult<Pr
             .insert((c.order_id, c.category), c.n.max(0) as u64);
     }
     let backend = db.get_database_backend();
-    let stmt = backend.build(&rollup_statement(listed, day, backend, db.tense()));
+    let stmt = backend.build(&rollup_statement(listed, day, backend, db.tense(), slipped));
     for r in RollupRow::find_by_statement(stmt).all(db).await? {
         let g = match (r.lvl, r.k, r.cat) {
             (0, Some(o), Some(c)) => Group::OrderCategory(o, c),
@@ -666,6 +694,7 @@ fn rollup_statement(
     day: NaiveDate,
     backend: sea_orm::DatabaseBackend,
     tense: Option<Tense>,
+    slipped: Slipped,
 ) -> WithQuery {
     let x = Alias::new("x");
     let col = |t: &str| Expr::col(Alias::new(t));
@@ -696,12 +725,11 @@ fn rollup_statement(
         )
         .expr_as(late, Alias::new("late"))
         .expr_as(
-            Expr::cust(history::slipped_sql(
-                backend,
-                "measure",
-                "\"measure\".\"id\"",
-                tense.as_ref(),
-            )),
+            Expr::cust(if slipped.0 {
+                history::slipped_sql(backend, "measure", "\"measure\".\"id\"", tense.as_ref())
+            } else {
+                "0".to_string()
+            }),
             Alias::new("slipped"),
         )
         .inner_join(

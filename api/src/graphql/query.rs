@@ -751,6 +751,7 @@ impl PlanQuery {
             ctx.data_unchecked::<DatabaseConnection>(),
             caller(ctx)?,
             tense,
+            dashboard::Slipped::selected(ctx),
         )
         .await
     }

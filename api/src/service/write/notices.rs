@@ -3,16 +3,25 @@
 //! happened, its subject, the measure and the orders concerned, and one line for people; its
 //! `dedup_key` is unique, so noting the same event twice (a second replica's sweep, a retried
 //! write) keeps one.
-use chrono::{DateTime, Utc};
-use entity::enums::NoticeKind;
-use entity::notice;
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use entity::enums::{MeasureStatus, NoticeKind, Recurrence};
+use entity::{measure, notice, occurrence, period_skip};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::ActiveValue::Set;
-use sea_orm::EntityTrait;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::Write;
+use crate::db::in_ids;
+use crate::domain::{schedule, schedule_anchor};
 use crate::error::AppResult;
 use crate::service::scope;
+
+/// How far back a sweep looks for periods that came due unrecorded: a period is noted as
+/// missed by the first sweep within this many days of its due date (a server down for longer
+/// leaves older misses to the overdue lists, which show every one).
+pub const MISSED_LOOKBACK_DAYS: u64 = 7;
 
 /// One event to note.
 pub struct NewNotice {
@@ -55,4 +64,98 @@ pub async fn note(w: &Write<'_>, n: NewNotice) -> AppResult<()> {
         .exec(&w.txn)
         .await?;
     Ok(())
+}
+
+/// Notes every period of a recurring measure (not archived, deferred or cancelled) whose due
+/// date fell in the [`MISSED_LOOKBACK_DAYS`] before `today` with nothing recorded for it and
+/// no skip: PERIOD_MISSED, once per measure and period (`period_missed:<measure>:<period>`).
+/// Only measures whose next due date has passed can have one, so the sweep reads those, their
+/// executions and their skips: three statements. Returns how many notices were new.
+pub async fn note_missed_periods(w: &Write<'_>, today: NaiveDate) -> AppResult<usize> {
+    let since = today
+        .checked_sub_days(Days::new(MISSED_LOOKBACK_DAYS))
+        .unwrap_or(today);
+    let measures = measure::Entity::find()
+        .filter(measure::Column::Recurrence.ne(Recurrence::None))
+        .filter(measure::Column::ArchivedAt.is_null())
+        .filter(
+            measure::Column::Status.is_not_in([MeasureStatus::Deferred, MeasureStatus::Cancelled]),
+        )
+        .filter(measure::Column::NextDueOn.lt(today))
+        .order_by_asc(measure::Column::Id)
+        .all(&w.txn)
+        .await?;
+    if measures.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<i64> = measures.iter().map(|m| m.id).collect();
+    let mut covered: HashMap<i64, HashSet<String>> = HashMap::new();
+    let done: Vec<(i64, String)> = occurrence::Entity::find()
+        .select_only()
+        .column(occurrence::Column::MeasureId)
+        .column(occurrence::Column::Period)
+        .filter(in_ids(occurrence::Column::MeasureId, ids.iter().copied()))
+        .into_tuple()
+        .all(&w.txn)
+        .await?;
+    let skipped: Vec<(i64, String)> = period_skip::Entity::find()
+        .select_only()
+        .column(period_skip::Column::MeasureId)
+        .column(period_skip::Column::Period)
+        .filter(in_ids(period_skip::Column::MeasureId, ids.iter().copied()))
+        .into_tuple()
+        .all(&w.txn)
+        .await?;
+    for (m, p) in done.into_iter().chain(skipped) {
+        covered.entry(m).or_default().insert(p);
+    }
+    let before = notice::Entity::find()
+        .filter(notice::Column::Kind.eq(NoticeKind::PeriodMissed))
+        .count(&w.txn)
+        .await?;
+    for m in &measures {
+        let Some(anchor) = schedule_anchor(m) else {
+            continue;
+        };
+        let none = HashSet::new();
+        let have = covered.get(&m.id).unwrap_or(&none);
+        for p in schedule(m.recurrence, anchor, m.grace_days, today) {
+            if p.due < since || p.due >= today || have.contains(&p.label) {
+                continue;
+            }
+            note(
+                w,
+                NewNotice {
+                    kind: NoticeKind::PeriodMissed,
+                    at: w.now,
+                    dedup_key: format!("period_missed:{}:{}", m.id, p.label),
+                    subject_type: "Measure",
+                    subject_id: m.id,
+                    measure_id: Some(m.id),
+                    summary: format!(
+                        "{}: period {} ({} to {}) was due {} and nothing is recorded",
+                        m.code, p.label, p.start, p.end, p.due
+                    ),
+                },
+            )
+            .await?;
+        }
+    }
+    let after = notice::Entity::find()
+        .filter(notice::Column::Kind.eq(NoticeKind::PeriodMissed))
+        .count(&w.txn)
+        .await?;
+    Ok((after - before) as usize)
+}
+
+/// Runs [`note_missed_periods`] for `today` in its own write (the server's periodic sweep).
+pub async fn run_missed_periods(
+    db: &sea_orm::DatabaseConnection,
+    gate: &super::WriteGate,
+    today: NaiveDate,
+) -> AppResult<usize> {
+    let w = Write::begin(db, gate, "system:notices").await?;
+    let n = note_missed_periods(&w, today).await?;
+    w.commit().await?;
+    Ok(n)
 }
