@@ -112,6 +112,64 @@ async fn every_format_matches_its_golden_file_on_both_dates() {
     }
 }
 
+/// The commission's guidance on 2022-11-29, in Markdown: its technical table has no directive
+/// column, so no company measure may stand as the commission's directive; each technical
+/// finding says so, in the data (over GraphQL) and in the report (golden file).
+#[tokio::test]
+async fn the_commissions_technical_findings_carry_no_company_measure_as_a_directive() {
+    let app = spawn_demo_app().await;
+    let reporter = app.token(Role::Reporter, &[]).await;
+    let ppc = order_gid(&app, PPC).await;
+    let data = app
+        .query_ok(
+            "query($id: ID!) { node(id: $id) { ... on Order { findings(first: 50) { nodes { number category directive directiveEn measures(first: 50) { nodes { plan } } } } } } }",
+            json!({ "id": ppc }),
+        )
+        .await;
+    let findings = data["node"]["findings"]["nodes"].as_array().unwrap();
+    let technical: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["category"] == "TECHNICAL")
+        .collect();
+    assert_eq!(technical.len(), 8);
+    for f in &technical {
+        let directive = f["directive"].as_str().unwrap();
+        assert!(directive.starts_with("（指導概要の記載なし"), "{f}");
+        assert!(
+            f["directiveEn"]
+                .as_str()
+                .unwrap()
+                .starts_with("None stated."),
+            "{f}"
+        );
+        // None of the company's measures (their plans) reads as the directive.
+        for m in f["measures"]["nodes"].as_array().unwrap() {
+            if let Some(plan) = m["plan"].as_str() {
+                assert!(
+                    !directive.contains(plan) && !plan.contains(directive),
+                    "{f}"
+                );
+            }
+        }
+    }
+    // The organisational table does carry the commission's directives (指導概要).
+    for f in findings
+        .iter()
+        .filter(|f| f["category"] == "ORGANIZATIONAL")
+    {
+        assert!(f["directive"].as_str().unwrap().ends_with("こと。"), "{f}");
+    }
+    let date = "2022-11-29";
+    let (status, body) = report_as(&app, &reporter, &ppc, Some(date), "MARKDOWN").await;
+    assert_eq!(status, 200, "{body}");
+    let content = body["data"]["regulatorReport"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(content.matches("（指導概要の記載なし").count(), 8);
+    check_golden(&format!("{PPC}_{date}.md"), &content);
+}
+
 #[tokio::test]
 async fn reports_show_the_plan_as_it_stood_on_the_date() {
     let app = spawn_demo_app().await;
