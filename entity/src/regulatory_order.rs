@@ -18,6 +18,8 @@ pub struct Model {
     pub issued_on: Date,
     pub status: OrderStatus,
     pub summary: Option<String>,
+    /// The day the incident behind the order was publicly disclosed, if known.
+    pub incident_disclosed_on: Option<Date>,
     pub version: i32,
     pub archived_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,

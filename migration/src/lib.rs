@@ -7,6 +7,7 @@ mod m20261202_000001_owner_account;
 mod m20261203_000001_ledger;
 mod m20261204_000001_approvals;
 mod m20261205_000001_notices;
+mod m20261206_000001_order_disclosure;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_ledger::Migration),
             Box::new(m20261204_000001_approvals::Migration),
             Box::new(m20261205_000001_notices::Migration),
+            Box::new(m20261206_000001_order_disclosure::Migration),
         ]
     }
 }

@@ -1121,6 +1121,32 @@ async fn relations_resolve_in_both_directions() {
         .unwrap()
         .iter()
         .any(|e| e["kind"] == "REPORT_ACKNOWLEDGED"));
+    // The company's disclosure of 2022-02-28 is on both timelines, once, in date order.
+    for reference in ["PPC-2022-07-13", "METI-2022-06-30"] {
+        let data = app
+            .query_ok(
+                "query($r: String!) { orderByReference(reference: $r) { incidentDisclosedOn timeline(first: 10) { nodes { on kind summary } } } }",
+                json!({ "r": reference }),
+            )
+            .await;
+        let o = &data["orderByReference"];
+        assert_eq!(o["incidentDisclosedOn"], "2022-02-28");
+        let disclosed: Vec<&Value> = o["timeline"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "INCIDENT_DISCLOSED")
+            .collect();
+        assert_eq!(disclosed.len(), 1, "{o}");
+        assert_eq!(disclosed[0]["on"], "2022-02-28", "{o}");
+        assert!(
+            disclosed[0]["summary"]
+                .as_str()
+                .unwrap()
+                .contains(reference),
+            "{o}"
+        );
+    }
 
     // Evidence revisions point at each other; systems list their attestations.
     let data = app

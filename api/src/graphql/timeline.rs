@@ -18,6 +18,8 @@ use crate::service::scope;
 /// What happened on an order.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, PartialOrd, Ord)]
 pub enum TimelineKind {
+    /// The incident behind the order was publicly disclosed.
+    IncidentDisclosed,
     /// The regulator issued the order.
     OrderIssued,
     /// Work on a measure started.
@@ -95,16 +97,26 @@ pub async fn timelines(
     let mut out: HashMap<i64, Vec<TimelineEntry>> = orders
         .iter()
         .map(|order| {
-            (
-                order.id,
-                vec![TimelineEntry {
-                    on: order.issued_on.into(),
+            let mut entries = vec![TimelineEntry {
+                on: order.issued_on.into(),
+                at: None,
+                kind: TimelineKind::OrderIssued,
+                summary: format!("{} issued: {}", order.reference, order.title),
+                node_id: id::encode("Order", order.id),
+            }];
+            if let Some(d) = order.incident_disclosed_on {
+                entries.push(TimelineEntry {
+                    on: d.into(),
                     at: None,
-                    kind: TimelineKind::OrderIssued,
-                    summary: format!("{} issued: {}", order.reference, order.title),
+                    kind: TimelineKind::IncidentDisclosed,
+                    summary: format!(
+                        "the incident behind {} was disclosed publicly",
+                        order.reference
+                    ),
                     node_id: id::encode("Order", order.id),
-                }],
-            )
+                });
+            }
+            (order.id, entries)
         })
         .collect();
     if orders.is_empty() {

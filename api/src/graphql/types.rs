@@ -192,6 +192,10 @@ impl Order {
     async fn issued_on(&self) -> Date {
         self.0.issued_on.into()
     }
+    /// The day the incident behind it was publicly disclosed, if known (on the timeline).
+    async fn incident_disclosed_on(&self) -> Option<Date> {
+        self.0.incident_disclosed_on.dates()
+    }
     /// Where the matter stands.
     async fn status(&self) -> OrderStatus {
         self.0.status

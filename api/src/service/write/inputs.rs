@@ -54,6 +54,8 @@ macro_rules! write_inputs {
                 status: Option<OrderStatus>,
                 /// Summary.
                 summary: Option<String>,
+                /// The day the incident behind the order was publicly disclosed (on the timeline).
+                incident_disclosed_on: Option<NaiveDate>,
             }
             /// Changes to an order.
             UpdateOrderInput => OrderChanges {
@@ -69,6 +71,8 @@ macro_rules! write_inputs {
                 status: Option<OrderStatus>,
                 /// Summary.
                 summary: Option<String>,
+                /// The day the incident behind the order was publicly disclosed.
+                incident_disclosed_on: Option<NaiveDate>,
             }
             /// A new finding.
             CreateFindingInput => NewFinding {

@@ -77,6 +77,7 @@ pub async fn create_order(
         issued_on: Set(input.issued_on),
         status: Set(input.status.unwrap_or(OrderStatus::Open)),
         summary: Set(opt_text("summary", input.summary.as_deref(), LONG)?),
+        incident_disclosed_on: Set(input.incident_disclosed_on),
         ..Default::default()
     };
     insert_new::<regulatory_order::Entity>(w, row, None).await
@@ -97,6 +98,10 @@ pub async fn update_order(
         change(&mut a.issued_on, input.issued_on);
         change(&mut a.status, input.status);
         change_text(&mut a.summary, "summary", &input.summary, LONG)?;
+        change(
+            &mut a.incident_disclosed_on,
+            input.incident_disclosed_on.map(Some),
+        );
         Ok(())
     })
     .await
