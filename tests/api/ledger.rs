@@ -693,3 +693,91 @@ async fn the_ledger_migration_anchors_existing_recurring_measures_and_versions_t
         .collect();
     assert_eq!(rows, []);
 }
+
+/// The case: a weekly measure started 10 weeks ago with 6 runs recorded shows 4
+/// MISSED weeks and is overdue; recording the latest week does not clear it; skipping the 4
+/// (by an approver, with a reason) does.
+#[tokio::test]
+async fn ten_weeks_with_six_runs_show_four_missed_until_they_are_skipped() {
+    let app = spawn_demo_app().await;
+    let finding = finding_of(&app, "PPC-2022-07-13").await;
+    let anchor = monday_of(today()) - Days::new(70);
+    let id = weekly(&app, "LED-10", &finding, anchor).await;
+    let weeks = weeks_from(anchor);
+    let (first_ten, rest) = weeks.split_at(10);
+    // Runs on time for weeks 1, 3, 5, 7, 9, 10; weeks 2, 4, 6, 8 missed. A week after the
+    // tenth that has come due (at a weekend) is recorded too.
+    let missed: Vec<&(String, NaiveDate)> =
+        [1usize, 3, 5, 7].iter().map(|i| &first_ten[*i]).collect();
+    let mut runs = 0;
+    for (l, friday) in first_ten
+        .iter()
+        .chain(rest.iter().filter(|(_, f)| *f < today()))
+    {
+        if missed.iter().any(|m| m.0 == *l) {
+            continue;
+        }
+        app.query_ok(
+            RECORD,
+            json!({"i": {"measureId": id, "period": l, "doneOn": friday.to_string()}}),
+        )
+        .await;
+        runs += 1;
+    }
+    assert!(runs >= 6);
+    let m = ledger(&app, &id).await;
+    let got = statuses(&m);
+    let missed_now: Vec<&str> = got
+        .iter()
+        .filter(|(_, s)| s == "MISSED")
+        .map(|(l, _)| l.as_str())
+        .collect();
+    assert_eq!(missed_now.len(), 4, "{got:?}");
+    for w in &missed {
+        assert!(missed_now.contains(&w.0.as_str()), "{got:?}");
+    }
+    assert_eq!(got.iter().filter(|(_, s)| s == "DONE").count(), runs);
+    assert_eq!(m["overdue"], true);
+    assert_eq!(m["nextDueOn"], missed[0].1.to_string());
+
+    // The latest week recorded: still overdue.
+    let latest = weeks.last().unwrap();
+    if latest.1 >= today() {
+        let r = app
+            .query_ok(
+                RECORD,
+                json!({"i": {"measureId": id, "period": latest.0, "doneOn": today().to_string()}}),
+            )
+            .await;
+        assert_eq!(r["recordOccurrence"]["measure"]["overdue"], true);
+    }
+    assert_eq!(ledger(&app, &id).await["overdue"], true);
+
+    // The four skipped by an approver with a reason: no longer overdue.
+    let approver = app.token(Role::Auditor, &[]).await;
+    let mut last = Value::Null;
+    for (l, _) in &missed {
+        let (status, body) = app
+            .graphql_as(
+                Some(&approver),
+                SKIP,
+                json!({"i": {"measureId": id, "period": l, "reason": "Log source offline (approved)"}}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        assert!(body.get("errors").is_none(), "{body}");
+        last = body["data"]["skipPeriod"].clone();
+    }
+    assert_eq!(last["overdue"], false, "{last}");
+    let got = statuses(&ledger(&app, &id).await);
+    assert_eq!(
+        got.iter().filter(|(_, s)| s == "SKIPPED").count(),
+        4,
+        "{got:?}"
+    );
+    assert_eq!(
+        got.iter().filter(|(_, s)| s == "MISSED").count(),
+        0,
+        "{got:?}"
+    );
+}
