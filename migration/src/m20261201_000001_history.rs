@@ -139,7 +139,7 @@ async fn create_history<C: ConnectionTrait>(
 }
 
 /// Makes `{h}` append-only (updates, deletes and truncation refused by trigger).
-async fn append_only<C: ConnectionTrait>(db: &C, h: &str) -> Result<(), DbErr> {
+pub(crate) async fn append_only<C: ConnectionTrait>(db: &C, h: &str) -> Result<(), DbErr> {
     match db.get_database_backend() {
         DatabaseBackend::Postgres => {
             db.execute_unprepared(&format!(

@@ -181,25 +181,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        match backend {
-            DatabaseBackend::Postgres => {
-                db.execute_unprepared(
-                    "CREATE TRIGGER trg_period_skip_append_only BEFORE UPDATE OR DELETE ON \
-                     period_skip FOR EACH ROW EXECUTE FUNCTION remedy_append_only()",
-                )
-                .await?;
-            }
-            _ => {
-                for op in ["UPDATE", "DELETE"] {
-                    db.execute_unprepared(&format!(
-                        "CREATE TRIGGER trg_period_skip_no_{} BEFORE {op} ON period_skip \
-                         BEGIN SELECT RAISE(ABORT, 'remedy: period_skip is append-only'); END",
-                        op.to_lowercase()
-                    ))
-                    .await?;
-                }
-            }
-        }
+        crate::m20261201_000001_history::append_only(db, "period_skip").await?;
         // Existing recurring measures: the schedule counts from what they carried.
         db.execute_unprepared(
             "UPDATE measure SET anchor_on = COALESCE(started_on, completed_on, \

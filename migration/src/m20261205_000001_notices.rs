@@ -4,7 +4,6 @@
 //! however many replicas or sweeps see it. Delivery state belongs to the deliveries, not here.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DatabaseBackend;
 
 pub struct Migration;
 
@@ -80,26 +79,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        let db = manager.get_connection();
-        match manager.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                db.execute_unprepared(
-                    "CREATE TRIGGER trg_notice_append_only BEFORE UPDATE OR DELETE ON notice \
-                     FOR EACH ROW EXECUTE FUNCTION remedy_append_only()",
-                )
-                .await?;
-            }
-            _ => {
-                for op in ["UPDATE", "DELETE"] {
-                    db.execute_unprepared(&format!(
-                        "CREATE TRIGGER trg_notice_no_{} BEFORE {op} ON notice \
-                         BEGIN SELECT RAISE(ABORT, 'remedy: notice is append-only'); END",
-                        op.to_lowercase()
-                    ))
-                    .await?;
-                }
-            }
-        }
+        crate::m20261201_000001_history::append_only(manager.get_connection(), "notice").await?;
         Ok(())
     }
 

@@ -92,22 +92,6 @@ async fn timeline(app: &TestApp, reference: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn verify(app: &TestApp) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_remedy"))
-        .args(["audit", "verify"])
-        .env("REMEDY_DATABASE_URL", &app._test_db.url)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 #[tokio::test]
 async fn a_slip_is_a_request_until_a_second_person_decides_it() {
     let app = spawn_demo_app().await;
@@ -371,7 +355,7 @@ async fn a_slip_is_a_request_until_a_second_person_decides_it() {
     );
 
     // The history holds every version of the requests, consistent with the audit log.
-    let (ok, out) = verify(&app);
+    let (ok, out) = crate::history::verify_cli(&app);
     assert!(ok, "{out}");
 }
 
@@ -480,7 +464,7 @@ async fn an_approved_deferral_ends_on_its_date_and_the_measure_is_late_again() {
         .collect();
     assert_eq!(ended.len(), 1, "{ended:?}");
     assert_eq!(ended[0]["subjectId"], id);
-    let (ok, out) = verify(&app);
+    let (ok, out) = crate::history::verify_cli(&app);
     assert!(ok, "{out}");
 }
 

@@ -396,7 +396,7 @@ async fn submissions(app: &TestApp) -> Vec<(i64, String, String, String)> {
         .collect()
 }
 
-fn verify_cli(app: &TestApp) -> (bool, String) {
+pub(crate) fn verify_cli(app: &TestApp) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_remedy"))
         .args(["audit", "verify"])
         .env("REMEDY_DATABASE_URL", &app._test_db.url)
