@@ -142,6 +142,9 @@ pub struct ServerConfig {
     /// (revocations made through the API close sockets at once; this catches the others).
     #[arg(long, env = "REMEDY_WS_RECHECK_SECONDS", default_value_t = 15)]
     pub ws_recheck_seconds: u64,
+    /// Reminders, webhooks and e-mail.
+    #[command(flatten)]
+    pub notify: NotifyConfig,
 }
 
 /// The defaults written in the `#[arg]` attributes above, and nowhere else.
@@ -322,5 +325,106 @@ mod tests {
         assert!(shown.contains("<redacted>"), "{shown}");
         let db = DbConfig::new("postgres://u:hunter2@h:5432/db");
         assert!(!format!("{db:?}").contains("hunter2"));
+    }
+}
+
+/// Reminders and their delivery: the scheduler's thresholds, webhooks, and e-mail digests over
+/// SMTP. `Debug` hides the SMTP password.
+#[derive(Clone, Args)]
+pub struct NotifyConfig {
+    /// In `serve`: seconds between two runs of the notification worker (time-based reminders,
+    /// fan-out to webhook endpoints, deliveries, digests); 0: no worker (run `remedy notify
+    /// --once` from cron instead).
+    #[arg(long, env = "REMEDY_NOTIFY_INTERVAL_SECONDS", default_value_t = 60)]
+    pub notify_interval_seconds: u64,
+    /// Days before a due date (measures, reports) or an evidence expiry at which a reminder is
+    /// sent, comma-separated; each threshold once per subject and date.
+    #[arg(long, env = "REMEDY_REMIND_DAYS", value_delimiter = ',', default_value = "30,14,7,1")]
+    pub remind_days: Vec<u32>,
+    /// Days back a passed due date or expiry is still reminded of (a scheduler that was down
+    /// longer leaves older ones to the overdue lists and digests, which show every one).
+    #[arg(long, env = "REMEDY_REMIND_LOOKBACK_DAYS", default_value_t = 7)]
+    pub remind_lookback_days: u32,
+    /// Link base in notices and e-mails (e.g. `https://remedy.example.com`); unset: the
+    /// listen address over http.
+    #[arg(long, env = "REMEDY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Webhooks: networks (CIDR, comma-separated) an endpoint may be on although they are
+    /// loopback, private, link-local or otherwise not public (e.g. `10.20.0.0/16`). Empty:
+    /// public addresses only.
+    #[arg(long, env = "REMEDY_WEBHOOK_ALLOW", value_delimiter = ',')]
+    pub webhook_allow: Vec<String>,
+    /// Webhooks: seconds one delivery attempt may take (connect, send, answer).
+    #[arg(long, env = "REMEDY_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub webhook_timeout_seconds: u64,
+    /// Webhooks: attempts before a delivery is dead-lettered (DEAD; `redeliverWebhook` tries
+    /// again).
+    #[arg(long, env = "REMEDY_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8)]
+    pub webhook_max_attempts: u32,
+    /// Webhooks and e-mail: base of the exponential backoff between attempts, in seconds
+    /// (attempt n waits base × 2^(n-1), at most 6 hours, with up to 20 % random jitter).
+    #[arg(long, env = "REMEDY_WEBHOOK_BACKOFF_SECONDS", default_value_t = 30)]
+    pub webhook_backoff_seconds: u64,
+    /// Webhooks: hours the previous secret keeps signing after a rotation (default overlap).
+    #[arg(long, env = "REMEDY_WEBHOOK_SECRET_OVERLAP_HOURS", default_value_t = 24)]
+    pub webhook_secret_overlap_hours: u32,
+    /// E-mail: SMTP server host; unset: no digests are composed or sent.
+    #[arg(long, env = "REMEDY_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+    /// E-mail: SMTP port.
+    #[arg(long, env = "REMEDY_SMTP_PORT", default_value_t = 587)]
+    pub smtp_port: u16,
+    /// E-mail: `starttls` (required, the default), `tls` (implicit, port 465) or `none`
+    /// (local relays only).
+    #[arg(long, env = "REMEDY_SMTP_TLS", default_value = "starttls")]
+    pub smtp_tls: String,
+    /// E-mail: SMTP user name (authentication is used when set).
+    #[arg(long, env = "REMEDY_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+    /// E-mail: SMTP password.
+    #[arg(long, env = "REMEDY_SMTP_PASSWORD")]
+    pub smtp_password: Option<String>,
+    /// E-mail: a PEM file of a CA certificate trusted besides the system's (a private relay).
+    #[arg(long, env = "REMEDY_SMTP_CA_FILE")]
+    pub smtp_ca_file: Option<std::path::PathBuf>,
+    /// E-mail: the sender address.
+    #[arg(long, env = "REMEDY_SMTP_FROM", default_value = "remedy@localhost")]
+    pub smtp_from: String,
+    /// E-mail: recipients of the weekly digest for the compliance office, comma-separated,
+    /// each `address` or `ja:address` / `en:address` (its language; Japanese by default).
+    #[arg(long, env = "REMEDY_DIGEST_WEEKLY_TO", value_delimiter = ',')]
+    pub digest_weekly_to: Vec<String>,
+    /// E-mail: whether owners with an e-mail contact get a daily digest of their overdue and
+    /// due-soon measures and missed periods.
+    #[arg(long, env = "REMEDY_DIGEST_DAILY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub digest_daily: bool,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        defaults()
+    }
+}
+
+impl std::fmt::Debug for NotifyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifyConfig")
+            .field("notify_interval_seconds", &self.notify_interval_seconds)
+            .field("remind_days", &self.remind_days)
+            .field("remind_lookback_days", &self.remind_lookback_days)
+            .field("public_url", &self.public_url)
+            .field("webhook_allow", &self.webhook_allow)
+            .field("webhook_timeout_seconds", &self.webhook_timeout_seconds)
+            .field("webhook_max_attempts", &self.webhook_max_attempts)
+            .field("webhook_backoff_seconds", &self.webhook_backoff_seconds)
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("smtp_tls", &self.smtp_tls)
+            .field("smtp_username", &self.smtp_username)
+            .field("smtp_password", &self.smtp_password.as_ref().map(|_| "<redacted>"))
+            .field("smtp_from", &self.smtp_from)
+            .field("digest_weekly_to", &self.digest_weekly_to)
+            .field("digest_daily", &self.digest_daily)
+            .finish()
     }
 }

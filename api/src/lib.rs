@@ -13,6 +13,8 @@ pub mod events;
 pub mod graphql;
 pub mod id;
 pub mod metrics;
+pub mod notifier;
+pub mod outbound;
 pub mod pipeline;
 pub mod propagation;
 pub mod report;

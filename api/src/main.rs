@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use migration::{Migrator, MigratorTrait};
 use remedy::auth::{jwt::Keys, Role};
-use remedy::config::{AuthConfig, DbConfig, ServerConfig};
+use remedy::config::{AuthConfig, DbConfig, NotifyConfig, ServerConfig};
 use remedy::error::AppError;
 use remedy::service::tokens;
 use remedy::service::write::{approvals, notices, WriteGate};
@@ -78,6 +78,24 @@ enum Command {
     },
     /// Generate the progress report on one order (from the database, or a server with --url).
     Report(Box<remedy::report::cli::ReportArgs>),
+    /// Reminders, webhooks and e-mail digests: one run of what the server's worker does
+    /// (for cron when REMEDY_NOTIFY_INTERVAL_SECONDS=0), or a preview of a day's reminders.
+    Notify {
+        #[command(flatten)]
+        db: DbConfig,
+        #[command(flatten)]
+        notify: NotifyConfig,
+        /// Run once and exit (the only mode; cron runs it every few minutes).
+        #[arg(long, required = true)]
+        once: bool,
+        /// The day to remind for (default: today, UTC). A past day catches up reminders a
+        /// stopped scheduler missed; each is still noted once.
+        #[arg(long)]
+        on: Option<chrono::NaiveDate>,
+        /// Print the reminders the day brings and write or send nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -181,8 +199,84 @@ async fn sweep_deferrals(
     }
 }
 
+/// Prints (or logs) the reminders a day brings.
+async fn print_reminders(
+    conn: &sea_orm::DatabaseConnection,
+    on: chrono::NaiveDate,
+    s: &remedy::service::notify::Settings,
+    log: bool,
+) -> anyhow::Result<usize> {
+    let list = graphql::notify::preview(conn, on, &s.reminders)
+        .await
+        .map_err(AppError::into_anyhow)?;
+    for r in &list {
+        let line = format!(
+            "{on} {:<18} [{}] {}",
+            r.kind.as_str(),
+            r.orders.join(","),
+            r.summary
+        );
+        if log {
+            tracing::info!("reminder {line}");
+        } else {
+            println!("{line}");
+        }
+    }
+    Ok(list.len())
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Notify {
+            db,
+            notify,
+            once: _,
+            on,
+            dry_run,
+        } => {
+            let conn = db::connect(&db).await?;
+            db::migrate(&conn).await?;
+            let listen = ServerConfig::default().listen;
+            let settings = remedy::service::notify::Settings::from_config(&notify, listen)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let day = on.unwrap_or_else(remedy::domain::today);
+            if dry_run {
+                let n = print_reminders(&conn, day, &settings, false).await?;
+                eprintln!("{n} reminder(s) on {day}; nothing written or sent (--dry-run)");
+                return Ok(());
+            }
+            let gate = std::sync::Arc::new(WriteGate::for_backend(conn.get_database_backend()));
+            let worker = remedy::notifier::Notifier::new(
+                conn.clone(),
+                gate,
+                notify,
+                settings,
+                std::sync::Arc::new(remedy::metrics::Metrics::new()),
+            )
+            .map_err(|e| anyhow::anyhow!(e))?;
+            let r = worker
+                .run_once(day)
+                .await
+                .map_err(AppError::into_anyhow)?;
+            println!(
+                "{day}: {} reminder(s) and {} missed period(s) noted, {} digest(s) queued; \
+                 webhooks: {} delivered, {} to retry, {} dead; e-mail: {} sent, {} failed{}",
+                r.scheduled.reminders,
+                r.scheduled.missed_periods,
+                r.scheduled.digests,
+                r.delivered,
+                r.failed,
+                r.dead,
+                r.mailed,
+                r.mail_failed,
+                if r.scheduled.skipped {
+                    " (another replica was scheduling)"
+                } else {
+                    ""
+                }
+            );
+            Ok(())
+        }
         Command::Schema => {
             print!("{}", graphql::sdl());
             Ok(())
@@ -375,7 +469,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let listen = server.listen;
             let sweep = server.approval_sweep_seconds;
+            let notify_cfg = server.notify.clone();
+            let notify_settings =
+                remedy::service::notify::Settings::from_config(&notify_cfg, listen)
+                    .map_err(|e| anyhow::anyhow!(e))?;
+            if demo {
+                // What the seed plan's reminders were on the day its year-end targets loomed.
+                let day = chrono::NaiveDate::from_ymd_opt(2022, 12, 1).expect("a date");
+                let n = print_reminders(&conn, day, &notify_settings, true).await?;
+                tracing::info!(
+                    "{n} reminder(s) the demo plan would have produced on {day} \
+                     (GraphQL: reminders(on: \"{day}\"))"
+                );
+            }
             let state = server::AppState::new(conn.clone(), server, keys.clone());
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let worker = if notify_cfg.notify_interval_seconds > 0 {
+                let n = remedy::notifier::Notifier::new(
+                    conn.clone(),
+                    state.gate.clone(),
+                    notify_cfg.clone(),
+                    notify_settings,
+                    state.metrics.clone().into_inner(),
+                )
+                .map_err(|e| anyhow::anyhow!(e))?;
+                Some(tokio::spawn(n.run(
+                    std::time::Duration::from_secs(notify_cfg.notify_interval_seconds),
+                    stop_rx,
+                )))
+            } else {
+                None
+            };
             if sweep > 0 {
                 tokio::spawn(sweep_deferrals(
                     conn.clone(),
@@ -390,6 +514,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (running, addr) = server::start(state, listener)?;
             tracing::info!(%addr, database = %db::redact(&db.database_url), "remedy listening; GraphiQL at http://{addr}/");
             running.await?;
+            // Graceful: the run under way finishes (its leases would otherwise have to expire).
+            let _ = stop_tx.send(true);
+            if let Some(w) = worker {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(30), w).await;
+            }
             Ok(())
         }
     }

@@ -29,6 +29,13 @@ pub struct Metrics {
     pool: IntGaugeVec,
     /// Lists of measures by rendering path (`bulk`, `generic`), counted by `graphql::fast`.
     pub measure_lists: IntCounterVec,
+    /// Notifications sent, by channel (`webhook`, `email`) and outcome (`delivered`,
+    /// `failed`: tried again later, `dead`: given up).
+    pub notifications: IntCounterVec,
+    /// Notifications waiting to be delivered, by channel.
+    pub notification_queue: IntGaugeVec,
+    /// Age in seconds of the oldest notification not yet delivered, by channel (0: none).
+    pub notification_oldest: IntGaugeVec,
     names: Mutex<HashSet<String>>,
 }
 
@@ -84,6 +91,30 @@ impl Metrics {
             &["path"],
         )
         .expect("valid metric");
+        let notifications = IntCounterVec::new(
+            Opts::new(
+                "remedy_notifications_total",
+                "Notification attempts by channel (webhook, email) and outcome (delivered, failed, dead)",
+            ),
+            &["channel", "outcome"],
+        )
+        .expect("valid metric");
+        let notification_queue = IntGaugeVec::new(
+            Opts::new(
+                "remedy_notification_queue_depth",
+                "Notifications not yet delivered, by channel",
+            ),
+            &["channel"],
+        )
+        .expect("valid metric");
+        let notification_oldest = IntGaugeVec::new(
+            Opts::new(
+                "remedy_notification_oldest_undelivered_seconds",
+                "Age of the oldest notification not yet delivered, by channel (0 when none)",
+            ),
+            &["channel"],
+        )
+        .expect("valid metric");
         let build = IntGaugeVec::new(
             Opts::new(
                 "remedy_build_info",
@@ -99,6 +130,9 @@ impl Metrics {
             Box::new(errors.clone()),
             Box::new(pool.clone()),
             Box::new(measure_lists.clone()),
+            Box::new(notifications.clone()),
+            Box::new(notification_queue.clone()),
+            Box::new(notification_oldest.clone()),
             Box::new(build),
         ] {
             registry.register(c).expect("metric registered once");
@@ -110,6 +144,9 @@ impl Metrics {
             errors,
             pool,
             measure_lists,
+            notifications,
+            notification_queue,
+            notification_oldest,
             names: Mutex::new(HashSet::new()),
         }
     }

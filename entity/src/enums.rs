@@ -279,6 +279,44 @@ text_enum!(
         DeferralEnded = "DEFERRAL_ENDED",
         /// A period of a recurring measure came due with nothing recorded and no skip.
         PeriodMissed = "PERIOD_MISSED",
+        /// A measure's due date is within one of the reminder thresholds (e.g. 14, 7, 1 days).
+        MeasureDueSoon = "MEASURE_DUE_SOON",
+        /// A measure's due date passed while it was still open.
+        MeasureOverdue = "MEASURE_OVERDUE",
+        /// A report's due date is within one of the reminder thresholds and it is not submitted.
+        ReportDueSoon = "REPORT_DUE_SOON",
+        /// A report's due date passed before it was submitted.
+        ReportOverdue = "REPORT_OVERDUE",
+        /// Evidence becomes invalid within one of the reminder thresholds.
+        EvidenceExpiring = "EVIDENCE_EXPIRING",
+        /// Evidence's validity ended.
+        EvidenceExpired = "EVIDENCE_EXPIRED",
+        /// An evaluation was added to a report or a measure.
+        EvaluationAdded = "EVALUATION_ADDED",
+        /// Something in an order changed (one notice per committed change, in its orders).
+        PlanChanged = "PLAN_CHANGED",
+    }
+);
+
+text_enum!(
+    /// Where a webhook delivery or an e-mail digest stands.
+    DeliveryStatus {
+        /// Not delivered yet; tried again at its next attempt time.
+        Pending = "PENDING",
+        /// Accepted by the receiver (a 2xx answer; the SMTP server took the message).
+        Delivered = "DELIVERED",
+        /// Given up after the configured number of attempts (dead-lettered); can be redelivered.
+        Dead = "DEAD",
+    }
+);
+
+text_enum!(
+    /// The language a person reads remedy's messages in.
+    Language {
+        /// Japanese.
+        Ja = "JA",
+        /// English.
+        En = "EN",
     }
 );
 

@@ -3,6 +3,7 @@ pub mod access_log;
 pub mod api_token;
 pub mod audit_event;
 pub mod change_request;
+pub mod digest;
 pub mod enums;
 pub mod evaluation;
 pub mod evaluator;
@@ -12,6 +13,7 @@ pub mod measure;
 pub mod measure_finding;
 pub mod measure_system;
 pub mod notice;
+pub mod notice_dispatch;
 pub mod occurrence;
 pub mod owner;
 pub mod period_skip;
@@ -20,6 +22,9 @@ pub mod regulatory_order;
 pub mod report;
 pub mod report_measure;
 pub mod system;
+pub mod webhook_attempt;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;
 
 pub mod prelude {
     pub use super::access_log::Entity as AccessLog;

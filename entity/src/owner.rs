@@ -1,4 +1,4 @@
-use crate::enums::OwnerKind;
+use crate::enums::{Language, OwnerKind};
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +20,8 @@ pub struct Model {
     /// has an account: unique when set. Private, like `contact`; separation of duties keeps
     /// it from verifying the measures it owns.
     pub account: Option<String>,
+    /// The language its messages (e-mail digests) are written in; Japanese when unset.
+    pub language: Option<Language>,
     pub parent_id: Option<i64>,
     pub version: i32,
     pub archived_at: Option<DateTimeUtc>,

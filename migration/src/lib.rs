@@ -8,6 +8,7 @@ mod m20261203_000001_ledger;
 mod m20261204_000001_approvals;
 mod m20261205_000001_notices;
 mod m20261206_000001_order_disclosure;
+mod m20261207_000001_notify;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_approvals::Migration),
             Box::new(m20261205_000001_notices::Migration),
             Box::new(m20261206_000001_order_disclosure::Migration),
+            Box::new(m20261207_000001_notify::Migration),
         ]
     }
 }

@@ -84,6 +84,7 @@ impl Role {
                 AdminTokens,
                 VerifyPlan,
                 ApprovePlan,
+                ManageNotifications,
             ],
             Role::Editor => &[
                 ReadPlan,
@@ -123,10 +124,12 @@ pub enum Permission {
     VerifyPlan,
     /// Decides on requests to slip a measure (deferral, cancellation, a later due date).
     ApprovePlan,
+    /// Registers webhook endpoints and reads deliveries and digests (ADMIN).
+    ManageNotifications,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 12] = [
         Permission::ReadPlan,
         Permission::ReadContacts,
         Permission::ReadAudit,
@@ -138,6 +141,7 @@ impl Permission {
         Permission::AdminTokens,
         Permission::VerifyPlan,
         Permission::ApprovePlan,
+        Permission::ManageNotifications,
     ];
 
     pub fn scope(&self) -> &'static str {
@@ -153,6 +157,7 @@ impl Permission {
             Permission::AdminTokens => "tokens:admin",
             Permission::VerifyPlan => "plan:verify",
             Permission::ApprovePlan => "plan:approve",
+            Permission::ManageNotifications => "notifications:manage",
         }
     }
 }

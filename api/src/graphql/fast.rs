@@ -316,6 +316,7 @@ plain_fields!(owner::Model, "Owner", not plain: ["contact", "account", "parent",
     "nameLocal" => o.name_local,
     "kind" => o.kind,
     "roleTitle" => o.role_title,
+    "language" => o.language.unwrap_or(entity::enums::Language::Ja),
     "version" => o.version,
 });
 

@@ -5,6 +5,7 @@ pub mod dashboard;
 pub mod fast;
 pub mod loader;
 pub mod mutation;
+pub mod notify;
 pub mod object;
 pub mod query;
 pub mod reporting;
@@ -35,11 +36,16 @@ pub struct Query(
     audit::AuditQuery,
     token::TokenQuery,
     reporting::ReportingQuery,
+    notify::NotifyQuery,
 );
 
 /// Every mutation, one object per domain.
 #[derive(MergedObject, Default)]
-pub struct Mutation(mutation::PlanMutation, token::TokenMutation);
+pub struct Mutation(
+    mutation::PlanMutation,
+    token::TokenMutation,
+    notify::NotifyMutation,
+);
 
 /// Every subscription (WebSocket, `/graphql/ws`).
 #[derive(MergedSubscription, Default)]
@@ -75,6 +81,19 @@ pub fn build_schema(
             max_page_size: cfg.max_page_size,
         })
         .data(gate)
+        // An allow-list that does not parse is refused at start-up (`main`); here it only
+        // narrows to public addresses.
+        .data(
+            crate::service::notify::Settings::from_config(&cfg.notify, cfg.listen).unwrap_or_else(
+                |_| {
+                    let mut c = cfg.notify.clone();
+                    c.webhook_allow.clear();
+                    c.digest_weekly_to.clear();
+                    crate::service::notify::Settings::from_config(&c, cfg.listen)
+                        .expect("settings without lists parse")
+                },
+            ),
+        )
         .data(crate::service::plan::EvidenceStore::from_config(cfg))
         .data(crate::service::write::measures::Accountability::from_config(cfg))
         .data(mutation::UploadLimits {

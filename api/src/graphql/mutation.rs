@@ -23,7 +23,7 @@ pub struct UploadLimits {
     pub max_bytes: u64,
 }
 
-async fn begin<'a>(ctx: &Context<'a>) -> AppResult<(Write<'a>, &'a Caller)> {
+pub(crate) async fn begin<'a>(ctx: &Context<'a>) -> AppResult<(Write<'a>, &'a Caller)> {
     let who = caller(ctx)?;
     let db = ctx.data_unchecked::<DatabaseConnection>();
     let gate = ctx.data_unchecked::<std::sync::Arc<WriteGate>>();
@@ -39,6 +39,8 @@ macro_rules! write_txn {
             let ($w, $who) = (&w, who);
             $call.await?
         };
+        // One PLAN_CHANGED notice for the change, in its transaction (the outbox).
+        crate::service::write::notices::note_plan_change(&w).await?;
         w.commit().await?;
         row
     }};
@@ -104,6 +106,7 @@ api_as_is!(
     ChangeKind,
     FindingCategory,
     Option<FindingCategory>,
+    Option<Language>,
     MeasureStatus,
     Option<MeasureStatus>,
     OrderKind,

@@ -750,6 +750,10 @@ impl Owner {
     async fn account(&self) -> Option<&str> {
         self.0.account.as_deref()
     }
+    /// The language its e-mail digests are written in (Japanese unless set).
+    async fn language(&self) -> entity::enums::Language {
+        self.0.language.unwrap_or(entity::enums::Language::Ja)
+    }
     /// The department or body it belongs to.
     async fn parent(&self, ctx: &Context<'_>) -> AppResult<Option<Owner>> {
         let who = caller(ctx)?;

@@ -4,6 +4,7 @@ pub mod access;
 pub mod evidence;
 pub mod history;
 pub mod measures;
+pub mod notify;
 pub mod plan;
 pub mod scope;
 pub mod tokens;

@@ -71,6 +71,8 @@ pub struct Write<'a> {
 struct Pending {
     touched: Vec<history::Touched>,
     last_event: Option<i64>,
+    /// Every audit event recorded: (entity, entity id, action).
+    events: Vec<(String, String, String)>,
     provenance: history::Provenance,
 }
 
@@ -89,6 +91,7 @@ impl<'a> Write<'a> {
             history: std::sync::Mutex::new(Pending {
                 touched: Vec::new(),
                 last_event: None,
+                events: Vec::new(),
                 provenance: history::Provenance::Live,
             }),
         })
@@ -132,6 +135,11 @@ impl<'a> Write<'a> {
         self.pending().last_event
     }
 
+    /// The audit events this write recorded so far: (entity, entity id, action).
+    pub fn events(&self) -> Vec<(String, String, String)> {
+        self.pending().events.clone()
+    }
+
     /// Copies every row changed so far, as it now stands, into its history.
     pub async fn flush_history(&self) -> AppResult<()> {
         let touched = std::mem::take(&mut self.pending().touched);
@@ -164,7 +172,7 @@ impl<'a> Write<'a> {
                 actor: &self.actor,
                 action,
                 entity,
-                entity_id,
+                entity_id: entity_id.clone(),
                 before,
                 after,
             },
@@ -172,6 +180,8 @@ impl<'a> Write<'a> {
         .await?;
         let mut p = self.pending();
         p.last_event = Some(event.id);
+        p.events
+            .push((entity.to_string(), entity_id, action.to_string()));
         if let Some(id) = id {
             p.note(entity, id, Some(event.id));
         }

@@ -158,6 +158,7 @@ pub async fn request_change(
             subject_type: "ChangeRequest",
             subject_id: row.id,
             measure_id: Some(m.id),
+            orders: Vec::new(),
             summary: format!(
                 "{} asked to {}: {}",
                 row.requested_by,
@@ -303,6 +304,7 @@ pub async fn decide_change(
             subject_type: "ChangeRequest",
             subject_id: r.id,
             measure_id: Some(m.id),
+            orders: Vec::new(),
             summary: format!(
                 "{} {verb} the request to {}: {comment}",
                 who.subject,
@@ -358,6 +360,7 @@ pub async fn withdraw_change(
             subject_type: "ChangeRequest",
             subject_id: r.id,
             measure_id: Some(r.measure_id),
+            orders: Vec::new(),
             summary: format!("{} withdrew the request: {}", who.subject, r.reason),
         },
     )
@@ -451,6 +454,7 @@ pub async fn expire_deferrals(
                 subject_type: "ChangeRequest",
                 subject_id: r.id,
                 measure_id: Some(m.id),
+                orders: Vec::new(),
                 summary: format!(
                     "{}'s deferral ended ({}); back to {}",
                     m.code,

@@ -125,6 +125,8 @@ macro_rules! write_inputs {
                 /// The token subject of the person it is (e.g. `tanaka@example.com`), if it
                 /// has an account; unique. Private, like `contact`.
                 account: Option<String>,
+                /// The language of its e-mail digests (Japanese when unset).
+                language: Option<Language>,
                 /// The department or body it belongs to.
                 parent_id: Option<i64> as "Owner",
             }
@@ -142,6 +144,8 @@ macro_rules! write_inputs {
                 contact: Option<String>,
                 /// The token subject of the person it is; `""` clears it.
                 account: Option<String>,
+                /// The language of its e-mail digests.
+                language: Option<Language>,
             }
             /// A new system.
             CreateSystemInput => NewSystem {

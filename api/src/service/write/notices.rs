@@ -31,15 +31,17 @@ pub struct NewNotice {
     pub subject_type: &'static str,
     pub subject_id: i64,
     pub measure_id: Option<i64>,
+    /// The orders concerned; empty: the measure's orders (none without a measure).
+    pub orders: Vec<i64>,
     pub summary: String,
 }
 
 /// Notes an event in the open write, with the orders of its measure and the write's latest
 /// audit event; a second notice with the same `dedup_key` is dropped.
 pub async fn note(w: &Write<'_>, n: NewNotice) -> AppResult<()> {
-    let orders = match n.measure_id {
-        Some(m) => scope::orders_of_measure(&w.txn, m).await?,
-        None => Vec::new(),
+    let orders = match (n.orders.is_empty(), n.measure_id) {
+        (true, Some(m)) => scope::orders_of_measure(&w.txn, m).await?,
+        _ => n.orders,
     };
     let row = notice::ActiveModel {
         kind: Set(n.kind),
@@ -132,6 +134,7 @@ pub async fn note_missed_periods(w: &Write<'_>, today: NaiveDate) -> AppResult<u
                     subject_type: "Measure",
                     subject_id: m.id,
                     measure_id: Some(m.id),
+                    orders: Vec::new(),
                     summary: format!(
                         "{}: period {} ({} to {}) was due {} and nothing is recorded",
                         m.code, p.label, p.start, p.end, p.due
@@ -158,4 +161,194 @@ pub async fn run_missed_periods(
     let n = note_missed_periods(&w, today).await?;
     w.commit().await?;
     Ok(n)
+}
+
+/// Notes several events at once (one statement per 200), each with the orders it names; a
+/// notice whose `dedup_key` is already noted is dropped. Returns how many were new.
+pub async fn note_all(w: &Write<'_>, list: Vec<NewNotice>) -> AppResult<usize> {
+    let before = notice::Entity::find().count(&w.txn).await?;
+    let mut rows = Vec::with_capacity(list.len());
+    for n in list {
+        rows.push(notice::ActiveModel {
+            kind: Set(n.kind),
+            at: Set(n.at),
+            dedup_key: Set(n.dedup_key),
+            subject_type: Set(n.subject_type.to_string()),
+            subject_id: Set(n.subject_id),
+            measure_id: Set(n.measure_id),
+            order_ids: Set(serde_json::to_string(&n.orders).unwrap_or_else(|_| "[]".into())),
+            summary: Set(n.summary),
+            audit_event_id: Set(None),
+            created_at: Set(w.now),
+            ..Default::default()
+        });
+    }
+    while !rows.is_empty() {
+        let rest = rows.split_off(rows.len().min(200));
+        notice::Entity::insert_many(std::mem::replace(&mut rows, rest))
+            .on_conflict(
+                OnConflict::column(notice::Column::DedupKey)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .do_nothing()
+            .exec(&w.txn)
+            .await?;
+    }
+    let after = notice::Entity::find().count(&w.txn).await?;
+    Ok((after - before) as usize)
+}
+
+/// Entities whose changes are plan changes (others, such as tokens and webhook endpoints,
+/// are administration and note nothing).
+const PLAN_ENTITIES: &[&str] = &[
+    "Regulator",
+    "Order",
+    "Finding",
+    "Owner",
+    "System",
+    "Measure",
+    "Report",
+    "ChangeRequest",
+    "PeriodSkip",
+    "Occurrence",
+    "Evaluation",
+    "Evidence",
+    "MeasureFinding",
+    "MeasureSystem",
+    "ReportMeasure",
+];
+
+/// The measure and orders an audited object belongs to.
+async fn subject_orders(
+    w: &Write<'_>,
+    entity: &str,
+    id: &str,
+) -> AppResult<(Option<i64>, Vec<i64>)> {
+    use entity::{change_request, evaluation, evidence, finding, report};
+    let first = |s: &str| s.split(':').next().and_then(|p| p.parse::<i64>().ok());
+    let Some(n) = first(id) else {
+        return Ok((None, Vec::new()));
+    };
+    let measure = match entity {
+        "Measure" | "MeasureFinding" | "MeasureSystem" => Some(n),
+        "Occurrence" => occurrence::Entity::find_by_id(n)
+            .one(&w.txn)
+            .await?
+            .map(|o| o.measure_id),
+        "PeriodSkip" => period_skip::Entity::find_by_id(n)
+            .one(&w.txn)
+            .await?
+            .map(|o| o.measure_id),
+        "Evidence" => evidence::Entity::find_by_id(n)
+            .select_only()
+            .column(evidence::Column::MeasureId)
+            .into_tuple::<i64>()
+            .one(&w.txn)
+            .await?,
+        "ChangeRequest" => change_request::Entity::find_by_id(n)
+            .one(&w.txn)
+            .await?
+            .map(|c| c.measure_id),
+        "Evaluation" => match evaluation::Entity::find_by_id(n).one(&w.txn).await? {
+            Some(e) if e.measure_id.is_some() => e.measure_id,
+            Some(e) => {
+                let order = match e.report_id {
+                    Some(r) => report::Entity::find_by_id(r)
+                        .one(&w.txn)
+                        .await?
+                        .map(|r| r.order_id),
+                    None => None,
+                };
+                return Ok((None, order.into_iter().collect()));
+            }
+            None => None,
+        },
+        "Order" => return Ok((None, vec![n])),
+        "Finding" => {
+            let o = finding::Entity::find_by_id(n)
+                .one(&w.txn)
+                .await?
+                .map(|f| f.order_id);
+            return Ok((None, o.into_iter().collect()));
+        }
+        "Report" | "ReportMeasure" => {
+            let o = report::Entity::find_by_id(n)
+                .one(&w.txn)
+                .await?
+                .map(|r| r.order_id);
+            return Ok((None, o.into_iter().collect()));
+        }
+        _ => None,
+    };
+    match measure {
+        Some(m) => Ok((Some(m), scope::orders_of_measure(&w.txn, m).await?)),
+        None => Ok((None, Vec::new())),
+    }
+}
+
+/// Notes one PLAN_CHANGED for a committed change made through the API: its subject is the
+/// first object the write's audit events name, its orders those of every object they name
+/// (plan-wide objects such as owners and systems name none). Writes that recorded no plan
+/// event note nothing. Called by every mutation before it commits.
+pub async fn note_plan_change(w: &Write<'_>) -> AppResult<()> {
+    let events: Vec<_> = w
+        .events()
+        .into_iter()
+        .filter(|(e, _, _)| PLAN_ENTITIES.contains(&e.as_str()))
+        .collect();
+    let (Some(first), Some(last_event)) = (events.first(), w.last_event()) else {
+        return Ok(());
+    };
+    let mut orders: Vec<i64> = Vec::new();
+    let mut measure = None;
+    for (entity, id, _) in events.iter().take(50) {
+        let (m, os) = subject_orders(w, entity, id).await?;
+        measure = measure.or(m);
+        orders.extend(os);
+    }
+    orders.sort_unstable();
+    orders.dedup();
+    let (entity, id, action) = first;
+    let subject_id = id
+        .split(':')
+        .next()
+        .and_then(|p| p.parse::<i64>().ok())
+        .unwrap_or_default();
+    let more = match events.len() {
+        1 => String::new(),
+        n => format!(" (and {} more changes)", n - 1),
+    };
+    note(
+        w,
+        NewNotice {
+            kind: NoticeKind::PlanChanged,
+            at: w.now,
+            dedup_key: format!("plan_changed:{last_event}"),
+            subject_type: subject_type(entity),
+            subject_id,
+            measure_id: measure,
+            orders: if orders.is_empty() { vec![] } else { orders },
+            summary: format!("{} {}: {} {}{more}", w.actor, action, entity, id),
+        },
+    )
+    .await
+}
+
+/// The GraphQL type name of an audited entity (link rows name their first side).
+fn subject_type(entity: &str) -> &'static str {
+    match entity {
+        "Regulator" => "Regulator",
+        "Order" => "Order",
+        "Finding" => "Finding",
+        "Owner" => "Owner",
+        "System" => "System",
+        "Report" | "ReportMeasure" => "Report",
+        "ChangeRequest" => "ChangeRequest",
+        "Occurrence" => "Occurrence",
+        "Evaluation" => "Evaluation",
+        "Evidence" => "Evidence",
+        "PeriodSkip" => "PeriodSkip",
+        _ => "Measure",
+    }
 }

@@ -204,6 +204,7 @@ pub async fn create_owner(
         role_title: Set(opt_text("roleTitle", input.role_title.as_deref(), SHORT)?),
         contact: Set(opt_text("contact", input.contact.as_deref(), SHORT)?),
         account: Set(opt_subject("account", input.account.as_deref())?),
+        language: Set(input.language),
         parent_id: Set(parent_id),
         ..Default::default()
     };
@@ -226,6 +227,9 @@ pub async fn update_owner(
         change_text(&mut a.contact, "contact", &input.contact, SHORT)?;
         if let Some(account) = &input.account {
             a.account = Set(opt_subject("account", Some(account.as_str()))?);
+        }
+        if let Some(l) = input.language {
+            a.language = Set(Some(l));
         }
         Ok(())
     })

@@ -266,7 +266,33 @@ pub async fn add_evaluation(
         verdict: input.verdict,
         comment: input.comment.clone(),
     };
-    insert_evaluation(w, &input, evaluator_id, &who.subject, w.now).await
+    let row = insert_evaluation(w, &input, evaluator_id, &who.subject, w.now).await?;
+    let (label, orders) = match (report_id, measure_id) {
+        (Some(r), _) => {
+            let rep = load::<report::Entity>(w, r).await?;
+            (format!("report {}", rep.code), vec![rep.order_id])
+        }
+        (_, Some(m)) => (
+            format!("measure {}", load::<entity::measure::Entity>(w, m).await?.code),
+            Vec::new(),
+        ),
+        _ => (String::new(), Vec::new()),
+    };
+    super::notices::note(
+        w,
+        super::notices::NewNotice {
+            kind: entity::enums::NoticeKind::EvaluationAdded,
+            at: w.now,
+            dedup_key: format!("evaluation_added:{}", row.id),
+            subject_type: "Evaluation",
+            subject_id: row.id,
+            measure_id,
+            orders,
+            summary: format!("{} evaluated {label} as {}", who.subject, row.verdict),
+        },
+    )
+    .await?;
+    Ok(row)
 }
 
 /// Inserts an evaluation with its audit event. The seed calls it with its historical
