@@ -339,7 +339,12 @@ pub struct NotifyConfig {
     pub notify_interval_seconds: u64,
     /// Days before a due date (measures, reports) or an evidence expiry at which a reminder is
     /// sent, comma-separated; each threshold once per subject and date.
-    #[arg(long, env = "REMEDY_REMIND_DAYS", value_delimiter = ',', default_value = "30,14,7,1")]
+    #[arg(
+        long,
+        env = "REMEDY_REMIND_DAYS",
+        value_delimiter = ',',
+        default_value = "30,14,7,1"
+    )]
     pub remind_days: Vec<u32>,
     /// Days back a passed due date or expiry is still reminded of (a scheduler that was down
     /// longer leaves older ones to the overdue lists and digests, which show every one).
@@ -366,7 +371,11 @@ pub struct NotifyConfig {
     #[arg(long, env = "REMEDY_WEBHOOK_BACKOFF_SECONDS", default_value_t = 30)]
     pub webhook_backoff_seconds: u64,
     /// Webhooks: hours the previous secret keeps signing after a rotation (default overlap).
-    #[arg(long, env = "REMEDY_WEBHOOK_SECRET_OVERLAP_HOURS", default_value_t = 24)]
+    #[arg(
+        long,
+        env = "REMEDY_WEBHOOK_SECRET_OVERLAP_HOURS",
+        default_value_t = 24
+    )]
     pub webhook_secret_overlap_hours: u32,
     /// E-mail: SMTP server host; unset: no digests are composed or sent.
     #[arg(long, env = "REMEDY_SMTP_HOST")]
@@ -421,7 +430,10 @@ impl std::fmt::Debug for NotifyConfig {
             .field("smtp_port", &self.smtp_port)
             .field("smtp_tls", &self.smtp_tls)
             .field("smtp_username", &self.smtp_username)
-            .field("smtp_password", &self.smtp_password.as_ref().map(|_| "<redacted>"))
+            .field(
+                "smtp_password",
+                &self.smtp_password.as_ref().map(|_| "<redacted>"),
+            )
             .field("smtp_from", &self.smtp_from)
             .field("digest_weekly_to", &self.digest_weekly_to)
             .field("digest_daily", &self.digest_daily)

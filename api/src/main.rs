@@ -254,10 +254,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 std::sync::Arc::new(remedy::metrics::Metrics::new()),
             )
             .map_err(|e| anyhow::anyhow!(e))?;
-            let r = worker
-                .run_once(day)
-                .await
-                .map_err(AppError::into_anyhow)?;
+            let r = worker.run_once(day).await.map_err(AppError::into_anyhow)?;
             println!(
                 "{day}: {} reminder(s) and {} missed period(s) noted, {} digest(s) queued; \
                  webhooks: {} delivered, {} to retry, {} dead; e-mail: {} sent, {} failed{}",

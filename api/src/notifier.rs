@@ -254,8 +254,12 @@ impl Notifier {
             }
             match self.run_once(crate::domain::today()).await {
                 Ok(r) => {
-                    if r.scheduled.reminders + r.scheduled.missed_periods + r.scheduled.digests
-                        + r.delivered + r.dead + r.mailed
+                    if r.scheduled.reminders
+                        + r.scheduled.missed_periods
+                        + r.scheduled.digests
+                        + r.delivered
+                        + r.dead
+                        + r.mailed
                         > 0
                     {
                         tracing::info!(
@@ -270,7 +274,9 @@ impl Notifier {
                         );
                     }
                 }
-                Err(e) => tracing::warn!(code = e.code(), error = %e.message(), "notification run failed"),
+                Err(e) => {
+                    tracing::warn!(code = e.code(), error = %e.message(), "notification run failed")
+                }
             }
         }
         tracing::info!("notification worker stopped");

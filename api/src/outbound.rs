@@ -290,8 +290,8 @@ pub struct Mail<'a> {
 impl Mailer {
     /// The SMTP transport the settings describe, or `None` without a host.
     pub fn from_config(c: &crate::config::NotifyConfig) -> Result<Option<Mailer>, String> {
-        use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
         use lettre::transport::smtp::authentication::Credentials;
+        use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
         let Some(host) = c.smtp_host.as_deref() else {
             return Ok(None);
         };
@@ -338,10 +338,9 @@ impl Mailer {
     pub async fn send(&self, m: &Mail<'_>) -> Result<(), String> {
         use lettre::message::{MultiPart, SinglePart};
         use lettre::AsyncTransport;
-        let to = m
-            .to
-            .parse::<lettre::message::Mailbox>()
-            .map_err(|e| format!("recipient {:?}: {e}", m.to))?;
+        let to =
+            m.to.parse::<lettre::message::Mailbox>()
+                .map_err(|e| format!("recipient {:?}: {e}", m.to))?;
         let msg = lettre::Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -393,7 +392,12 @@ mod tests {
         ] {
             assert!(!is_public(a.parse().unwrap()), "{a} must not be public");
         }
-        for a in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "64:ff9b::808:808"] {
+        for a in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "64:ff9b::808:808",
+        ] {
             assert!(is_public(a.parse().unwrap()), "{a} is public");
         }
     }

@@ -31,6 +31,7 @@ pub mod prelude {
     pub use super::api_token::Entity as ApiToken;
     pub use super::audit_event::Entity as AuditEvent;
     pub use super::change_request::Entity as ChangeRequest;
+    pub use super::digest::Entity as Digest;
     pub use super::evaluation::Entity as Evaluation;
     pub use super::evaluator::Entity as Evaluator;
     pub use super::evidence::Entity as Evidence;
@@ -39,6 +40,7 @@ pub mod prelude {
     pub use super::measure_finding::Entity as MeasureFinding;
     pub use super::measure_system::Entity as MeasureSystem;
     pub use super::notice::Entity as Notice;
+    pub use super::notice_dispatch::Entity as NoticeDispatch;
     pub use super::occurrence::Entity as Occurrence;
     pub use super::owner::Entity as Owner;
     pub use super::period_skip::Entity as PeriodSkip;
@@ -47,4 +49,7 @@ pub mod prelude {
     pub use super::report::Entity as Report;
     pub use super::report_measure::Entity as ReportMeasure;
     pub use super::system::Entity as System;
+    pub use super::webhook_attempt::Entity as WebhookAttempt;
+    pub use super::webhook_delivery::Entity as WebhookDelivery;
+    pub use super::webhook_endpoint::Entity as WebhookEndpoint;
 }

@@ -122,7 +122,10 @@ fn ts<T: IntoIden>(c: T) -> ColumnDef {
 }
 
 fn ts_null<T: IntoIden>(c: T) -> ColumnDef {
-    ColumnDef::new(c).timestamp_with_time_zone().null().to_owned()
+    ColumnDef::new(c)
+        .timestamp_with_time_zone()
+        .null()
+        .to_owned()
 }
 
 fn status<T: IntoIden + Copy + 'static>(c: T) -> ColumnDef {
@@ -345,7 +348,9 @@ impl MigrationTrait for Migration {
             WebhookDelivery::Table.into_iden(),
             WebhookEndpoint::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(t).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(t).to_owned())
+                .await?;
         }
         for table in [Owner::Table.into_iden(), OwnerHistory::Table.into_iden()] {
             manager

@@ -507,6 +507,7 @@ async fn a_notice_is_noted_once_and_never_edited() {
                 subject_type: "Measure",
                 subject_id: m.id,
                 measure_id: Some(m.id),
+                orders: Vec::new(),
                 summary: "once".into(),
             },
         )

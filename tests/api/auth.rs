@@ -324,6 +324,14 @@ pub(crate) fn matrix() -> Vec<(&'static str, &'static str, Vec<Role>)> {
         ("addEvaluation", "mutation { addEvaluation(input: {reportId: \"x\", verdict: SATISFACTORY}) { id } }", vec![Admin, Evaluator]),
         ("issueToken", "mutation { issueToken(input: {subject: \"x\", roles: [VIEWER], ttl: \"1h\"}) { token } }", vec![Admin]),
         ("revokeToken", "mutation { revokeToken(jti: \"does-not-exist\") { jti } }", vec![Admin]),
+        ("webhookEndpoints", "{ webhookEndpoints { id } }", vec![Admin]),
+        ("digests", "{ digests { id } }", vec![Admin]),
+        ("reminders", "{ reminders(on: \"2022-12-01\") { kind } }", vec![Admin]),
+        ("createWebhookEndpoint", "mutation { createWebhookEndpoint(input: {url: \"ftp://x\"}) { secret } }", vec![Admin]),
+        ("updateWebhookEndpoint", "mutation { updateWebhookEndpoint(id: \"x\", version: 1, input: {}) { id } }", vec![Admin]),
+        ("rotateWebhookSecret", "mutation { rotateWebhookSecret(id: \"x\") { secret } }", vec![Admin]),
+        ("archiveWebhookEndpoint", "mutation { archiveWebhookEndpoint(id: \"x\", version: 1) { id } }", vec![Admin]),
+        ("redeliverWebhook", "mutation { redeliverWebhook(id: \"x\") { id } }", vec![Admin]),
     ]
 }
 

@@ -16,6 +16,7 @@ mod issuance;
 mod ledger;
 mod live;
 mod mutations;
+mod notify;
 mod ops;
 mod read;
 mod reliability;

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 use chrono::{DateTime, Duration, Utc};
 use entity::enums::{DeliveryStatus, Language, NoticeKind};
-use entity::{digest, notice, regulatory_order, webhook_attempt, webhook_delivery, webhook_endpoint};
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+use entity::{
+    digest, notice, regulatory_order, webhook_attempt, webhook_delivery, webhook_endpoint,
 };
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::audit::Notice;
 use super::mutation::begin;
@@ -26,7 +26,10 @@ const MAX_LIST: i32 = 200;
 fn limit(first: Option<i32>) -> AppResult<u64> {
     match first.unwrap_or(50) {
         n if (0..=MAX_LIST).contains(&n) => Ok(n as u64),
-        _ => Err(AppError::validation("first", format!("between 0 and {MAX_LIST}"))),
+        _ => Err(AppError::validation(
+            "first",
+            format!("between 0 and {MAX_LIST}"),
+        )),
     }
 }
 
@@ -405,8 +408,7 @@ impl NotifyMutation {
             orders,
             enabled: None,
         };
-        let (row, secret) =
-            notify_txn!(ctx, |w, who| webhooks::create(w, who, &store, &s.allow));
+        let (row, secret) = notify_txn!(ctx, |w, who| webhooks::create(w, who, &store, &s.allow));
         Ok(WebhookSecretPayload {
             endpoint: WebhookEndpoint(row),
             secret,

@@ -165,6 +165,23 @@ hook runs before the ConfigMap exists. Empty values are left out.
   (list "REMEDY_APPROVALS" $c.approvals)
   (list "REMEDY_APPROVAL_SWEEP_SECONDS" $c.approvalSweepSeconds)
   (list "REMEDY_BACKDATE_WINDOW_DAYS" $c.backdateWindowDays)
+  (list "REMEDY_NOTIFY_INTERVAL_SECONDS" $c.notifyIntervalSeconds)
+  (list "REMEDY_REMIND_DAYS" $c.remindDays)
+  (list "REMEDY_REMIND_LOOKBACK_DAYS" $c.remindLookbackDays)
+  (list "REMEDY_PUBLIC_URL" $c.publicUrl)
+  (list "REMEDY_WEBHOOK_ALLOW" $c.webhookAllow)
+  (list "REMEDY_WEBHOOK_TIMEOUT_SECONDS" $c.webhookTimeoutSeconds)
+  (list "REMEDY_WEBHOOK_MAX_ATTEMPTS" $c.webhookMaxAttempts)
+  (list "REMEDY_WEBHOOK_BACKOFF_SECONDS" $c.webhookBackoffSeconds)
+  (list "REMEDY_WEBHOOK_SECRET_OVERLAP_HOURS" $c.webhookSecretOverlapHours)
+  (list "REMEDY_SMTP_HOST" $c.smtpHost)
+  (list "REMEDY_SMTP_PORT" $c.smtpPort)
+  (list "REMEDY_SMTP_TLS" $c.smtpTls)
+  (list "REMEDY_SMTP_USERNAME" $c.smtpUsername)
+  (list "REMEDY_SMTP_FROM" $c.smtpFrom)
+  (list "REMEDY_SMTP_CA_FILE" $c.smtpCaFile)
+  (list "REMEDY_DIGEST_DAILY" $c.digestDaily)
+  (list "REMEDY_DIGEST_WEEKLY_TO" $c.digestWeeklyTo)
   (list "OTEL_EXPORTER_OTLP_ENDPOINT" $c.otelExporterOtlpEndpoint)
 -}}
 {{- range $pairs }}
@@ -198,6 +215,14 @@ Secret-backed environment variables. Argument: dict "secretName" NAME "root" $.
     secretKeyRef:
       name: {{ .secretName }}
       key: {{ $root.Values.secret.keys.jwtSecret }}
+{{- if $root.Values.config.smtpHost }}
+- name: REMEDY_SMTP_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: {{ $root.Values.secret.keys.smtpPassword }}
+      optional: true
+{{- end }}
 {{- end }}
 
 {{/*

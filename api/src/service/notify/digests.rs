@@ -44,7 +44,9 @@ pub fn parse_recipient(s: &str) -> Result<Recipient, String> {
         _ => (Language::Ja, s),
     };
     if !is_address(address) {
-        return Err(format!("REMEDY_DIGEST_WEEKLY_TO: {s:?} is not an e-mail address"));
+        return Err(format!(
+            "REMEDY_DIGEST_WEEKLY_TO: {s:?} is not an e-mail address"
+        ));
     }
     Ok(Recipient {
         address: address.to_string(),
@@ -199,7 +201,9 @@ pub async fn queue(
     weekly_to: &[Recipient],
 ) -> AppResult<usize> {
     let horizon = today
-        .checked_add_days(Days::new(u64::from(s.thresholds.last().copied().unwrap_or(0))))
+        .checked_add_days(Days::new(u64::from(
+            s.thresholds.last().copied().unwrap_or(0),
+        )))
         .unwrap_or(today);
     let week = week_of(today);
     let already: HashSet<(String, String)> = digest::Entity::find()
@@ -265,10 +269,10 @@ pub async fn queue(
                 .add(
                     Condition::all()
                         .add(measure::Column::Recurrence.ne(Recurrence::None))
-                        .add(measure::Column::Status.is_not_in([
-                            MeasureStatus::Deferred,
-                            MeasureStatus::Cancelled,
-                        ]))
+                        .add(
+                            measure::Column::Status
+                                .is_not_in([MeasureStatus::Deferred, MeasureStatus::Cancelled]),
+                        )
                         .add(measure::Column::NextDueOn.lte(horizon)),
                 ),
         )
@@ -322,8 +326,10 @@ pub async fn queue(
     for o in &owners {
         let l = o.language.unwrap_or(Language::Ja);
         let w_ = words(l);
-        let mine: Vec<&measure::Model> =
-            measures.iter().filter(|m| m.owner_id == Some(o.id)).collect();
+        let mine: Vec<&measure::Model> = measures
+            .iter()
+            .filter(|m| m.owner_id == Some(o.id))
+            .collect();
         if mine.is_empty() {
             continue;
         }
@@ -410,8 +416,14 @@ pub async fn queue(
                 })
                 .collect();
             let intro = match l {
-                Language::Ja => format!("コンプライアンス室 各位\n\n{}（{week} 週）", w_.subject_weekly),
-                Language::En => format!("Compliance office,\n\n{} (week of {week})", w_.subject_weekly),
+                Language::Ja => format!(
+                    "コンプライアンス室 各位\n\n{}（{week} 週）",
+                    w_.subject_weekly
+                ),
+                Language::En => format!(
+                    "Compliance office,\n\n{} (week of {week})",
+                    w_.subject_weekly
+                ),
             };
             let (text, html) = render(l, &intro, &sections, &[(w_.reports, report_lines)]);
             let subject = format!(
@@ -529,10 +541,7 @@ pub async fn record(
     a.status = Set(status);
     a.attempts = Set(attempts);
     a.lease_until = Set(None);
-    a.last_error = Set(result
-        .as_ref()
-        .err()
-        .map(|e| e.chars().take(500).collect()));
+    a.last_error = Set(result.as_ref().err().map(|e| e.chars().take(500).collect()));
     a.next_attempt_at = Set((status == DeliveryStatus::Pending)
         .then(|| super::next_attempt(w.now, attempts as u32, backoff_seconds)));
     a.sent_at = Set((status == DeliveryStatus::Delivered).then_some(w.now));

@@ -143,7 +143,10 @@ pub fn lease(timeout_seconds: u64) -> Duration {
 /// at most six hours, plus up to 20 % random jitter.
 pub fn next_attempt(now: DateTime<Utc>, attempts: u32, base_seconds: u64) -> DateTime<Utc> {
     let exp = attempts.saturating_sub(1).min(20);
-    let wait = base_seconds.max(1).saturating_mul(1u64 << exp).min(6 * 3600);
+    let wait = base_seconds
+        .max(1)
+        .saturating_mul(1u64 << exp)
+        .min(6 * 3600);
     let jitter = rand::thread_rng().gen_range(0..=wait / 5);
     now + Duration::seconds((wait + jitter) as i64)
 }
@@ -155,10 +158,13 @@ mod tests {
     #[test]
     fn backoff_doubles_with_jitter_and_a_ceiling() {
         let now = Utc::now();
-        for (attempts, lo) in [(1u32, 30i64), (2, 60), (3, 120), (10, 6 * 3600)] {
+        for (attempts, lo) in [(1u32, 30i64), (2, 60), (3, 120), (12, 6 * 3600)] {
             let at = next_attempt(now, attempts, 30);
             let wait = (at - now).num_seconds();
-            assert!(wait >= lo && wait <= lo + lo / 5, "attempt {attempts}: {wait}");
+            assert!(
+                wait >= lo && wait <= lo + lo / 5,
+                "attempt {attempts}: {wait}"
+            );
         }
     }
 }

@@ -70,7 +70,10 @@ pub async fn orders_of_measures<C: ConnectionTrait>(
         .column(measure_finding::Column::MeasureId)
         .column(finding::Column::OrderId)
         .inner_join(finding::Entity)
-        .filter(in_ids(measure_finding::Column::MeasureId, ids.iter().copied()))
+        .filter(in_ids(
+            measure_finding::Column::MeasureId,
+            ids.iter().copied(),
+        ))
         .distinct()
         .into_tuple()
         .all(conn)
@@ -95,7 +98,9 @@ pub async fn due<C: ConnectionTrait>(
     at: DateTime<Utc>,
     s: &Settings,
 ) -> AppResult<Vec<NewNotice>> {
-    let from = today.checked_sub_days(days(s.lookback_days)).unwrap_or(today);
+    let from = today
+        .checked_sub_days(days(s.lookback_days))
+        .unwrap_or(today);
     let to = today.checked_add_days(days(s.horizon())).unwrap_or(today);
     let mut out = Vec::new();
 
@@ -115,10 +120,10 @@ pub async fn due<C: ConnectionTrait>(
                 .add(
                     sea_orm::Condition::all()
                         .add(measure::Column::Recurrence.ne(Recurrence::None))
-                        .add(measure::Column::Status.is_not_in([
-                            MeasureStatus::Deferred,
-                            MeasureStatus::Cancelled,
-                        ]))
+                        .add(
+                            measure::Column::Status
+                                .is_not_in([MeasureStatus::Deferred, MeasureStatus::Cancelled]),
+                        )
                         .add(measure::Column::NextDueOn.between(today, to)),
                 ),
         )
@@ -208,7 +213,10 @@ pub async fn due<C: ConnectionTrait>(
             (
                 NoticeKind::ReportDueSoon,
                 format!("report_due_soon:{}:{due}:{t}", r.id),
-                format!("{}: report due {due} (in {left} days), not submitted", r.code),
+                format!(
+                    "{}: report due {due} (in {left} days), not submitted",
+                    r.code
+                ),
             )
         };
         out.push(NewNotice {

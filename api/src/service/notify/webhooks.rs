@@ -14,8 +14,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Duration, Utc};
 use entity::enums::{DeliveryStatus, NoticeKind};
 use entity::{
-    notice, notice_dispatch, regulatory_order, webhook_attempt, webhook_delivery,
-    webhook_endpoint,
+    notice, notice_dispatch, regulatory_order, webhook_attempt, webhook_delivery, webhook_endpoint,
 };
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::ActiveValue::Set;
@@ -129,8 +128,14 @@ pub async fn create(
     }
     .insert(&w.txn)
     .await?;
-    w.audit("create", "WebhookEndpoint", row.id, None, Some(audit_json(&row)))
-        .await?;
+    w.audit(
+        "create",
+        "WebhookEndpoint",
+        row.id,
+        None,
+        Some(audit_json(&row)),
+    )
+    .await?;
     Ok((row, secret))
 }
 
@@ -214,7 +219,8 @@ pub async fn update(
             a.event_types = Set(kinds_json(k));
         }
         if let Some(o) = &input.orders {
-            a.order_ids = Set((!o.is_empty()).then(|| serde_json::to_string(o).unwrap_or_default()));
+            a.order_ids =
+                Set((!o.is_empty()).then(|| serde_json::to_string(o).unwrap_or_default()));
         }
         if let Some(e) = input.enabled {
             a.enabled = Set(e);
@@ -272,11 +278,7 @@ pub async fn archive(
 }
 
 /// Puts a delivery back in the queue, due now, with its attempt count reset (its log stays).
-pub async fn redeliver(
-    w: &Write<'_>,
-    who: &Caller,
-    id: i64,
-) -> AppResult<webhook_delivery::Model> {
+pub async fn redeliver(w: &Write<'_>, who: &Caller, id: i64) -> AppResult<webhook_delivery::Model> {
     check_unscoped(who, "webhook deliveries")?;
     let d = webhook_delivery::Entity::find_by_id(id)
         .one(&w.txn)
@@ -432,7 +434,10 @@ pub async fn claim(
     let mut mine = Vec::new();
     for d in due {
         let res = webhook_delivery::Entity::update_many()
-            .col_expr(webhook_delivery::Column::LeaseUntil, Expr::value(now + lease))
+            .col_expr(
+                webhook_delivery::Column::LeaseUntil,
+                Expr::value(now + lease),
+            )
             .filter(webhook_delivery::Column::Id.eq(d.id))
             .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending))
             .filter(free.clone())
@@ -514,7 +519,11 @@ pub fn link(public_url: &str, subject_type: &str, subject_id: i64) -> String {
         "Owner" => "owners",
         _ => "nodes",
     };
-    format!("{}/{path}/{}", public_url.trim_end_matches('/'), gid.as_str())
+    format!(
+        "{}/{path}/{}",
+        public_url.trim_end_matches('/'),
+        gid.as_str()
+    )
 }
 
 /// The message id (`webhook-id`): the same for every attempt of one notice.

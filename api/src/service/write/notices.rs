@@ -240,12 +240,14 @@ async fn subject_orders(
             .one(&w.txn)
             .await?
             .map(|o| o.measure_id),
-        "Evidence" => evidence::Entity::find_by_id(n)
-            .select_only()
-            .column(evidence::Column::MeasureId)
-            .into_tuple::<i64>()
-            .one(&w.txn)
-            .await?,
+        "Evidence" => {
+            evidence::Entity::find_by_id(n)
+                .select_only()
+                .column(evidence::Column::MeasureId)
+                .into_tuple::<i64>()
+                .one(&w.txn)
+                .await?
+        }
         "ChangeRequest" => change_request::Entity::find_by_id(n)
             .one(&w.txn)
             .await?
@@ -319,6 +321,9 @@ pub async fn note_plan_change(w: &Write<'_>) -> AppResult<()> {
         1 => String::new(),
         n => format!(" (and {} more changes)", n - 1),
     };
+    let label = label_of(w, subject_type(entity), subject_id)
+        .await?
+        .unwrap_or_else(|| format!("{entity} {id}"));
     note(
         w,
         NewNotice {
@@ -329,10 +334,38 @@ pub async fn note_plan_change(w: &Write<'_>) -> AppResult<()> {
             subject_id,
             measure_id: measure,
             orders: if orders.is_empty() { vec![] } else { orders },
-            summary: format!("{} {}: {} {}{more}", w.actor, action, entity, id),
+            summary: format!("{} {action} {label}{more}", w.actor),
         },
     )
     .await
+}
+
+/// How people name an object: a measure or report by its code, an order by its reference.
+async fn label_of(w: &Write<'_>, subject_type: &str, id: i64) -> AppResult<Option<String>> {
+    use entity::{owner, regulatory_order, report, system};
+    Ok(match subject_type {
+        "Measure" => measure::Entity::find_by_id(id)
+            .one(&w.txn)
+            .await?
+            .map(|m| format!("measure {}", m.code)),
+        "Report" => report::Entity::find_by_id(id)
+            .one(&w.txn)
+            .await?
+            .map(|r| format!("report {}", r.code)),
+        "Order" => regulatory_order::Entity::find_by_id(id)
+            .one(&w.txn)
+            .await?
+            .map(|o| format!("order {}", o.reference)),
+        "Owner" => owner::Entity::find_by_id(id)
+            .one(&w.txn)
+            .await?
+            .map(|o| format!("owner {}", o.code)),
+        "System" => system::Entity::find_by_id(id)
+            .one(&w.txn)
+            .await?
+            .map(|o| format!("system {}", o.code)),
+        _ => None,
+    })
 }
 
 /// The GraphQL type name of an audited entity (link rows name their first side).

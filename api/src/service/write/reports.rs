@@ -273,7 +273,10 @@ pub async fn add_evaluation(
             (format!("report {}", rep.code), vec![rep.order_id])
         }
         (_, Some(m)) => (
-            format!("measure {}", load::<entity::measure::Entity>(w, m).await?.code),
+            format!(
+                "measure {}",
+                load::<entity::measure::Entity>(w, m).await?.code
+            ),
             Vec::new(),
         ),
         _ => (String::new(), Vec::new()),
