@@ -138,12 +138,12 @@ export async function waitFor(description, fn, { timeout = 60000, interval = 250
  * go to `logFile` (appended across restarts, each start marked).
  */
 export class Remedy {
-  constructor({ name = 'remedy', databaseUrl, env = {}, demo = true, dir }) {
+  constructor({ name = 'remedy', databaseUrl, env = {}, demo = true, dir, secret }) {
     this.name = name;
     this.databaseUrl = databaseUrl;
     this.extraEnv = env;
     this.demo = demo;
-    this.secret = randomBytes(32).toString('hex');
+    this.secret = secret || randomBytes(32).toString('hex');
     this.dir = dir || tempDir('remedy-log-');
     this.logFile = join(this.dir, `${name}.log`);
     this.proc = null;
@@ -298,10 +298,13 @@ export class Harness {
     return dir;
   }
 
-  /** A started remedy (`serve --demo`) on `databaseUrl` (a fresh database when absent). */
-  async remedy({ name, databaseUrl, env = {}, demo = true } = {}) {
+  /**
+   * A started remedy (`serve --demo`) on `databaseUrl` (a fresh database when absent); replicas
+   * of one deployment share `secret` (REMEDY_JWT_SECRET; random when absent).
+   */
+  async remedy({ name, databaseUrl, env = {}, demo = true, secret } = {}) {
     if (!databaseUrl) databaseUrl = (await this.database()).url;
-    const remedy = new Remedy({ name: name || `remedy${this.remedies.length + 1}`, databaseUrl, env, demo, dir: this.dir('remedy-log-') });
+    const remedy = new Remedy({ name: name || `remedy${this.remedies.length + 1}`, databaseUrl, env, demo, secret, dir: this.dir('remedy-log-') });
     this.remedies.push(remedy);
     await remedy.start();
     return remedy;
