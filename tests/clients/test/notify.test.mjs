@@ -427,6 +427,10 @@ describe('webhooks', () => {
         'http://169.254.169.254/latest/meta-data/',
         `http://[::1]:${receiver.port}/`,
         'http://192.168.1.1/',
+        // usual disguises of loopback
+        `http://2130706433:${receiver.port}/`,
+        `http://[::ffff:127.0.0.1]:${receiver.port}/`,
+        `http://0.0.0.0:${receiver.port}/`,
       ];
       for (const url of refused) {
         const body = await remedy.raw(CREATE_ENDPOINT, { url, eventTypes: ['PLAN_CHANGED'] });
@@ -435,6 +439,7 @@ describe('webhooks', () => {
         assert.ok(!body.data?.createWebhookEndpoint, `refused but answered data: ${JSON.stringify(body.data)}`);
       }
       assert.deepEqual(await endpoints(remedy), [], 'a refused endpoint must not be written');
+      assert.equal(receiver.requests.length, 0, 'remedy should not have called a refused URL');
 
       // Only ADMIN manages endpoints.
       const editor = await remedy.issueToken('notify-editor', 'EDITOR');
