@@ -166,6 +166,7 @@ export class Remedy {
       REMEDY_LOG: 'info',
       REMEDY_WORKERS: '2',
       REMEDY_SHUTDOWN_GRACE_SECONDS: '5',
+      NO_COLOR: '1',
       ...this.extraEnv,
     };
   }
@@ -264,7 +265,8 @@ export class Remedy {
 
   logTail(lines = 60) {
     try {
-      const text = readFileSync(this.logFile, 'utf8').split('\n');
+      // eslint-disable-next-line no-control-regex
+      const text = readFileSync(this.logFile, 'utf8').replace(/\x1b\[[0-9;]*m/g, '').split('\n');
       return `\n--- ${this.name} log (last ${lines} lines of ${this.logFile}) ---\n${text.slice(-lines).join('\n')}`;
     } catch {
       return `\n--- ${this.name}: no log ---`;

@@ -515,12 +515,15 @@ describe('webhooks', () => {
     await Harness.run(t, async (h) => {
       const receiver = h.track(await webhookReceiver());
       const db = await h.database();
+      // Reminders look back REMEDY_REMIND_LOOKBACK_DAYS (default 7) days: the demo's due dates are
+      // in 2022, so look back far enough for every unfinished demo measure to be overdue once.
+      const env = { ...WEBHOOK_ENV, REMEDY_REMIND_LOOKBACK_DAYS: '10000' };
       // First start without the worker, so that the endpoint exists before any reminder is noted.
-      const a = await h.remedy({ name: 'replica-a', databaseUrl: db.url, env: { ...WEBHOOK_ENV, REMEDY_NOTIFY_INTERVAL_SECONDS: '0' } });
+      const a = await h.remedy({ name: 'replica-a', databaseUrl: db.url, env: { ...env, REMEDY_NOTIFY_INTERVAL_SECONDS: '0' } });
       const { secret, endpoint } = await createEndpoint(a, { url: receiver.url, eventTypes: ['MEASURE_OVERDUE'] });
       assert.equal((await allNotices(a, 'MEASURE_OVERDUE')).nodes.length, 0, 'no worker yet, so no reminder should be noted');
-      await a.restart({ env: WEBHOOK_ENV }); // now with the worker, every second
-      const b = await h.remedy({ name: 'replica-b', databaseUrl: db.url, env: WEBHOOK_ENV, secret: a.secret });
+      await a.restart({ env }); // now with the worker, every second
+      const b = await h.remedy({ name: 'replica-b', databaseUrl: db.url, env, secret: a.secret });
       const startedAt = Date.now();
 
       const expected = (await a.q(REMINDERS, { on: today() })).reminders.filter((r) => r.kind === 'MEASURE_OVERDUE');
@@ -542,6 +545,7 @@ describe('webhooks', () => {
       await sleep(Math.max(3000, 8000 - (Date.now() - startedAt))); // both replicas tick several times more
 
       const notices = (await allNotices(a, 'MEASURE_OVERDUE')).nodes;
+      t.diagnostic(`${notices.length} MEASURE_OVERDUE notices, ${receiver.requests.length} requests, ${byId(receiver.requests).size} webhook-ids`);
       const keys = notices.map((n) => n.dedupKey);
       assert.equal(new Set(keys).size, keys.length, `a dedupKey noted twice: ${JSON.stringify(keys)}`);
       assert.equal(notices.length, expected.length,
@@ -617,6 +621,7 @@ describe('e-mail digests', () => {
       assert.ok([...expected.values()].some((e) => e.lang === 'EN'), 'no English digest expected');
       assert.ok([...expected.values()].some((e) => e.lang === 'JA'), 'no Japanese digest expected');
       const allCodes = new Set(overdue.map((m) => m.code));
+      for (const [address, e] of expected) t.diagnostic(`expect ${e.lang} digest to ${address}: ${[...e.codes].sort().join(' ')}`);
 
       await remedy.restart({
         env: {
@@ -678,7 +683,7 @@ describe('e-mail digests', () => {
           assert.ok(!m.text.includes('期限超過') && !m.subject.includes('期限超過'), `${exp.owner}'s English digest has Japanese: ${m.subject}\n${m.text}`);
         } else {
           assert.match(m.subject, /remedy/, `${exp.owner}'s subject: ${m.subject}`);
-          assert.ok(m.text.includes('期限超過'), `${exp.owner}'s digest should be Japanese (期限超過): ${m.subject}\n${m.text}`);
+          assert.ok(`${m.subject}\n${m.text}`.includes('期限超過'), `${exp.owner}'s digest should be Japanese (期限超過): ${m.subject}\n${m.text}`);
         }
       }
       assert.equal(weekly.length, 1, `one weekly digest, got ${weekly.length}`);
@@ -737,6 +742,9 @@ describe('reminders preview', () => {
         assert.equal(r.subjectType, 'Measure', JSON.stringify(r));
         assert.ok(r.orders.length > 0, `a measure reminder in no order: ${JSON.stringify(r)}`);
       }
+      const kinds = {};
+      for (const r of reminders) kinds[r.kind] = (kinds[r.kind] || 0) + 1;
+      t.diagnostic(`reminders(on: 2022-12-01): ${JSON.stringify(kinds)}`);
       const keys = reminders.map((r) => r.dedupKey);
       assert.equal(new Set(keys).size, keys.length, `a dedupKey twice in one preview: ${JSON.stringify(keys)}`);
 
