@@ -13,6 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 ROOT="$(cd ../.. && pwd)"
 BIN="${REMEDY_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/remedy}"
+# absolute: the notification tests spawn their own servers from it
+[[ -d "$(dirname "$BIN")" ]] && BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
 if [[ ! -x "$BIN" ]]; then
   echo "no remedy binary at $BIN: run cargo build (or set REMEDY_BIN)" >&2
   exit 2
@@ -65,6 +67,7 @@ run_against() {
   admin="$(REMEDY_DATABASE_URL="$url" REMEDY_JWT_SECRET="$secret" \
     "$BIN" token issue --subject node-clients --role ADMIN --ttl 1h 2>/dev/null)"
   REMEDY_URL="http://127.0.0.1:$port" REMEDY_TOKEN="$admin" \
+    REMEDY_BIN="$BIN" REMEDY_TEST_BACKEND="$label" REMEDY_PG_BASE="$PG_BASE" \
     node --test --test-reporter=tap --test-concurrency=1 test/ || status=$?
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
