@@ -63,11 +63,21 @@ fn generator(scale: f64) -> String {
     out
 }
 
+/// The test's own figures, computed by hand-written SQL: without the pool's statement timeout
+/// (REMEDY_DB_STATEMENT_TIMEOUT_SECONDS binds the server's statements, not this check, which
+/// may run long on a loaded machine).
 async fn rows(app: &TestApp, sql: String) -> Vec<QueryResult> {
-    app.db
+    use sea_orm::TransactionTrait;
+    let txn = app.db.begin().await.expect("begin");
+    txn.execute_unprepared("SET LOCAL statement_timeout = 0")
+        .await
+        .expect("no timeout for the check");
+    let out = txn
         .query_all(Statement::from_string(DatabaseBackend::Postgres, sql))
         .await
-        .expect("expected figures")
+        .expect("expected figures");
+    txn.commit().await.expect("commit");
+    out
 }
 
 fn int(r: &QueryResult, col: &str) -> i64 {
