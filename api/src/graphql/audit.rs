@@ -89,6 +89,10 @@ impl Notice {
     async fn at(&self) -> DateTime<Utc> {
         self.0.at
     }
+    /// The type of the object it is about (e.g. `Measure`, `Report`, `ChangeRequest`).
+    async fn subject_type(&self) -> &str {
+        &self.0.subject_type
+    }
     /// The object it is about (e.g. a change request).
     async fn subject_id(&self) -> ID {
         id::encode(&self.0.subject_type, self.0.subject_id)
@@ -194,8 +198,8 @@ impl AuditQuery {
         .await
     }
 
-    /// Notices (change requests asked, decided or withdrawn, deferrals ended), oldest first
-    /// (ADMIN): what reminders and webhooks deliver.
+    /// Notices (reminders, plan changes, evaluations, change requests asked, decided or
+    /// withdrawn, deferrals ended), oldest first (ADMIN): what webhooks deliver.
     #[graphql(
         guard = "Requires(Permission::ReadAudit)",
         complexity = "cost(first, last, child_complexity)"
