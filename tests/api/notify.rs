@@ -70,17 +70,21 @@ async fn receiver(fail_first: usize) -> (String, Arc<Mutex<Vec<Received>>>) {
 }
 
 fn settings(allow: &[&str]) -> Settings {
-    let mut c = remedy::config::NotifyConfig::default();
-    c.webhook_allow = allow.iter().map(|s| s.to_string()).collect();
-    c.webhook_backoff_seconds = 1;
+    let c = remedy::config::NotifyConfig {
+        webhook_allow: allow.iter().map(|s| s.to_string()).collect(),
+        webhook_backoff_seconds: 1,
+        ..Default::default()
+    };
     Settings::from_config(&c, "127.0.0.1:8080".parse().unwrap()).unwrap()
 }
 
 fn worker(app: &TestApp, allow: &[&str]) -> Notifier {
-    let mut c = remedy::config::NotifyConfig::default();
-    c.webhook_allow = allow.iter().map(|s| s.to_string()).collect();
-    c.webhook_backoff_seconds = 1;
-    c.webhook_max_attempts = 5;
+    let c = remedy::config::NotifyConfig {
+        webhook_allow: allow.iter().map(|s| s.to_string()).collect(),
+        webhook_backoff_seconds: 1,
+        webhook_max_attempts: 5,
+        ..Default::default()
+    };
     Notifier::new(
         app.db.clone(),
         app.gate.clone(),
