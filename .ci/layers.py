@@ -16,7 +16,7 @@ ROOT = os.path.join(os.path.dirname(__file__), "..", "api", "src")
 # Lower layers first; a module may use its own layer and those before it.
 LAYERS = [
     ["error", "digest", "ttl", "config", "id", "date", "auth", "domain", "audit", "db", "telemetry", "document", "propagation", "outbound"],
-    ["service", "events", "seed", "report"],
+    ["service", "events", "seed", "report", "exchange"],
     ["graphql", "metrics"],
     ["state", "notifier"],
     ["pipeline"],

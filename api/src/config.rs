@@ -145,6 +145,28 @@ pub struct ServerConfig {
     /// Reminders, webhooks and e-mail.
     #[command(flatten)]
     pub notify: NotifyConfig,
+    /// Spreadsheet imports of the plan.
+    #[command(flatten)]
+    pub import: ImportConfig,
+}
+
+/// Limits on a spreadsheet import (`importPlan`, `remedy import`).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ImportConfig {
+    /// Most data rows one sheet (or CSV) of an import may hold; a file with more is refused
+    /// as soon as the reader passes the limit.
+    #[arg(long, env = "REMEDY_IMPORT_MAX_ROWS", default_value_t = 50_000)]
+    pub import_max_rows: usize,
+    /// Most bytes an import may inflate to: the uncompressed sizes an XLSX (or a zip of CSVs)
+    /// declares, summed, checked before anything is decompressed; a plain CSV is its own size.
+    #[arg(long, env = "REMEDY_IMPORT_MAX_INFLATED_BYTES", default_value_t = 50 * 1024 * 1024)]
+    pub import_max_inflated_bytes: u64,
+}
+
+impl Default for ImportConfig {
+    fn default() -> Self {
+        defaults()
+    }
 }
 
 /// The defaults written in the `#[arg]` attributes above, and nowhere else.

@@ -10,6 +10,7 @@ pub mod document;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod exchange;
 pub mod graphql;
 pub mod id;
 pub mod metrics;

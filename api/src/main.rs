@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use migration::{Migrator, MigratorTrait};
 use remedy::auth::{jwt::Keys, Role};
-use remedy::config::{AuthConfig, DbConfig, NotifyConfig, ServerConfig};
+use remedy::config::{AuthConfig, DbConfig, ImportConfig, NotifyConfig, ServerConfig};
 use remedy::error::AppError;
 use remedy::service::tokens;
 use remedy::service::write::{approvals, notices, WriteGate};
@@ -22,8 +22,6 @@ struct Cli {
     command: Command,
 }
 
-// Parsed once per process: the size of its largest variant (the server's settings) costs nothing.
-#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Migrate the database and serve GraphQL over HTTP.
@@ -31,7 +29,7 @@ enum Command {
         #[command(flatten)]
         db: DbConfig,
         #[command(flatten)]
-        server: ServerConfig,
+        server: Box<ServerConfig>,
         #[command(flatten)]
         auth: AuthConfig,
         /// Load the demo plan (the 2022 case in shared/seeds) if the database is empty.
@@ -80,6 +78,34 @@ enum Command {
     },
     /// Generate the progress report on one order (from the database, or a server with --url).
     Report(Box<remedy::report::cli::ReportArgs>),
+    /// Import a plan from a spreadsheet (the template: an XLSX, a zip of CSVs, or one CSV
+    /// named after its sheet), upserting rows by key in one transaction; every row's fate is
+    /// printed. Refused files exit 1 and write nothing.
+    Import {
+        #[command(flatten)]
+        db: DbConfig,
+        #[command(flatten)]
+        limits: ImportConfig,
+        /// The file.
+        file: std::path::PathBuf,
+        /// Print what would be created, changed and left, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Deferring or moving due dates later needs a change request (as in `serve`).
+        #[arg(long, env = "REMEDY_APPROVALS", default_value_t = true, action = clap::ArgAction::Set)]
+        approvals: bool,
+    },
+    /// Export the live plan in the import template's shape (importing it back changes nothing).
+    Export {
+        #[command(flatten)]
+        db: DbConfig,
+        /// xlsx (one sheet per entity) or csv (a zip of one CSV per entity).
+        #[arg(long, value_parser = ["xlsx", "csv"])]
+        format: String,
+        /// The file to write.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Reminders, webhooks and e-mail digests: one run of what the server's worker does
     /// (for cron when REMEDY_NOTIFY_INTERVAL_SECONDS=0), or a preview of a day's reminders.
     Notify {
@@ -274,6 +300,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     ""
                 }
             );
+            Ok(())
+        }
+        Command::Import {
+            db,
+            limits,
+            file,
+            dry_run,
+            approvals,
+        } => import(db, limits, file, dry_run, approvals).await,
+        Command::Export { db, format, out } => {
+            let conn = db::connect(&db).await?;
+            db::migrate(&conn).await?;
+            let tables = remedy::exchange::export::tables(&conn)
+                .await
+                .map_err(AppError::into_anyhow)?;
+            let bytes = match format.as_str() {
+                "csv" => remedy::exchange::export::csv_zip(&tables),
+                _ => remedy::exchange::export::xlsx(&tables),
+            }
+            .map_err(AppError::into_anyhow)?;
+            std::fs::write(&out, &bytes)?;
+            let rows: usize = tables.iter().map(|t| t.rows.len()).sum();
+            eprintln!("{rows} row(s) written to {}", out.display());
             Ok(())
         }
         Command::Schema => {
@@ -481,7 +530,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                      (GraphQL: reminders(on: \"{day}\"))"
                 );
             }
-            let state = server::AppState::new(conn.clone(), server, keys.clone());
+            let state = server::AppState::new(conn.clone(), *server, keys.clone());
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let worker = if notify_cfg.notify_interval_seconds > 0 {
                 let n = remedy::notifier::Notifier::new(
@@ -521,6 +570,77 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `remedy import`: the same import as `importPlan`, as the operator (`cli:import`).
+async fn import(
+    db: DbConfig,
+    limits: ImportConfig,
+    file: std::path::PathBuf,
+    dry_run: bool,
+    approvals: bool,
+) -> anyhow::Result<()> {
+    use remedy::exchange::{import, ImportResult};
+    let meta = std::fs::metadata(&file)?;
+    anyhow::ensure!(
+        meta.len() <= limits.import_max_inflated_bytes,
+        "{}: larger than the {}-byte import limit (REMEDY_IMPORT_MAX_INFLATED_BYTES)",
+        file.display(),
+        limits.import_max_inflated_bytes
+    );
+    let bytes = std::fs::read(&file)?;
+    let conn = db::connect(&db).await?;
+    db::migrate(&conn).await?;
+    let gate = WriteGate::for_backend(conn.get_database_backend());
+    let who = remedy::auth::Caller::system("cli:import");
+    let rules = remedy::service::write::measures::Accountability {
+        approvals,
+        ..Default::default()
+    };
+    let name = file.to_string_lossy().to_string();
+    let req = import::ImportRequest {
+        file_name: &name,
+        bytes,
+        dry_run,
+        limits,
+        rules,
+    };
+    let r = import::import(&conn, &gate, &who, "cli:import", req)
+        .await
+        .map_err(AppError::into_anyhow)?;
+    for e in &r.errors {
+        println!("error   {e}");
+    }
+    for row in &r.rows {
+        println!(
+            "{:<9} {:<10} row {:<5} {}{}",
+            row.action.as_str(),
+            row.sheet,
+            row.row,
+            row.key,
+            if row.fields.is_empty() || row.action != remedy::exchange::RowAction::Change {
+                String::new()
+            } else {
+                format!(" ({})", row.fields.join(", "))
+            }
+        );
+    }
+    let summary = format!(
+        "{} created, {} changed, {} unchanged (sha256 {})",
+        ImportResult::total(&r.created),
+        ImportResult::total(&r.changed),
+        ImportResult::total(&r.unchanged),
+        r.sha256
+    );
+    if !r.errors.is_empty() {
+        anyhow::bail!("{} error(s); nothing imported", r.errors.len());
+    }
+    if dry_run {
+        eprintln!("dry run: {summary}; nothing written");
+    } else {
+        eprintln!("imported: {summary}");
+    }
+    Ok(())
 }
 
 /// Issues and prints demo tokens (valid for this run's generated secret only).

@@ -315,6 +315,7 @@ pub(crate) fn matrix() -> Vec<(&'static str, &'static str, Vec<Role>)> {
         // decided in the store (an EDITOR is refused there, naming it: `ledger::*`).
         ("skipPeriod", "mutation { skipPeriod(input: {measureId: \"x\", period: \"2022-W01\", reason: \"r\"}) { id } }", vec![Admin, Editor, Auditor]),
         ("uploadEvidence", leak(format!("mutation($file: Upload!) {{ uploadEvidence({ev}, file: $file) {{ id }} }}")), plan.clone()),
+        ("importPlan", "mutation($file: Upload!) { importPlan(file: $file, dryRun: true) { sha256 } }", plan.clone()),
         ("registerEvidence", leak(format!("mutation {{ registerEvidence({ev}, {doc}) {{ id }} }}")), plan.clone()),
         ("supersedeEvidence", leak(format!("mutation {{ supersedeEvidence(id: \"x\", {ev}, {doc}) {{ id }} }}")), plan.clone()),
         ("createReport", "mutation { createReport(input: {orderId: \"x\", kind: PROGRESS, title: \"t\", dueOn: \"2023-01-01\"}) { id } }", plan.clone()),
@@ -372,7 +373,7 @@ async fn role_matrix_over_every_query_root_and_mutation() {
         };
         let token = app.token(role, scope).await;
         for (name, query, allowed) in &table {
-            let (status, body) = if *name == "uploadEvidence" {
+            let (status, body) = if *name == "uploadEvidence" || *name == "importPlan" {
                 app.upload(
                     &token,
                     query,

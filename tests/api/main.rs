@@ -8,6 +8,7 @@ mod approvals;
 mod auth;
 mod bulk;
 mod conformance;
+mod exchange_in;
 mod foundation;
 mod history;
 mod history_scale;

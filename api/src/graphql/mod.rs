@@ -2,6 +2,7 @@
 pub mod audit;
 pub mod connection;
 pub mod dashboard;
+pub mod exchange;
 pub mod fast;
 pub mod loader;
 pub mod mutation;
@@ -45,6 +46,7 @@ pub struct Mutation(
     mutation::PlanMutation,
     token::TokenMutation,
     notify::NotifyMutation,
+    exchange::ExchangeMutation,
 );
 
 /// Every subscription (WebSocket, `/graphql/ws`).
@@ -96,6 +98,7 @@ pub fn build_schema(
         )
         .data(crate::service::plan::EvidenceStore::from_config(cfg))
         .data(crate::service::write::measures::Accountability::from_config(cfg))
+        .data(cfg.import)
         .data(mutation::UploadLimits {
             max_bytes: cfg.max_upload_bytes,
         })

@@ -202,7 +202,7 @@ pub struct AuditVerification {
 
 // ---------------------------------------------------------------- uploads
 
-async fn read_upload(ctx: &Context<'_>, file: &Upload) -> AppResult<(Vec<u8>, String)> {
+pub(crate) async fn read_upload(ctx: &Context<'_>, file: &Upload) -> AppResult<(Vec<u8>, String)> {
     use std::io::Read;
     let limit = ctx
         .data_opt::<UploadLimits>()
