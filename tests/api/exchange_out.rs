@@ -184,7 +184,9 @@ async fn the_workbook_reads_back_in_openpyxl_with_values_only() {
         .await
         .unwrap()
         .into_iter()
-        .find(|f| f.order_id == remedy::id::decode(&async_graphql::ID(meti.clone()), "Order").unwrap())
+        .find(|f| {
+            f.order_id == remedy::id::decode(&async_graphql::ID(meti.clone()), "Order").unwrap()
+        })
         .expect("a technical finding");
     app.query_ok(
         "mutation M($f: ID!, $t: String!) { createMeasure(input: {code: \"M-99\", title: $t, findingIds: [$f]}) { id } }",
@@ -286,11 +288,11 @@ async fn the_workbook_reads_back_in_openpyxl_with_values_only() {
     );
     // 18 technical rows, as in the CSV of the same date.
     assert_eq!(rows.len() - 2, 18);
-    let m20 = rows
-        .iter()
-        .find(|r| r[3] == "M-20")
-        .expect("M-20's row");
-    assert_eq!(m20[4], "全ての決済システムに対するペネトレーション診断及び脆弱性の修正");
+    let m20 = rows.iter().find(|r| r[3] == "M-20").expect("M-20's row");
+    assert_eq!(
+        m20[4],
+        "全ての決済システムに対するペネトレーション診断及び脆弱性の修正"
+    );
     assert_eq!(m20[5], "システム担当部署");
     assert_eq!(m20[6], "2022-12-31");
     assert_eq!(m20[7], "2022-12-31");
@@ -311,9 +313,9 @@ async fn the_workbook_reads_back_in_openpyxl_with_values_only() {
 
     // As of today the hostile title is there, as the literal string.
     let today = app.query_ok(XLSX, json!({"o": meti})).await;
-    let wb = read_workbook(&b64(
-        today["regulatorReport"]["contentBase64"].as_str().unwrap(),
-    ))
+    let wb = read_workbook(&b64(today["regulatorReport"]["contentBase64"]
+        .as_str()
+        .unwrap()))
     .await;
     assert_no_formula(&wb);
     let tech = sheet(&wb, "技術的 Technical");
@@ -330,7 +332,15 @@ async fn the_workbook_reads_back_in_openpyxl_with_values_only() {
     // A binary format is not written onto a terminal; redirected, it is written.
     let o = remedy(
         &app,
-        &["report", "--order", METI, "--as-of", "2022-11-29", "--format", "xlsx"],
+        &[
+            "report",
+            "--order",
+            METI,
+            "--as-of",
+            "2022-11-29",
+            "--format",
+            "xlsx",
+        ],
     )
     .await;
     assert!(o.status.success(), "{}", text(&o));
@@ -341,8 +351,11 @@ async fn the_workbook_reads_back_in_openpyxl_with_values_only() {
 fn rezip(bytes: &[u8], change: impl FnOnce(&mut Vec<(String, Vec<u8>)>)) -> Vec<u8> {
     let mut files = remedy::report::bundle::read_zip(bytes).unwrap();
     change(&mut files);
-    remedy::report::bundle::write_zip(&files, chrono::NaiveDate::from_ymd_opt(2022, 10, 6).unwrap())
-        .unwrap()
+    remedy::report::bundle::write_zip(
+        &files,
+        chrono::NaiveDate::from_ymd_opt(2022, 10, 6).unwrap(),
+    )
+    .unwrap()
 }
 
 fn flip(files: &mut [(String, Vec<u8>)], name: &str) {
@@ -358,7 +371,10 @@ async fn verify_cli(app: &TestApp, zip: &[u8], key: Option<&Path>) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("b.zip");
     std::fs::write(&path, zip).unwrap();
-    let mut args = vec!["verify-bundle".to_string(), path.to_str().unwrap().to_string()];
+    let mut args = vec![
+        "verify-bundle".to_string(),
+        path.to_str().unwrap().to_string(),
+    ];
     if let Some(k) = key {
         args.push("--key".into());
         args.push(k.to_str().unwrap().into());
@@ -382,7 +398,14 @@ async fn a_submitted_reports_bundle_verifies_and_names_every_tampering() {
     let path = dir.path().join("bundle.zip");
     let o = remedy(
         &app,
-        &["report", "bundle", "--report", SUBMITTED, "--out", path.to_str().unwrap()],
+        &[
+            "report",
+            "bundle",
+            "--report",
+            SUBMITTED,
+            "--out",
+            path.to_str().unwrap(),
+        ],
     )
     .await;
     assert!(o.status.success(), "{}", text(&o));
@@ -453,7 +476,10 @@ async fn a_submitted_reports_bundle_verifies_and_names_every_tampering() {
         )
         .await;
     assert_eq!(
-        md["regulatorReport"]["content"].as_str().unwrap().as_bytes(),
+        md["regulatorReport"]["content"]
+            .as_str()
+            .unwrap()
+            .as_bytes(),
         get("report/METI-2022-06-30_2022-10-06.md")
     );
 
@@ -480,7 +506,13 @@ async fn a_submitted_reports_bundle_verifies_and_names_every_tampering() {
 
     // One flipped byte in any one file is named.
     let t = rezip(&zip, |f| flip(f, &evidence_file));
-    assert_fails(&app, &t, Some(&key_path), &format!("hash mismatch: {evidence_file}")).await;
+    assert_fails(
+        &app,
+        &t,
+        Some(&key_path),
+        &format!("hash mismatch: {evidence_file}"),
+    )
+    .await;
     let t = rezip(&zip, |f| flip(f, "report/METI-2022-06-30_2022-10-06.xlsx"));
     assert_fails(
         &app,
@@ -490,16 +522,36 @@ async fn a_submitted_reports_bundle_verifies_and_names_every_tampering() {
     )
     .await;
     let t = rezip(&zip, |f| flip(f, "manifest.json"));
-    assert_fails(&app, &t, Some(&key_path), "signature: manifest.sig is not a valid").await;
+    assert_fails(
+        &app,
+        &t,
+        Some(&key_path),
+        "signature: manifest.sig is not a valid",
+    )
+    .await;
     let t = rezip(&zip, |f| flip(f, "manifest.sig"));
-    assert_fails(&app, &t, Some(&key_path), "signature: manifest.sig is not a valid").await;
+    assert_fails(
+        &app,
+        &t,
+        Some(&key_path),
+        "signature: manifest.sig is not a valid",
+    )
+    .await;
     // A file missing, a file added.
     let t = rezip(&zip, |f| f.retain(|(n, _)| n != "snapshot.json"));
     assert_fails(&app, &t, None, "missing file: snapshot.json").await;
-    let t = rezip(&zip, |f| f.push(("evidence/extra.txt".into(), b"x".to_vec())));
+    let t = rezip(&zip, |f| {
+        f.push(("evidence/extra.txt".into(), b"x".to_vec()))
+    });
     assert_fails(&app, &t, None, "extra file: evidence/extra.txt").await;
     // A wrong key fails on the signature, and says which key signed.
-    assert_fails(&app, &zip, Some(&fixture("ed25519_public.pem")), "signature:").await;
+    assert_fails(
+        &app,
+        &zip,
+        Some(&fixture("ed25519_public.pem")),
+        "signature:",
+    )
+    .await;
     assert_fails(
         &app,
         &zip,
@@ -554,8 +606,16 @@ async fn a_submitted_reports_bundle_verifies_and_names_every_tampering() {
     std::fs::write(x.join("key.pem"), &keys_out).unwrap();
     match std::process::Command::new("openssl")
         .args([
-            "pkeyutl", "-verify", "-pubin", "-inkey", "key.pem", "-rawin", "-in",
-            "manifest.json", "-sigfile", "manifest.sig",
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            "key.pem",
+            "-rawin",
+            "-in",
+            "manifest.json",
+            "-sigfile",
+            "manifest.sig",
         ])
         .current_dir(&x)
         .output()
@@ -577,8 +637,16 @@ async fn a_submitted_reports_bundle_verifies_and_names_every_tampering() {
             std::fs::write(x.join("manifest.json"), m).unwrap();
             let o = std::process::Command::new("openssl")
                 .args([
-                    "pkeyutl", "-verify", "-pubin", "-inkey", "key.pem", "-rawin", "-in",
-                    "manifest.json", "-sigfile", "manifest.sig",
+                    "pkeyutl",
+                    "-verify",
+                    "-pubin",
+                    "-inkey",
+                    "key.pem",
+                    "-rawin",
+                    "-in",
+                    "manifest.json",
+                    "-sigfile",
+                    "manifest.sig",
                 ])
                 .current_dir(&x)
                 .output()
@@ -599,7 +667,9 @@ async fn bundles_go_to_reporters_admins_and_the_orders_evaluators_only() {
         let token = app.token(role, &[]).await;
         let (_, body) = app.graphql_as(Some(&token), BUNDLE, vars.clone()).await;
         assert!(body.get("errors").is_none(), "{role:?}: {body}");
-        let zip = b64(body["data"]["reportBundle"]["contentBase64"].as_str().unwrap());
+        let zip = b64(body["data"]["reportBundle"]["contentBase64"]
+            .as_str()
+            .unwrap());
         let v = remedy::report::bundle::verify(&zip, None).expect("verifies");
         assert_eq!(v.report, SUBMITTED);
     }
@@ -615,7 +685,11 @@ async fn bundles_go_to_reporters_admins_and_the_orders_evaluators_only() {
     let (_, body) = app.graphql_as(Some(&ppc), BUNDLE, vars.clone()).await;
     assert_eq!(error_codes(&body), ["NOT_FOUND"], "{body}");
     let (_, missing) = app
-        .graphql_as(Some(&ppc), BUNDLE, json!({"r": encode("Report", 999_999).0}))
+        .graphql_as(
+            Some(&ppc),
+            BUNDLE,
+            json!({"r": encode("Report", 999_999).0}),
+        )
         .await;
     assert_eq!(
         body["errors"][0]["message"], missing["errors"][0]["message"],
@@ -627,7 +701,8 @@ async fn bundles_go_to_reporters_admins_and_the_orders_evaluators_only() {
     assert!(body.get("errors").is_none(), "{body}");
     // A draft has no bundle.
     let (_, body) = app
-        .graphql_as(Some(&app.admin_token),
+        .graphql_as(
+            Some(&app.admin_token),
             BUNDLE,
             json!({"r": report_gid(&app, DRAFT).await}),
         )
@@ -636,7 +711,8 @@ async fn bundles_go_to_reporters_admins_and_the_orders_evaluators_only() {
     // The keys are published to the same readers, public halves only.
     for token in [&ppc, &meti, &app.admin_token] {
         let (_, body) = app
-            .graphql_as(Some(token),
+            .graphql_as(
+                Some(token),
                 "{ bundleKeys { keyId algorithm publicKeyPem fingerprint createdAt } }",
                 json!({}),
             )
@@ -651,7 +727,11 @@ async fn bundles_go_to_reporters_admins_and_the_orders_evaluators_only() {
         assert!(!body.to_string().contains("PRIVATE"));
     }
     // The private half is in the database alone.
-    let row = bundle_key::Entity::find().one(&app.db).await.unwrap().unwrap();
+    let row = bundle_key::Entity::find()
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(row.private_key_pem.unwrap().contains("PRIVATE KEY"));
 }
 
@@ -663,27 +743,41 @@ async fn a_configured_key_signs_and_is_published_under_its_id() {
     })
     .await;
     let (_, body) = app
-        .graphql_as(Some(&app.admin_token),
+        .graphql_as(
+            Some(&app.admin_token),
             "{ bundleKeys { keyId publicKeyPem createdAt } }",
             json!({}),
         )
         .await;
     assert_eq!(body["data"]["bundleKeys"][0]["keyId"], "regulator-test-1");
-    assert!(body["data"]["bundleKeys"][0]["createdAt"].is_null(), "{body}");
+    assert!(
+        body["data"]["bundleKeys"][0]["createdAt"].is_null(),
+        "{body}"
+    );
     let public = std::fs::read_to_string(fixture("ed25519_public.pem")).unwrap();
     assert_eq!(
-        body["data"]["bundleKeys"][0]["publicKeyPem"].as_str().unwrap().trim(),
+        body["data"]["bundleKeys"][0]["publicKeyPem"]
+            .as_str()
+            .unwrap()
+            .trim(),
         public.trim()
     );
     let (_, body) = app
-        .graphql_as(Some(&app.admin_token),
+        .graphql_as(
+            Some(&app.admin_token),
             BUNDLE,
             json!({"r": report_gid(&app, SUBMITTED).await}),
         )
         .await;
-    assert_eq!(body["data"]["reportBundle"]["keyId"], "regulator-test-1", "{body}");
-    let zip = b64(body["data"]["reportBundle"]["contentBase64"].as_str().unwrap());
-    let v = remedy::report::bundle::verify(&zip, Some(&public)).expect("verifies with the fixture's key");
+    assert_eq!(
+        body["data"]["reportBundle"]["keyId"], "regulator-test-1",
+        "{body}"
+    );
+    let zip = b64(body["data"]["reportBundle"]["contentBase64"]
+        .as_str()
+        .unwrap());
+    let v = remedy::report::bundle::verify(&zip, Some(&public))
+        .expect("verifies with the fixture's key");
     assert_eq!(v.key_id, "regulator-test-1");
     assert!(!v.embedded_key);
     // Recorded by its public half when it first signed; no private half kept.

@@ -214,8 +214,8 @@ pub async fn build(
 
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     // The frozen snapshot, canonical.
-    let snapshot: Value = serde_json::from_str(frozen)
-        .map_err(|e| internal(format!("stored snapshot: {e}")))?;
+    let snapshot: Value =
+        serde_json::from_str(frozen).map_err(|e| internal(format!("stored snapshot: {e}")))?;
     let snapshot_bytes = canonical_json(&snapshot).into_bytes();
     let report_hash = sha(&snapshot_bytes);
     files.push(("snapshot.json".into(), snapshot_bytes));
@@ -560,18 +560,15 @@ pub fn verify(zip_bytes: &[u8], key: Option<&str>) -> Result<Verified, Vec<Strin
                 "key: the bundle was signed with key {named_id} ({named_fp}); --key is {fingerprint}"
             ));
         }
-        match by_name.get(SIGNATURE) {
-            Some(sig) => {
-                let ok = Signature::from_slice(sig)
-                    .map(|s| public.verify_strict(&manifest_bytes, &s).is_ok())
-                    .unwrap_or(false);
-                if !ok {
-                    problems.push(format!(
-                        "signature: {SIGNATURE} is not a valid Ed25519 signature of {MANIFEST} by key {fingerprint}"
-                    ));
-                }
+        if let Some(sig) = by_name.get(SIGNATURE) {
+            let ok = Signature::from_slice(sig)
+                .map(|s| public.verify_strict(&manifest_bytes, &s).is_ok())
+                .unwrap_or(false);
+            if !ok {
+                problems.push(format!(
+                    "signature: {SIGNATURE} is not a valid Ed25519 signature of {MANIFEST} by key {fingerprint}"
+                ));
             }
-            None => {}
         }
     }
     if !problems.is_empty() {
@@ -582,7 +579,10 @@ pub fn verify(zip_bytes: &[u8], key: Option<&str>) -> Result<Verified, Vec<Strin
         key_id: named_id,
         fingerprint,
         embedded_key: embedded,
-        report: manifest["report"]["code"].as_str().unwrap_or("").to_string(),
+        report: manifest["report"]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
         report_hash: manifest["reportHash"]["value"]
             .as_str()
             .unwrap_or("")

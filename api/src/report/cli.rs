@@ -166,9 +166,7 @@ async fn local(args: &ReportArgs, order: &str, format: ReportFormat) -> anyhow::
     let data = load(&conn, None, order, tense)
         .await
         .map_err(AppError::into_anyhow)?;
-    Ok(render(&data, format)
-        .map_err(AppError::into_anyhow)?
-        .bytes)
+    Ok(render(&data, format).map_err(AppError::into_anyhow)?.bytes)
 }
 
 /// Runs `remedy report`.
@@ -237,10 +235,7 @@ async fn bundle(args: &BundleArgs) -> anyhow::Result<()> {
 }
 
 /// `remedy keys`: the public keys that sign bundles, as PEM with their ids.
-pub async fn keys(
-    db: &DbConfig,
-    cfg: &crate::config::BundleKeyConfig,
-) -> anyhow::Result<()> {
+pub async fn keys(db: &DbConfig, cfg: &crate::config::BundleKeyConfig) -> anyhow::Result<()> {
     let conn = crate::db::connect(db).await?;
     let keys = super::keys::published(&conn, cfg)
         .await
@@ -265,13 +260,15 @@ pub async fn keys(
 
 /// `remedy verify-bundle`: exit status 0 and `verified: N files, key <id>`, or 1 with every
 /// failure named.
-pub fn verify_bundle(file: &std::path::Path, key: Option<&std::path::Path>) -> anyhow::Result<bool> {
-    let bytes = std::fs::read(file)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+pub fn verify_bundle(
+    file: &std::path::Path,
+    key: Option<&std::path::Path>,
+) -> anyhow::Result<bool> {
+    let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let pem = match key {
-        Some(p) => Some(
-            std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
-        ),
+        Some(p) => {
+            Some(std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?)
+        }
         None => None,
     };
     match super::bundle::verify(&bytes, pem.as_deref()) {

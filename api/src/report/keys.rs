@@ -89,7 +89,8 @@ pub fn parse_public_pem(pem: &str) -> Result<VerifyingKey, String> {
 
 /// Reads a private key PEM (PKCS#8, `-----BEGIN PRIVATE KEY-----`).
 pub fn parse_private_pem(pem: &str) -> Result<SigningKey, String> {
-    SigningKey::from_pkcs8_pem(pem.trim()).map_err(|e| format!("not an Ed25519 PKCS#8 private key PEM: {e}"))
+    SigningKey::from_pkcs8_pem(pem.trim())
+        .map_err(|e| format!("not an Ed25519 PKCS#8 private key PEM: {e}"))
 }
 
 /// The configured key, if any (read from its file).
@@ -97,12 +98,8 @@ fn configured(cfg: &BundleKeyConfig) -> AppResult<Option<Signer>> {
     let Some(path) = &cfg.bundle_signing_key else {
         return Ok(None);
     };
-    let pem = std::fs::read_to_string(path).map_err(|e| {
-        internal(format!(
-            "REMEDY_BUNDLE_SIGNING_KEY {}: {e}",
-            path.display()
-        ))
-    })?;
+    let pem = std::fs::read_to_string(path)
+        .map_err(|e| internal(format!("REMEDY_BUNDLE_SIGNING_KEY {}: {e}", path.display())))?;
     let key = parse_private_pem(&pem)
         .map_err(|e| internal(format!("REMEDY_BUNDLE_SIGNING_KEY {}: {e}", path.display())))?;
     let key_id = cfg
@@ -222,7 +219,10 @@ pub async fn signer(
 
 /// Every public key bundles may name: those recorded, oldest first, and the configured one
 /// if it signed nothing yet.
-pub async fn published(db: &DatabaseConnection, cfg: &BundleKeyConfig) -> AppResult<Vec<BundleKey>> {
+pub async fn published(
+    db: &DatabaseConnection,
+    cfg: &BundleKeyConfig,
+) -> AppResult<Vec<BundleKey>> {
     let mut out: Vec<BundleKey> = Vec::new();
     for row in bundle_key::Entity::find()
         .order_by_asc(bundle_key::Column::Id)
@@ -269,6 +269,9 @@ mod tests {
         assert!(id.starts_with("ed25519-") && id.len() == "ed25519-".len() + 16);
         assert!(fingerprint(&public).starts_with("sha256:"));
         let private = key.to_pkcs8_pem(LineEnding::LF).unwrap();
-        assert_eq!(parse_private_pem(&private).unwrap().to_bytes(), key.to_bytes());
+        assert_eq!(
+            parse_private_pem(&private).unwrap().to_bytes(),
+            key.to_bytes()
+        );
     }
 }

@@ -10,9 +10,9 @@ pub mod bundle;
 pub mod cli;
 pub mod csv;
 pub mod json;
+pub mod keys;
 pub mod markdown;
 pub mod oscal;
-pub mod keys;
 pub mod xlsx;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

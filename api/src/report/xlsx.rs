@@ -108,7 +108,11 @@ fn measure_cells(m: &MeasureRow) -> Vec<Cell> {
                         "{} (sha256:{}){}",
                         e.title,
                         e.sha256,
-                        if e.superseded { " 差替済 / superseded" } else { "" }
+                        if e.superseded {
+                            " 差替済 / superseded"
+                        } else {
+                            ""
+                        }
                     )
                 })
                 .collect::<Vec<_>>()
@@ -246,12 +250,7 @@ fn category_sheet(
         ws.set_column_width(c as u16, (*w).clamp(8, MAX_WIDTH) as f64)?;
     }
     ws.set_freeze_panes(2, 0)?;
-    ws.autofilter(
-        1,
-        0,
-        1 + rows.len() as u32,
-        (HEADINGS.len() - 1) as u16,
-    )?;
+    ws.autofilter(1, 0, 1 + rows.len() as u32, (HEADINGS.len() - 1) as u16)?;
     Ok(())
 }
 
@@ -275,8 +274,14 @@ fn summary_sheet(ws: &mut Worksheet, data: &ReportData, f: &Formats) -> Result<(
         ),
         ("発出日 / Issued on", Cell::Date(Some(o.issued_on))),
         ("基準日 / As of", Cell::Date(Some(data.as_of))),
-        ("指摘数 / Findings", Cell::Number(data.findings.len() as f64)),
-        ("対策数 / Measures", Cell::Number(data.measures.len() as f64)),
+        (
+            "指摘数 / Findings",
+            Cell::Number(data.findings.len() as f64),
+        ),
+        (
+            "対策数 / Measures",
+            Cell::Number(data.measures.len() as f64),
+        ),
     ];
     if let Some(basis) = &o.legal_basis {
         lines.insert(3, ("根拠 / Legal basis", text(basis.clone())));
