@@ -29,7 +29,7 @@ enum Command {
         #[command(flatten)]
         db: DbConfig,
         #[command(flatten)]
-        server: Box<ServerConfig>,
+        server: ServerConfig,
         #[command(flatten)]
         auth: AuthConfig,
         /// Load the demo plan (the 2022 case in shared/seeds) if the database is empty.
@@ -556,7 +556,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                      (GraphQL: reminders(on: \"{day}\"))"
                 );
             }
-            let state = server::AppState::new(conn.clone(), *server, keys.clone());
+            let state = server::AppState::new(conn.clone(), server, keys.clone());
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let worker = if notify_cfg.notify_interval_seconds > 0 {
                 let n = remedy::notifier::Notifier::new(
