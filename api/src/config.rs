@@ -148,6 +148,9 @@ pub struct ServerConfig {
     /// Spreadsheet imports of the plan.
     #[command(flatten)]
     pub import: ImportConfig,
+    /// The key that signs submission bundles.
+    #[command(flatten)]
+    pub bundle: BundleKeyConfig,
 }
 
 /// Limits on a spreadsheet import (`importPlan`, `remedy import`).
@@ -167,6 +170,19 @@ impl Default for ImportConfig {
     fn default() -> Self {
         defaults()
     }
+}
+
+/// The Ed25519 key that signs submission bundles (`report::bundle`). Unset: remedy generates
+/// one once and keeps it in the database (`bundle_key`), never showing its private half.
+#[derive(Debug, Clone, Default, Args)]
+pub struct BundleKeyConfig {
+    /// An Ed25519 private key, PKCS#8 PEM (as `openssl genpkey -algorithm ed25519` writes).
+    #[arg(long, env = "REMEDY_BUNDLE_SIGNING_KEY")]
+    pub bundle_signing_key: Option<std::path::PathBuf>,
+    /// The id published with that key (default: `ed25519-` and the first 16 hex digits of
+    /// the SHA-256 of its public key).
+    #[arg(long, env = "REMEDY_BUNDLE_KEY_ID")]
+    pub bundle_key_id: Option<String>,
 }
 
 /// The defaults written in the `#[arg]` attributes above, and nowhere else.

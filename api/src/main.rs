@@ -29,7 +29,7 @@ enum Command {
         #[command(flatten)]
         db: DbConfig,
         #[command(flatten)]
-        server: Box<ServerConfig>,
+        server: ServerConfig,
         #[command(flatten)]
         auth: AuthConfig,
         /// Load the demo plan (the 2022 case in shared/seeds) if the database is empty.
@@ -76,7 +76,8 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
-    /// Generate the progress report on one order (from the database, or a server with --url).
+    /// Generate the progress report on one order (from the database, or a server with --url);
+    /// `report bundle` writes a submitted report's signed bundle.
     Report(Box<remedy::report::cli::ReportArgs>),
     /// Import a plan from a spreadsheet (the template: an XLSX, a zip of CSVs, or one CSV
     /// named after its sheet), upserting rows by key in one transaction; every row's fate is
@@ -105,6 +106,23 @@ enum Command {
         /// The file to write.
         #[arg(long)]
         out: std::path::PathBuf,
+    },
+    /// Print the public keys that sign submission bundles (PEM, with their ids).
+    Keys {
+        #[command(flatten)]
+        db: DbConfig,
+        #[command(flatten)]
+        key: remedy::config::BundleKeyConfig,
+    },
+    /// Verify a submission bundle offline: every file's SHA-256 against the manifest, no file
+    /// missing or extra, and the manifest's Ed25519 signature. Exit 0 when it holds.
+    VerifyBundle {
+        /// The bundle (zip).
+        file: std::path::PathBuf,
+        /// A published public key (PEM); without it the key inside the bundle is used, which
+        /// proves integrity only.
+        #[arg(long)]
+        key: Option<std::path::PathBuf>,
     },
     /// Reminders, webhooks and e-mail digests: one run of what the server's worker does
     /// (for cron when REMEDY_NOTIFY_INTERVAL_SECONDS=0), or a preview of a day's reminders.
@@ -330,6 +348,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Report(args) => remedy::report::cli::run(*args).await,
+        Command::Keys { db, key } => remedy::report::cli::keys(&db, &key).await,
+        Command::VerifyBundle { file, key } => {
+            if remedy::report::cli::verify_bundle(&file, key.as_deref())? {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
+        }
         Command::Migrate { db, action } => {
             let conn = db::connect(&db).await?;
             match action {
@@ -530,7 +556,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                      (GraphQL: reminders(on: \"{day}\"))"
                 );
             }
-            let state = server::AppState::new(conn.clone(), *server, keys.clone());
+            let state = server::AppState::new(conn.clone(), server, keys.clone());
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let worker = if notify_cfg.notify_interval_seconds > 0 {
                 let n = remedy::notifier::Notifier::new(

@@ -2,6 +2,7 @@
 pub mod access_log;
 pub mod api_token;
 pub mod audit_event;
+pub mod bundle_key;
 pub mod change_request;
 pub mod digest;
 pub mod enums;
@@ -30,6 +31,7 @@ pub mod prelude {
     pub use super::access_log::Entity as AccessLog;
     pub use super::api_token::Entity as ApiToken;
     pub use super::audit_event::Entity as AuditEvent;
+    pub use super::bundle_key::Entity as BundleKey;
     pub use super::change_request::Entity as ChangeRequest;
     pub use super::digest::Entity as Digest;
     pub use super::evaluation::Entity as Evaluation;

@@ -9,6 +9,7 @@ mod m20261204_000001_approvals;
 mod m20261205_000001_notices;
 mod m20261206_000001_order_disclosure;
 mod m20261207_000001_notify;
+mod m20261208_000001_bundle_keys;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000001_notices::Migration),
             Box::new(m20261206_000001_order_disclosure::Migration),
             Box::new(m20261207_000001_notify::Migration),
+            Box::new(m20261208_000001_bundle_keys::Migration),
         ]
     }
 }

@@ -283,6 +283,9 @@ pub(crate) fn matrix() -> Vec<(&'static str, &'static str, Vec<Role>)> {
         ("tokens", "{ tokens { jti } }", vec![Admin]),
         ("regulatorReport", "{ regulatorReport(orderId: \"x\", format: MARKDOWN) { content } }", vec![Admin, Editor, Reporter, Auditor]),
         ("changes", "{ changes { pageInfo { hasNextPage } } }", vec![Admin, Editor, Reporter, Auditor]),
+        // Evaluators get their orders' bundles (another order's: NOT_FOUND, `exchange_out::*`).
+        ("reportBundle", "{ reportBundle(reportId: \"x\") { sha256 } }", vec![Admin, Editor, Reporter, Auditor, Evaluator]),
+        ("bundleKeys", "{ bundleKeys { keyId } }", vec![Admin, Editor, Reporter, Auditor, Evaluator]),
         ("createRegulator", "mutation { createRegulator(input: {code: \"X\", name: \"x\", kind: OTHER}) { id } }", plan.clone()),
         ("updateRegulator", "mutation { updateRegulator(id: \"x\", version: 1, input: {}) { id } }", plan.clone()),
         ("archiveRegulator", "mutation { archiveRegulator(id: \"x\", version: 1) { id } }", plan.clone()),

@@ -9,6 +9,7 @@ mod auth;
 mod bulk;
 mod conformance;
 mod exchange_in;
+mod exchange_out;
 mod foundation;
 mod history;
 mod history_scale;

@@ -97,6 +97,7 @@ pub fn build_schema(
             ),
         )
         .data(crate::service::plan::EvidenceStore::from_config(cfg))
+        .data(cfg.bundle.clone())
         .data(crate::service::write::measures::Accountability::from_config(cfg))
         .data(cfg.import)
         .data(mutation::UploadLimits {

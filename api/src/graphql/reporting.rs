@@ -8,7 +8,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOr
 
 use super::connection::Limits;
 use super::types::today;
-use crate::auth::{caller, Permission, Requires};
+use crate::auth::{caller, Permission, Requires, RequiresAny};
 use crate::error::{AppError, AppResult};
 use crate::id;
 use crate::report::{self, GeneratedReport, ReportFormat};
@@ -102,7 +102,46 @@ impl ReportingQuery {
             .unwrap_or_else(|| crate::service::history::Tense::on(today()));
         let data = report::load(db, who.order_scope(), raw, tense).await?;
         who.touch(raw);
-        Ok(report::render(&data, format))
+        report::render(&data, format)
+    }
+
+    /// The signed submission bundle of a submitted (or acknowledged) report: a zip with the
+    /// frozen snapshot in every report format, the evidence it cites, a manifest of every
+    /// file's SHA-256, the report's hash, the audit-chain head at submission and an Ed25519
+    /// signature of the manifest (see the README, "Submission bundles"). An evaluator gets
+    /// the bundles of its orders' reports; another order's answers as a missing one.
+    #[graphql(guard = "RequiresAny(&[Permission::GenerateReports, Permission::WriteEvaluations])")]
+    async fn report_bundle(
+        &self,
+        ctx: &Context<'_>,
+        report_id: ID,
+    ) -> AppResult<report::bundle::Bundle> {
+        let who = caller(ctx)?;
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let raw = id::decode(&report_id, "Report").map_err(|_| AppError::not_found("report"))?;
+        let store = ctx.data_unchecked::<crate::service::plan::EvidenceStore>();
+        let gate = ctx.data_unchecked::<std::sync::Arc<crate::service::write::WriteGate>>();
+        let cfg = ctx.data_unchecked::<crate::config::BundleKeyConfig>();
+        // The scope is checked before a key is made or read.
+        let order = entity::report::Entity::find_by_id(raw)
+            .one(db)
+            .await?
+            .map(|r| r.order_id)
+            .filter(|o| who.order_scope().is_none_or(|g| g.contains(o)))
+            .ok_or_else(|| AppError::not_found("report"))?;
+        let signer = report::keys::signer(db, gate, cfg).await?;
+        let bundle = report::bundle::build(db, store, &signer, who.order_scope(), raw).await?;
+        who.touch(order);
+        Ok(bundle)
+    }
+
+    /// The public keys that sign submission bundles (every key a bundle may name, oldest
+    /// first). Never a private key.
+    #[graphql(guard = "RequiresAny(&[Permission::GenerateReports, Permission::WriteEvaluations])")]
+    async fn bundle_keys(&self, ctx: &Context<'_>) -> AppResult<Vec<report::keys::BundleKey>> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let cfg = ctx.data_unchecked::<crate::config::BundleKeyConfig>();
+        report::keys::published(db, cfg).await
     }
 
     /// Every change to plan data, oldest first, for scripts that sync incrementally. The

@@ -4,12 +4,16 @@
 //! [`ReportData`] whose every list is sorted by stable business keys (finding category and
 //! number, measure code, evidence SHA-256, evaluator and date) and which holds no database
 //! ids, so the same data gives byte-identical output on SQLite and PostgreSQL. The
-//! renderers (`markdown`, `csv`, `json`, `oscal`) are pure functions of it.
+//! renderers (`markdown`, `csv`, `json`, `oscal`, `xlsx`) are pure functions of it.
+//! `bundle` packs a submitted report into a signed zip (`keys`: the keys that sign it).
+pub mod bundle;
 pub mod cli;
 pub mod csv;
 pub mod json;
+pub mod keys;
 pub mod markdown;
 pub mod oscal;
+pub mod xlsx;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -38,6 +42,9 @@ pub enum ReportFormat {
     Json,
     /// An OSCAL 1.1.3 Plan of Action and Milestones (JSON).
     OscalPoam,
+    /// The action-plan workbook (Office Open XML spreadsheet): a sheet per finding
+    /// category. Binary: read `contentBase64`.
+    Xlsx,
 }
 
 impl ReportFormat {
@@ -47,25 +54,44 @@ impl ReportFormat {
             ReportFormat::Csv => "text/csv; charset=utf-8",
             ReportFormat::Json => "application/json",
             ReportFormat::OscalPoam => "application/json",
+            ReportFormat::Xlsx => {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            }
         }
     }
 
-    fn suffix(self) -> &'static str {
+    /// Every format, in the order a bundle lists them.
+    pub const ALL: [ReportFormat; 5] = [
+        ReportFormat::Markdown,
+        ReportFormat::Csv,
+        ReportFormat::Json,
+        ReportFormat::OscalPoam,
+        ReportFormat::Xlsx,
+    ];
+
+    /// Whether the document is bytes rather than UTF-8 text.
+    pub fn is_binary(self) -> bool {
+        matches!(self, ReportFormat::Xlsx)
+    }
+
+    pub fn suffix(self) -> &'static str {
         match self {
             ReportFormat::Markdown => ".md",
             ReportFormat::Csv => ".csv",
             ReportFormat::Json => ".json",
             ReportFormat::OscalPoam => ".poam.json",
+            ReportFormat::Xlsx => ".xlsx",
         }
     }
 
-    /// `markdown`, `csv`, `json` or `oscal` (the CLI's names).
+    /// `markdown`, `csv`, `json`, `oscal` or `xlsx` (the CLI's names).
     pub fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_lowercase().as_str() {
             "markdown" | "md" => Some(ReportFormat::Markdown),
             "csv" => Some(ReportFormat::Csv),
             "json" => Some(ReportFormat::Json),
             "oscal" | "oscal_poam" | "oscal-poam" => Some(ReportFormat::OscalPoam),
+            "xlsx" | "excel" => Some(ReportFormat::Xlsx),
             _ => None,
         }
     }
@@ -77,6 +103,7 @@ impl ReportFormat {
             ReportFormat::Csv => "CSV",
             ReportFormat::Json => "JSON",
             ReportFormat::OscalPoam => "OSCAL_POAM",
+            ReportFormat::Xlsx => "XLSX",
         }
     }
 }
@@ -90,21 +117,31 @@ pub struct GeneratedReport {
     pub media_type: String,
     /// A file name for it: `<order reference>_<as of><suffix>`.
     pub filename: String,
-    /// The document.
+    /// The document, for text formats; empty for a binary one (`XLSX`): read
+    /// `contentBase64`.
     pub content: String,
-    /// Lower-case hex SHA-256 of the content's UTF-8 bytes.
+    /// The document's bytes in standard base64 (RFC 4648, padded), in every format.
+    pub content_base64: String,
+    /// Lower-case hex SHA-256 of the document's bytes (a text format's UTF-8 bytes).
     pub sha256: String,
+    /// The document's size in bytes.
+    pub size_bytes: i64,
+    /// The bytes themselves (for the CLI and bundles).
+    #[graphql(skip)]
+    pub bytes: Vec<u8>,
 }
 
 /// Renders report data in a format.
-pub fn render(data: &ReportData, format: ReportFormat) -> GeneratedReport {
-    let content = match format {
-        ReportFormat::Markdown => markdown::render(data),
-        ReportFormat::Csv => csv::render(data),
-        ReportFormat::Json => json::render(data),
-        ReportFormat::OscalPoam => oscal::render(data),
+pub fn render(data: &ReportData, format: ReportFormat) -> AppResult<GeneratedReport> {
+    use base64::Engine;
+    let (content, bytes) = match format {
+        ReportFormat::Markdown => text(markdown::render(data)),
+        ReportFormat::Csv => text(csv::render(data)),
+        ReportFormat::Json => text(json::render(data)),
+        ReportFormat::OscalPoam => text(oscal::render(data)),
+        ReportFormat::Xlsx => (String::new(), xlsx::render(data)?),
     };
-    GeneratedReport {
+    Ok(GeneratedReport {
         format,
         media_type: format.media_type().to_string(),
         filename: format!(
@@ -113,9 +150,17 @@ pub fn render(data: &ReportData, format: ReportFormat) -> GeneratedReport {
             data.as_of,
             format.suffix()
         ),
-        sha256: hex::encode(Sha256::digest(content.as_bytes())),
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        size_bytes: bytes.len() as i64,
+        content_base64: base64::engine::general_purpose::STANDARD.encode(&bytes),
         content,
-    }
+        bytes,
+    })
+}
+
+fn text(s: String) -> (String, Vec<u8>) {
+    let b = s.as_bytes().to_vec();
+    (s, b)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -606,6 +651,7 @@ mod tests {
             ReportFormat::Csv,
             ReportFormat::Json,
             ReportFormat::OscalPoam,
+            ReportFormat::Xlsx,
         ] {
             assert_eq!(ReportFormat::parse(f.graphql_name()), Some(f));
         }
