@@ -1,21 +1,16 @@
 //! Webhook endpoints, their deliveries, e-mail digests and the reminders a day brings
 //! (ADMIN: `notifications:manage`, never an order-scoped token). The store functions are in
 //! `service::notify`; these resolvers convert and wrap.
-use std::collections::HashMap;
-
 use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 use chrono::{DateTime, Duration, Utc};
 use entity::enums::{DeliveryStatus, Language, NoticeKind};
-use entity::{
-    digest, notice, regulatory_order, webhook_attempt, webhook_delivery, webhook_endpoint,
-};
+use entity::{digest, notice, webhook_attempt, webhook_delivery, webhook_endpoint};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::audit::Notice;
 use super::mutation::begin;
 use crate::auth::{caller, Permission, Requires};
 use crate::date::Date;
-use crate::db::in_ids;
 use crate::error::{AppError, AppResult};
 use crate::id::{self, decode};
 use crate::service::notify::{reminders, webhooks, Settings};
@@ -31,19 +26,6 @@ fn limit(first: Option<i32>) -> AppResult<u64> {
             format!("between 0 and {MAX_LIST}"),
         )),
     }
-}
-
-async fn order_refs(db: &DatabaseConnection, ids: &[i64]) -> AppResult<HashMap<i64, String>> {
-    Ok(regulatory_order::Entity::find()
-        .select_only()
-        .column(regulatory_order::Column::Id)
-        .column(regulatory_order::Column::Reference)
-        .filter(in_ids(regulatory_order::Column::Id, ids.iter().copied()))
-        .into_tuple::<(i64, String)>()
-        .all(db)
-        .await?
-        .into_iter()
-        .collect())
 }
 
 /// A receiver of signed webhook deliveries.
@@ -70,7 +52,11 @@ impl WebhookEndpoint {
     /// notices).
     async fn orders(&self, ctx: &Context<'_>) -> AppResult<Vec<String>> {
         let ids = webhooks::order_limit(&self.0).unwrap_or_default();
-        let refs = order_refs(ctx.data_unchecked::<DatabaseConnection>(), &ids).await?;
+        let refs = reminders::order_references(
+            ctx.data_unchecked::<DatabaseConnection>(),
+            ids.iter().copied(),
+        )
+        .await?;
         Ok(ids.iter().filter_map(|i| refs.get(i).cloned()).collect())
     }
     async fn enabled(&self) -> bool {
@@ -328,7 +314,7 @@ pub async fn preview(
     let mut ids: Vec<i64> = list.iter().flat_map(|n| n.orders.clone()).collect();
     ids.sort_unstable();
     ids.dedup();
-    let refs = order_refs(db, &ids).await?;
+    let refs = reminders::order_references(db, ids).await?;
     Ok(list
         .into_iter()
         .map(|n| Reminder {

@@ -10,11 +10,11 @@
 //!
 //! Every value from the plan is escaped in the HTML part; measure titles are shown as
 //! recorded (the company's Japanese text in Japanese mail).
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Datelike, Days, Duration, NaiveDate, Utc};
 use entity::enums::{DeliveryStatus, Language, MeasureStatus, Recurrence, ReportStatus};
-use entity::{digest, measure, owner, regulatory_order, report};
+use entity::{digest, measure, owner, report};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
@@ -22,7 +22,7 @@ use sea_orm::{
     QueryOrder, QuerySelect,
 };
 
-use super::reminders::{orders_of_measures, Settings};
+use super::reminders::{order_references, orders_of_measures, Settings};
 use crate::domain::{is_overdue, OPEN_STATUSES};
 use crate::error::AppResult;
 use crate::outbound::is_address;
@@ -286,15 +286,26 @@ pub async fn queue(
     let measures = q.all(&w.txn).await?;
     let ids: Vec<i64> = measures.iter().map(|m| m.id).collect();
     let orders = orders_of_measures(&w.txn, &ids).await?;
-    let refs: HashMap<i64, String> = regulatory_order::Entity::find()
-        .select_only()
-        .column(regulatory_order::Column::Id)
-        .column(regulatory_order::Column::Reference)
-        .into_tuple::<(i64, String)>()
-        .all(&w.txn)
-        .await?
-        .into_iter()
-        .collect();
+    let reports = if weekly.is_empty() {
+        Vec::new()
+    } else {
+        report::Entity::find()
+            .filter(report::Column::ArchivedAt.is_null())
+            .filter(report::Column::Status.eq(ReportStatus::Draft))
+            .filter(report::Column::DueOn.lte(horizon))
+            .order_by_asc(report::Column::DueOn)
+            .all(&w.txn)
+            .await?
+    };
+    let refs = order_references(
+        &w.txn,
+        orders
+            .values()
+            .flatten()
+            .copied()
+            .chain(reports.iter().map(|r| r.order_id)),
+    )
+    .await?;
     let order_refs = |m: i64| -> Vec<String> {
         orders
             .get(&m)
@@ -375,13 +386,6 @@ pub async fn queue(
     }
 
     if !weekly.is_empty() {
-        let reports = report::Entity::find()
-            .filter(report::Column::ArchivedAt.is_null())
-            .filter(report::Column::Status.eq(ReportStatus::Draft))
-            .filter(report::Column::DueOn.lte(horizon))
-            .order_by_asc(report::Column::DueOn)
-            .all(&w.txn)
-            .await?;
         for r in weekly {
             let l = r.language;
             let w_ = words(l);

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use entity::enums::{MeasureStatus, NoticeKind, Recurrence, ReportStatus};
-use entity::{evidence, finding, measure, measure_finding, report};
+use entity::{evidence, finding, measure, measure_finding, regulatory_order, report};
 use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
@@ -88,6 +88,23 @@ pub async fn orders_of_measures<C: ConnectionTrait>(
         v.sort_unstable();
     }
     Ok(map)
+}
+
+/// The references (e.g. `METI-2022-06-30`) of orders, by id, in one statement.
+pub async fn order_references<C: ConnectionTrait>(
+    conn: &C,
+    ids: impl IntoIterator<Item = i64>,
+) -> AppResult<HashMap<i64, String>> {
+    Ok(regulatory_order::Entity::find()
+        .select_only()
+        .column(regulatory_order::Column::Id)
+        .column(regulatory_order::Column::Reference)
+        .filter(in_ids(regulatory_order::Column::Id, ids))
+        .into_tuple::<(i64, String)>()
+        .all(conn)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 /// The reminders `today` brings, noted at `at`. Reads three lists (measures, reports,

@@ -468,16 +468,7 @@ pub async fn claim(
         .map(|n| (n.id, n))
         .collect();
     let order_ids: HashSet<i64> = notices.values().flat_map(notice_orders).collect();
-    let refs: HashMap<i64, String> = regulatory_order::Entity::find()
-        .select_only()
-        .column(regulatory_order::Column::Id)
-        .column(regulatory_order::Column::Reference)
-        .filter(in_ids(regulatory_order::Column::Id, order_ids))
-        .into_tuple::<(i64, String)>()
-        .all(&w.txn)
-        .await?
-        .into_iter()
-        .collect();
+    let refs = super::reminders::order_references(&w.txn, order_ids).await?;
     let mut out = Vec::new();
     for d in mine {
         let (Some(e), Some(n)) = (endpoints.get(&d.endpoint_id), notices.get(&d.notice_id)) else {

@@ -38,33 +38,44 @@ pub struct NewNotice {
 
 /// Notes an event in the open write, with the orders of its measure and the write's latest
 /// audit event; a second notice with the same `dedup_key` is dropped.
-pub async fn note(w: &Write<'_>, n: NewNotice) -> AppResult<()> {
-    let orders = match (n.orders.is_empty(), n.measure_id) {
-        (true, Some(m)) => scope::orders_of_measure(&w.txn, m).await?,
-        _ => n.orders,
-    };
-    let row = notice::ActiveModel {
+pub async fn note(w: &Write<'_>, mut n: NewNotice) -> AppResult<()> {
+    if let (true, Some(m)) = (n.orders.is_empty(), n.measure_id) {
+        n.orders = scope::orders_of_measure(&w.txn, m).await?;
+    }
+    insert(w, vec![row(w, n, w.last_event())]).await
+}
+
+/// The row of a notice, with the orders it names.
+fn row(w: &Write<'_>, n: NewNotice, audit_event_id: Option<i64>) -> notice::ActiveModel {
+    notice::ActiveModel {
         kind: Set(n.kind),
         at: Set(n.at),
         dedup_key: Set(n.dedup_key),
         subject_type: Set(n.subject_type.to_string()),
         subject_id: Set(n.subject_id),
         measure_id: Set(n.measure_id),
-        order_ids: Set(serde_json::to_string(&orders).unwrap_or_else(|_| "[]".into())),
+        order_ids: Set(serde_json::to_string(&n.orders).unwrap_or_else(|_| "[]".into())),
         summary: Set(n.summary),
-        audit_event_id: Set(w.last_event()),
+        audit_event_id: Set(audit_event_id),
         created_at: Set(w.now),
         ..Default::default()
-    };
-    notice::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(notice::Column::DedupKey)
-                .do_nothing()
-                .to_owned(),
-        )
-        .do_nothing()
-        .exec(&w.txn)
-        .await?;
+    }
+}
+
+/// Inserts notices, 200 per statement; one whose `dedup_key` is already noted is dropped.
+async fn insert(w: &Write<'_>, mut rows: Vec<notice::ActiveModel>) -> AppResult<()> {
+    while !rows.is_empty() {
+        let rest = rows.split_off(rows.len().min(200));
+        notice::Entity::insert_many(std::mem::replace(&mut rows, rest))
+            .on_conflict(
+                OnConflict::column(notice::Column::DedupKey)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .do_nothing()
+            .exec(&w.txn)
+            .await?;
+    }
     Ok(())
 }
 
@@ -167,34 +178,7 @@ pub async fn run_missed_periods(
 /// notice whose `dedup_key` is already noted is dropped. Returns how many were new.
 pub async fn note_all(w: &Write<'_>, list: Vec<NewNotice>) -> AppResult<usize> {
     let before = notice::Entity::find().count(&w.txn).await?;
-    let mut rows = Vec::with_capacity(list.len());
-    for n in list {
-        rows.push(notice::ActiveModel {
-            kind: Set(n.kind),
-            at: Set(n.at),
-            dedup_key: Set(n.dedup_key),
-            subject_type: Set(n.subject_type.to_string()),
-            subject_id: Set(n.subject_id),
-            measure_id: Set(n.measure_id),
-            order_ids: Set(serde_json::to_string(&n.orders).unwrap_or_else(|_| "[]".into())),
-            summary: Set(n.summary),
-            audit_event_id: Set(None),
-            created_at: Set(w.now),
-            ..Default::default()
-        });
-    }
-    while !rows.is_empty() {
-        let rest = rows.split_off(rows.len().min(200));
-        notice::Entity::insert_many(std::mem::replace(&mut rows, rest))
-            .on_conflict(
-                OnConflict::column(notice::Column::DedupKey)
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .do_nothing()
-            .exec(&w.txn)
-            .await?;
-    }
+    insert(w, list.into_iter().map(|n| row(w, n, None)).collect()).await?;
     let after = notice::Entity::find().count(&w.txn).await?;
     Ok((after - before) as usize)
 }
