@@ -20,7 +20,7 @@ LAYERS = [
     ["graphql", "metrics"],
     ["state", "notifier"],
     ["pipeline"],
-    ["ws"],
+    ["ws", "console"],
     ["server"],
     ["lib", "main"],
 ]

@@ -159,6 +159,25 @@ pub async fn measure_changed(ctx: &async_graphql::Context<'_>, id: i64) {
     .await;
 }
 
+/// After a change to a report known by id only (an evaluation of it): publishes it with its
+/// order.
+pub async fn report_id_changed(ctx: &async_graphql::Context<'_>, id: i64) {
+    use sea_orm::{EntityTrait, QuerySelect};
+    let Some(bus) = ctx.data_opt::<Bus>() else {
+        return;
+    };
+    let order = entity::report::Entity::find_by_id(id)
+        .select_only()
+        .column(entity::report::Column::OrderId)
+        .into_tuple::<i64>()
+        .one(&bus.db)
+        .await;
+    match order {
+        Ok(Some(order_id)) => report_changed(ctx, id, order_id).await,
+        _ => tracing::error!(report = id, "could not read the order of a changed report"),
+    }
+}
+
 /// After a report's mutation committed.
 pub async fn report_changed(ctx: &async_graphql::Context<'_>, id: i64, order_id: i64) {
     if let Some(bus) = ctx.data_opt::<Bus>() {

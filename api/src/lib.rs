@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod date;
 pub mod db;
 pub mod digest;

@@ -558,7 +558,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                      (GraphQL: reminders(on: \"{day}\"))"
                 );
             }
-            let state = server::AppState::new(conn.clone(), server, keys.clone());
+            let mut state = server::AppState::new(conn.clone(), server, keys.clone());
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let worker = if notify_cfg.notify_interval_seconds > 0 {
                 let n = remedy::notifier::Notifier::new(
@@ -584,11 +584,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ));
             }
             if demo && generated_secret {
-                print_demo_tokens(&conn, &state.gate, &keys).await?;
+                state.demo_tokens =
+                    Some(print_demo_tokens(&conn, &state.gate, &keys, listen).await?);
             }
             let listener = std::net::TcpListener::bind(listen)?;
             let (running, addr) = server::start(state, listener)?;
-            tracing::info!(%addr, database = %db::redact(&db.database_url), "remedy listening; GraphiQL at http://{addr}/");
+            tracing::info!(%addr, database = %db::redact(&db.database_url), "remedy listening; console at http://{addr}/, GraphiQL at http://{addr}/graphiql");
             running.await?;
             // Graceful: the run under way finishes (its leases would otherwise have to expire).
             let _ = stop_tx.send(true);
@@ -671,18 +672,21 @@ async fn import(
     Ok(())
 }
 
-/// Issues and prints demo tokens (valid for this run's generated secret only).
+/// Issues and prints demo tokens (valid for this run's generated secret only); the console's
+/// sign-in page offers the same ones.
 async fn print_demo_tokens(
     conn: &sea_orm::DatabaseConnection,
     gate: &WriteGate,
     keys: &Keys,
-) -> anyhow::Result<()> {
+    listen: std::net::SocketAddr,
+) -> anyhow::Result<Vec<remedy::state::DemoToken>> {
     let meti = tokens::resolve_order(conn, seed::DEMO_ORDER_REFERENCES[0])
         .await
         .ok();
     let mut lines = Vec::new();
     let wanted: Vec<(&str, Role, Vec<i64>)> = vec![
         ("demo-admin", Role::Admin, vec![]),
+        ("demo-editor", Role::Editor, vec![]),
         ("demo-viewer", Role::Viewer, vec![]),
         ("demo-auditor", Role::Auditor, vec![]),
         (
@@ -691,7 +695,13 @@ async fn print_demo_tokens(
             meti.into_iter().collect(),
         ),
     ];
+    let mut issued = Vec::new();
     for (subject, role, orders) in wanted {
+        let references = if orders.is_empty() {
+            vec![]
+        } else {
+            vec![seed::DEMO_ORDER_REFERENCES[0].to_string()]
+        };
         let req = tokens::IssueRequest {
             subject: subject.to_string(),
             roles: vec![role],
@@ -709,16 +719,25 @@ async fn print_demo_tokens(
         .await
         .map_err(AppError::into_anyhow)?;
         lines.push(format!("{:<10} {token}", role.as_str()));
+        issued.push(remedy::state::DemoToken {
+            role: role.as_str().to_string(),
+            subject: subject.to_string(),
+            orders: references,
+            token,
+        });
     }
     println!(
         "\nDemo tokens ({}, valid while this process runs with its generated secret).",
         tokens::format_ttl(chrono::Duration::hours(12).min(keys.max_ttl()))
     );
-    println!("Paste one into GraphiQL's Headers tab as {{\"Authorization\": \"Bearer <token>\"}}:");
+    println!(
+        "Sign in to the console at http://{listen}/ with one of the demo roles, or paste one into \
+         GraphiQL's Headers tab (/graphiql) as {{\"Authorization\": \"Bearer <token>\"}}:"
+    );
     println!("(EVALUATOR sees only {})\n", seed::DEMO_ORDER_REFERENCES[0]);
     for l in lines {
         println!("{l}");
     }
     println!();
-    Ok(())
+    Ok(issued)
 }

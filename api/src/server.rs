@@ -777,11 +777,12 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             )
             .route("/metrics", web::get().to(metrics))
             .route("/graphql/ws", web::get().to(crate::ws::subscriptions))
-            .route("/", web::get().to(graphiql))
+            .route("/graphiql", web::get().to(graphiql))
             .route("/graphiql/{file}", web::get().to(graphiql_asset))
             .route("/evidence/{id}", web::get().to(download_evidence))
             .route("/healthz", web::get().to(healthz))
-            .route("/readyz", web::get().to(readyz));
+            .route("/readyz", web::get().to(readyz))
+            .configure(crate::console::routes);
     }
 }
 

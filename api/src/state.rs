@@ -33,6 +33,19 @@ pub struct AppState {
     pub gate: Arc<WriteGate>,
     /// The schema's output types, to complete responses from their field errors.
     pub shape: Arc<crate::propagation::Shape>,
+    /// The tokens `serve --demo` issued with its generated secret, offered by the console's
+    /// sign-in page (loopback clients only); None on any other server.
+    pub demo_tokens: Option<Vec<DemoToken>>,
+}
+
+/// One token `serve --demo` issued for the console's sign-in page.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DemoToken {
+    pub role: String,
+    pub subject: String,
+    /// The orders it is limited to (references), if any.
+    pub orders: Vec<String>,
+    pub token: String,
 }
 
 impl AppState {
@@ -65,6 +78,7 @@ impl AppState {
             sockets: Sockets::default(),
             gate,
             shape,
+            demo_tokens: None,
             config,
         }
     }

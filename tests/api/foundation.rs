@@ -530,7 +530,7 @@ async fn graphiql_is_served_without_any_external_asset() {
     let app = spawn_app().await;
     let res = app
         .client
-        .get(format!("{}/", app.address))
+        .get(format!("{}/graphiql", app.address))
         .send()
         .await
         .unwrap();

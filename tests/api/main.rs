@@ -8,6 +8,7 @@ mod approvals;
 mod auth;
 mod bulk;
 mod conformance;
+mod console;
 mod exchange_in;
 mod exchange_out;
 mod foundation;

@@ -285,7 +285,7 @@ macro_rules! plain_fields {
 
 // `owner`, `findings`, `systems` and `evidenceCount` are rendered by the plan from the page's
 // relations; the rest takes the generic path.
-plain_fields!(measure::Model, "Measure", not plain: ["owner", "findings", "systems", "evidenceCount", "evidence", "occurrences", "evaluations", "permissions", "originalDueOn", "dueDateChanges", "changeRequests", "pendingChange", "periods", "onTimeRate"], |m| {
+plain_fields!(measure::Model, "Measure", not plain: ["owner", "findings", "systems", "evidenceCount", "evidence", "occurrences", "evaluations", "permissions", "originalDueOn", "dueDateChanges", "changeRequests", "pendingChange", "periods", "onTimeRate", "transitions"], |m| {
     "id" => id::encode("Measure", m.id),
     "code" => m.code,
     "title" => m.title,

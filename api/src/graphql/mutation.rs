@@ -611,6 +611,7 @@ impl PlanMutation {
         let row = write_txn!(ctx, |w, who| documents::add_evidence(
             w, who, &input, stored
         ));
+        crate::events::measure_changed(ctx, row.measure_id).await;
         Ok(Evidence(row))
     }
 
@@ -627,6 +628,7 @@ impl PlanMutation {
         let row = write_txn!(ctx, |w, who| documents::add_evidence(
             w, who, &input, stored
         ));
+        crate::events::measure_changed(ctx, row.measure_id).await;
         Ok(Evidence(row))
     }
 
@@ -652,6 +654,7 @@ impl PlanMutation {
         let row = write_txn!(ctx, |w, who| documents::supersede_evidence(
             w, who, prev, &input, stored
         ));
+        crate::events::measure_changed(ctx, row.measure_id).await;
         Ok(Evidence(row))
     }
 
@@ -737,6 +740,13 @@ impl PlanMutation {
     ) -> AppResult<Evaluation> {
         let input = input.try_into()?;
         let row = write_txn!(ctx, |w, who| reports::add_evaluation(w, who, &input));
+        // Open pages of what was evaluated show it (subscribers re-read through their scope).
+        if let Some(m) = row.measure_id {
+            crate::events::measure_changed(ctx, m).await;
+        }
+        if let Some(r) = row.report_id {
+            crate::events::report_id_changed(ctx, r).await;
+        }
         Ok(Evaluation(row))
     }
 }

@@ -150,7 +150,7 @@ where
 #[Subscription]
 impl PlanSubscription {
     /// Measures as they change (created, updated, moved through the workflow, linked,
-    /// archived), optionally those of one order. An evaluator hears only of its orders.
+    /// archived, given evidence or an evaluation), optionally those of one order. An evaluator hears only of its orders.
     #[graphql(guard = "Requires(Permission::ReadPlan)")]
     async fn measure_changed(
         &self,
@@ -160,8 +160,8 @@ impl PlanSubscription {
         watch::<measure::Entity, _>(ctx, order_id, Kind::Measure, scope::measures, Measure).await
     }
 
-    /// Reports as they change (created, updated, submitted, acknowledged), optionally those
-    /// of one order. An evaluator hears only of its orders.
+    /// Reports as they change (created, updated, submitted, acknowledged, evaluated),
+    /// optionally those of one order. An evaluator hears only of its orders.
     #[graphql(guard = "Requires(Permission::ReadPlan)")]
     async fn report_changed(
         &self,

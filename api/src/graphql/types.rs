@@ -72,12 +72,21 @@ pub struct Permissions {
     /// holds `plan:verify` and, under separation of duties, neither moved it to IMPLEMENTED
     /// nor is its owner's account. Current evidence is still needed, as the move checks.
     pub can_verify: bool,
+    /// May generate the regulator report of its order in any format (`regulatorReport`;
+    /// orders and reports).
+    pub can_generate_report: bool,
+    /// May download the signed submission bundle of a submitted report (`reportBundle`;
+    /// reports).
+    pub can_download_bundle: bool,
 }
 
 fn permissions(who: &Caller, write: Permission) -> Permissions {
     Permissions {
         can_edit: who.can(write),
         can_view_contact: who.can(Permission::ReadContacts),
+        can_generate_report: who.can(Permission::GenerateReports),
+        can_download_bundle: who.can(Permission::GenerateReports)
+            || who.can(Permission::WriteEvaluations),
         ..Default::default()
     }
 }
@@ -630,6 +639,48 @@ impl Measure {
             ..permissions(who, Permission::WritePlan)
         })
     }
+    /// The statuses the caller may move it to now with `transitionMeasure`: the workflow's
+    /// next steps (PLANNED → IN_PROGRESS → IMPLEMENTED → VERIFIED, aside to DEFERRED or
+    /// CANCELLED, back from DEFERRED) that the caller's permissions allow. VERIFIED is listed
+    /// when `permissions.canVerify` holds (it still needs current evidence); DEFERRED and
+    /// CANCELLED are left out when they go through a change request (approvals on). Empty for
+    /// an archived measure and in a read of the past.
+    async fn transitions(&self, ctx: &Context<'_>) -> AppResult<Vec<MeasureStatus>> {
+        use crate::service::write::measures::Accountability;
+        let who = caller(ctx)?;
+        if super::tense::of(ctx).is_some() || self.0.archived_at.is_some() {
+            return Ok(Vec::new());
+        }
+        let approvals = ctx
+            .data_opt::<Accountability>()
+            .copied()
+            .unwrap_or_default()
+            .approvals;
+        let mut out = Vec::new();
+        for to in [
+            MeasureStatus::InProgress,
+            MeasureStatus::Implemented,
+            MeasureStatus::Verified,
+            MeasureStatus::Planned,
+            MeasureStatus::Deferred,
+            MeasureStatus::Cancelled,
+        ] {
+            if !crate::service::plan::allowed(self.0.status, to) {
+                continue;
+            }
+            let may = match to {
+                MeasureStatus::Verified => can_verify(ctx, who, &self.0).await?,
+                MeasureStatus::Deferred | MeasureStatus::Cancelled => {
+                    who.can(Permission::WritePlan) && !approvals
+                }
+                _ => who.can(Permission::WritePlan),
+            };
+            if may {
+                out.push(to);
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Whether the caller may move a measure to VERIFIED now: the measure as it stands now is
@@ -1122,9 +1173,11 @@ impl Report {
             can_edit: draft && who.can(Permission::WriteReports),
             can_submit: draft && who.can(Permission::WriteReports),
             can_evaluate: who.can(Permission::WriteEvaluations),
-            can_view_contact: who.can(Permission::ReadContacts),
             can_add_evidence: false,
             can_verify: false,
+            can_download_bundle: !draft
+                && (who.can(Permission::GenerateReports) || who.can(Permission::WriteEvaluations)),
+            ..permissions(who, Permission::WriteReports)
         })
     }
 }

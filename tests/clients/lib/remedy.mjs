@@ -138,8 +138,13 @@ export async function waitFor(description, fn, { timeout = 60000, interval = 250
  * go to `logFile` (appended across restarts, each start marked).
  */
 export class Remedy {
-  constructor({ name = 'remedy', databaseUrl, env = {}, demo = true, dir, secret }) {
+  /**
+   * `generatedSecret`: no REMEDY_JWT_SECRET, so that `serve --demo` makes one and issues its
+   * demo tokens (offered by the console's sign-in page); no ADMIN token is issued then.
+   */
+  constructor({ name = 'remedy', databaseUrl, env = {}, demo = true, dir, secret, generatedSecret = false }) {
     this.name = name;
+    this.generatedSecret = generatedSecret;
     this.databaseUrl = databaseUrl;
     this.extraEnv = env;
     this.demo = demo;
@@ -157,7 +162,7 @@ export class Remedy {
     const base = Object.fromEntries(
       Object.entries(process.env).filter(([k]) => !k.startsWith('REMEDY_') && !k.startsWith('OTEL_')),
     );
-    return {
+    const env = {
       ...base,
       REMEDY_LISTEN: `127.0.0.1:${this.port}`,
       REMEDY_JWT_SECRET: this.secret,
@@ -169,6 +174,8 @@ export class Remedy {
       NO_COLOR: '1',
       ...this.extraEnv,
     };
+    if (this.generatedSecret) delete env.REMEDY_JWT_SECRET;
+    return env;
   }
 
   /** Starts (or restarts, same port if free) and waits for `GET /readyz` 200. */
@@ -206,7 +213,7 @@ export class Remedy {
       }
       await sleep(200);
     }
-    this.token = await this.issueToken();
+    this.token = this.generatedSecret ? null : await this.issueToken();
     return this;
   }
 

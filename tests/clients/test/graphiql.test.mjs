@@ -40,7 +40,7 @@ describe('GraphiQL in Chromium', () => {
   });
 
   it('runs a query with a pasted token and shows the Measure type in the Docs pane', async () => {
-    const response = await page.goto(`${BASE}/`);
+    const response = await page.goto(`${BASE}/graphiql`);
     assert.equal(response.status(), 200);
     assert.match(response.headers()['content-security-policy'], /default-src 'self'/);
     await page.waitForSelector('.graphiql-container .graphiql-query-editor .CodeMirror', { timeout: 30000 });

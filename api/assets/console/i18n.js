@@ -1,0 +1,492 @@
+// The console's words in English and Japanese, and how it writes dates. The plan's own text
+// (titles, directives, notes) is shown as recorded, in whichever language it was recorded.
+
+/** @typedef {'en' | 'ja'} Lang */
+/** @typedef {'iso' | 'locale'} DateStyle */
+
+const en = {
+  'app.name': 'remedy',
+  'app.skip': 'Skip to content',
+  'nav.main': 'Main',
+  'nav.dashboard': 'Dashboard',
+  'nav.reports': 'Reports',
+  'nav.owners': 'Owners',
+  'nav.orders': 'Orders',
+  'nav.graphiql': 'GraphiQL',
+  'search.label': 'Search measures',
+  'search.placeholder': 'Search measures…',
+  'search.submit': 'Search',
+  'search.title': 'Search',
+  'search.results': '{n} measure(s) found',
+  'search.for': 'Measures matching “{q}”',
+  'search.owner': 'Measures owned by {owner}',
+  'prefs.language': 'Language',
+  'prefs.dates': 'Dates',
+  'prefs.dates.iso': 'ISO (2022-12-31)',
+  'prefs.dates.locale': 'Local format',
+  'signin.title': 'Sign in',
+  'signin.lead': 'Paste an access token issued for you (remedy token issue, or the issueToken mutation). It is kept for this browser tab only.',
+  'signin.token': 'Access token',
+  'signin.submit': 'Sign in',
+  'signin.demo': 'Demo roles',
+  'signin.demoLead': 'This server runs the demo plan: sign in as one of its roles.',
+  'signin.as': 'Sign in as {role}',
+  'signin.only': 'only {orders}',
+  'signin.out': 'Sign out',
+  'signin.who': 'Signed in as {subject} ({roles})',
+  'signin.later': 'Single sign-on (OIDC) can be added here later.',
+  'live.live': 'Live',
+  'live.connecting': 'Connecting…',
+  'live.offline': 'Not live',
+  'live.updated': 'Updated just now',
+  'state.loading': 'Loading…',
+  'state.empty': 'Nothing here.',
+  'state.notFound': 'Not found',
+  'state.notFoundLead': 'There is no such page, or it is not shared with you.',
+  'state.retry': 'Try again',
+  'dashboard.title': 'Dashboard',
+  'dashboard.asOf': 'As of',
+  'dashboard.today': 'Today',
+  'dashboard.overall': 'All orders',
+  'dashboard.byRegulator': 'By regulator and order',
+  'dashboard.upcoming': 'Upcoming report deadlines',
+  'dashboard.expiring': 'Evidence expiring within 60 days',
+  'dashboard.overdueList': 'Overdue measures',
+  'dashboard.selected': 'Order',
+  'dashboard.burnup': 'Burn-up: implemented and verified over time',
+  'dashboard.gantt': 'Timeline of due dates',
+  'dashboard.daysLeft': '{n} day(s) left',
+  'dashboard.daysLate': '{n} day(s) late',
+  'dashboard.select': 'Show charts for',
+  'figures.total': 'Measures',
+  'figures.findings': 'Findings',
+  'figures.done': '{p}% implemented',
+  'figures.verifiedPct': '{p}% verified',
+  'figures.overdue': 'Overdue',
+  'figures.slipped': 'Slipped',
+  'status.PLANNED': 'Planned',
+  'status.IN_PROGRESS': 'In progress',
+  'status.IMPLEMENTED': 'Implemented',
+  'status.VERIFIED': 'Verified',
+  'status.DEFERRED': 'Deferred',
+  'status.CANCELLED': 'Cancelled',
+  'report.DRAFT': 'Draft',
+  'report.SUBMITTED': 'Submitted',
+  'report.ACKNOWLEDGED': 'Acknowledged',
+  'category.ORGANIZATIONAL': 'Organisational',
+  'category.TECHNICAL': 'Technical',
+  'category.PHYSICAL': 'Physical',
+  'category.HUMAN': 'Human',
+  'verdict.SATISFACTORY': 'Satisfactory',
+  'verdict.NEEDS_IMPROVEMENT': 'Needs improvement',
+  'verdict.UNSATISFACTORY': 'Unsatisfactory',
+  'order.findings': 'Findings and directives',
+  'order.finding': 'Finding {n}',
+  'order.directive': 'Directive',
+  'order.facts': 'Facts',
+  'order.measures': 'Measures answering it',
+  'order.noMeasures': 'No measure matches the filters.',
+  'order.timeline': 'Timeline',
+  'order.issued': 'Issued {date}',
+  'order.legalBasis': 'Legal basis',
+  'order.unlinked': 'Measures matching the filters',
+  'filter.title': 'Filters',
+  'filter.status': 'Status',
+  'filter.owner': 'Owner',
+  'filter.category': 'Category',
+  'filter.overdue': 'Overdue only',
+  'filter.search': 'Text',
+  'filter.any': 'Any',
+  'filter.apply': 'Apply',
+  'filter.clear': 'Clear',
+  'measure.owner': 'Owner',
+  'measure.status': 'Status',
+  'measure.due': 'Due',
+  'measure.originalDue': 'Originally due',
+  'measure.started': 'Started',
+  'measure.completed': 'Completed',
+  'measure.plan': 'Plan',
+  'measure.note': 'Note',
+  'measure.systems': 'Systems',
+  'measure.findings': 'Answers',
+  'measure.recurrence': 'Recurrence',
+  'measure.nextDue': 'Next due',
+  'measure.onTime': 'On time',
+  'measure.overdue': 'Overdue',
+  'measure.reason': 'Reason',
+  'measure.transition': 'Change status',
+  'measure.moveTo': 'Move to {status}',
+  'measure.reasonNeeded': 'Reason (required for deferring or cancelling)',
+  'measure.effectiveOn': 'Effective on',
+  'measure.moved': 'Moved to {status}.',
+  'measure.noTransition': 'You may not change its status.',
+  'measure.pending': 'A change request is pending: {kind} — {reason}',
+  'evidence.title': 'Evidence',
+  'evidence.none': 'No evidence yet.',
+  'evidence.current': 'Current',
+  'evidence.superseded': 'Superseded',
+  'evidence.validity': 'Valid',
+  'evidence.download': 'Download',
+  'evidence.external': 'Held outside remedy',
+  'evidence.supersedes': 'Replaces {title}',
+  'evidence.upload': 'Upload evidence',
+  'evidence.file': 'File',
+  'evidence.docTitle': 'Title',
+  'evidence.kind': 'Kind',
+  'evidence.validUntil': 'Valid until',
+  'evidence.hashBefore': 'SHA-256 computed here',
+  'evidence.hashAfter': 'SHA-256 stored by the server',
+  'evidence.hashMatch': 'The server stored exactly the bytes sent.',
+  'evidence.send': 'Upload',
+  'evidence.uploaded': 'Uploaded.',
+  'periods.title': 'Recurring ledger',
+  'periods.PERIOD': 'Period',
+  'periods.DONE': 'Done',
+  'periods.LATE': 'Late',
+  'periods.MISSED': 'Missed',
+  'periods.SKIPPED': 'Skipped',
+  'periods.UPCOMING': 'Upcoming',
+  'occurrences.title': 'Executions',
+  'dates.title': 'Due-date changes',
+  'dates.none': 'The due date has not moved.',
+  'dates.later': 'later',
+  'dates.earlier': 'earlier',
+  'evaluations.title': 'Evaluations',
+  'evaluations.none': 'No evaluation yet.',
+  'evaluations.add': 'Add an evaluation',
+  'evaluations.verdict': 'Verdict',
+  'evaluations.comment': 'Comment',
+  'evaluations.send': 'Add evaluation',
+  'evaluations.added': 'Evaluation added.',
+  'reports.title': 'Reports',
+  'reports.due': 'Due',
+  'reports.submitted': 'Submitted',
+  'reports.order': 'Order',
+  'reports.kind': 'Kind',
+  'reports.status': 'Status',
+  'reports.body': 'Body',
+  'reports.snapshot': 'Frozen snapshot',
+  'reports.noSnapshot': 'The snapshot is frozen when the report is submitted.',
+  'reports.measures': 'Measures covered',
+  'reports.downloads': 'Downloads',
+  'reports.downloadFormat': 'Regulator report ({format})',
+  'reports.bundle': 'Signed submission bundle (zip)',
+  'reports.submit': 'Submit report',
+  'reports.confirmTitle': 'Submit this report?',
+  'reports.confirmLead': 'Submitting freezes the report’s snapshot of the plan. It cannot be undone.',
+  'reports.confirm': 'Submit',
+  'reports.cancel': 'Cancel',
+  'reports.submittedOk': 'Submitted.',
+  'owners.title': 'Owners',
+  'owners.workload': 'Workload',
+  'owners.open': 'Open',
+  'owners.overdue': 'Overdue',
+  'owners.total': 'Total',
+  'owners.onTime': 'On time',
+  'owners.measures': 'Their measures',
+  'table.code': 'Code',
+  'table.title': 'Title',
+  'table.order': 'Order',
+  'error.title': 'Something went wrong',
+  'error.UNAUTHENTICATED': 'Your token is missing, expired or revoked: sign in again.',
+  'error.FORBIDDEN': 'You may not do this.',
+  'error.NOT_FOUND': 'Not found, or not shared with you.',
+  'error.VALIDATION': 'The server refused the input',
+  'error.CONFLICT': 'Someone changed this in the meantime: reload and try again.',
+  'error.SERVICE_UNAVAILABLE': 'The server is busy or its database is unavailable: try again shortly.',
+  'error.TIMEOUT': 'The server took too long: try again.',
+  'error.RATE_LIMITED': 'Too many requests: wait a moment.',
+  'error.PAYLOAD_TOO_LARGE': 'The file is larger than the server accepts.',
+  'error.QUERY_TOO_COMPLEX': 'The request was too large for the server.',
+  'error.NETWORK': 'The server cannot be reached.',
+  'error.INTERNAL': 'The server failed; the error has been logged.',
+  'error.ERROR': 'The request failed.',
+};
+
+/** @type {Record<keyof typeof en, string>} */
+const ja = {
+  'app.name': 'remedy',
+  'app.skip': '本文へ移動',
+  'nav.main': 'メイン',
+  'nav.dashboard': 'ダッシュボード',
+  'nav.reports': '報告書',
+  'nav.owners': '担当者',
+  'nav.orders': '命令・指導',
+  'nav.graphiql': 'GraphiQL',
+  'search.label': '対策を検索',
+  'search.placeholder': '対策を検索…',
+  'search.submit': '検索',
+  'search.title': '検索',
+  'search.results': '{n} 件の対策',
+  'search.for': '「{q}」に一致する対策',
+  'search.owner': '{owner} が担当する対策',
+  'prefs.language': '言語',
+  'prefs.dates': '日付',
+  'prefs.dates.iso': 'ISO（2022-12-31）',
+  'prefs.dates.locale': '日本式',
+  'signin.title': 'サインイン',
+  'signin.lead': '発行されたアクセストークンを貼り付けてください（remedy token issue または issueToken）。このタブの中だけで保持されます。',
+  'signin.token': 'アクセストークン',
+  'signin.submit': 'サインイン',
+  'signin.demo': 'デモ用ロール',
+  'signin.demoLead': 'このサーバーはデモ計画で動いています。ロールを選んでサインインできます。',
+  'signin.as': '{role} としてサインイン',
+  'signin.only': '{orders} のみ',
+  'signin.out': 'サインアウト',
+  'signin.who': '{subject}（{roles}）としてサインイン中',
+  'signin.later': 'シングルサインオン（OIDC）は今後ここに追加できます。',
+  'live.live': 'ライブ',
+  'live.connecting': '接続中…',
+  'live.offline': 'ライブ更新なし',
+  'live.updated': 'たった今更新',
+  'state.loading': '読み込み中…',
+  'state.empty': '該当なし',
+  'state.notFound': '見つかりません',
+  'state.notFoundLead': 'このページは存在しないか、共有されていません。',
+  'state.retry': '再試行',
+  'dashboard.title': 'ダッシュボード',
+  'dashboard.asOf': '基準日',
+  'dashboard.today': '今日',
+  'dashboard.overall': '全命令・指導',
+  'dashboard.byRegulator': '当局別・命令別',
+  'dashboard.upcoming': '報告期限が近いもの',
+  'dashboard.expiring': '60日以内に有効期限が切れる証跡',
+  'dashboard.overdueList': '期限超過の対策',
+  'dashboard.selected': '命令・指導',
+  'dashboard.burnup': 'バーンアップ：実施済・検証済の推移',
+  'dashboard.gantt': '期限のタイムライン',
+  'dashboard.daysLeft': '残り {n} 日',
+  'dashboard.daysLate': '{n} 日超過',
+  'dashboard.select': 'グラフの対象',
+  'figures.total': '対策',
+  'figures.findings': '指摘',
+  'figures.done': '実施済 {p}%',
+  'figures.verifiedPct': '検証済 {p}%',
+  'figures.overdue': '期限超過',
+  'figures.slipped': '期限変更',
+  'status.PLANNED': '計画',
+  'status.IN_PROGRESS': '実施中',
+  'status.IMPLEMENTED': '実施済',
+  'status.VERIFIED': '検証済',
+  'status.DEFERRED': '延期',
+  'status.CANCELLED': '中止',
+  'report.DRAFT': '下書き',
+  'report.SUBMITTED': '提出済',
+  'report.ACKNOWLEDGED': '受理済',
+  'category.ORGANIZATIONAL': '組織的',
+  'category.TECHNICAL': '技術的',
+  'category.PHYSICAL': '物理的',
+  'category.HUMAN': '人的',
+  'verdict.SATISFACTORY': '適切',
+  'verdict.NEEDS_IMPROVEMENT': '要改善',
+  'verdict.UNSATISFACTORY': '不適切',
+  'order.findings': '指摘事項と指示',
+  'order.finding': '指摘 {n}',
+  'order.directive': '指示',
+  'order.facts': '事実',
+  'order.measures': '対応する対策',
+  'order.noMeasures': '条件に一致する対策はありません。',
+  'order.timeline': 'タイムライン',
+  'order.issued': '{date} 発出',
+  'order.legalBasis': '根拠法令',
+  'order.unlinked': '条件に一致する対策',
+  'filter.title': '絞り込み',
+  'filter.status': '状態',
+  'filter.owner': '担当',
+  'filter.category': '区分',
+  'filter.overdue': '期限超過のみ',
+  'filter.search': '文字列',
+  'filter.any': 'すべて',
+  'filter.apply': '適用',
+  'filter.clear': 'クリア',
+  'measure.owner': '担当',
+  'measure.status': '状態',
+  'measure.due': '期限',
+  'measure.originalDue': '当初期限',
+  'measure.started': '開始',
+  'measure.completed': '完了',
+  'measure.plan': '計画',
+  'measure.note': '備考',
+  'measure.systems': '対象システム',
+  'measure.findings': '対応する指摘',
+  'measure.recurrence': '繰り返し',
+  'measure.nextDue': '次回期限',
+  'measure.onTime': '期限内実施率',
+  'measure.overdue': '期限超過',
+  'measure.reason': '理由',
+  'measure.transition': '状態の変更',
+  'measure.moveTo': '「{status}」にする',
+  'measure.reasonNeeded': '理由（延期・中止では必須）',
+  'measure.effectiveOn': '実施日',
+  'measure.moved': '「{status}」に変更しました。',
+  'measure.noTransition': '状態を変更する権限がありません。',
+  'measure.pending': '変更申請中：{kind} — {reason}',
+  'evidence.title': '証跡',
+  'evidence.none': '証跡はまだありません。',
+  'evidence.current': '有効',
+  'evidence.superseded': '差し替え済',
+  'evidence.validity': '有効期間',
+  'evidence.download': 'ダウンロード',
+  'evidence.external': 'remedy 外で保管',
+  'evidence.supersedes': '{title} を差し替え',
+  'evidence.upload': '証跡をアップロード',
+  'evidence.file': 'ファイル',
+  'evidence.docTitle': '表題',
+  'evidence.kind': '種類',
+  'evidence.validUntil': '有効期限',
+  'evidence.hashBefore': 'この端末で計算した SHA-256',
+  'evidence.hashAfter': 'サーバーが保存した SHA-256',
+  'evidence.hashMatch': '送信したとおりのバイト列が保存されました。',
+  'evidence.send': 'アップロード',
+  'evidence.uploaded': 'アップロードしました。',
+  'periods.title': '定期実施の記録',
+  'periods.PERIOD': '期間',
+  'periods.DONE': '実施',
+  'periods.LATE': '遅延',
+  'periods.MISSED': '未実施',
+  'periods.SKIPPED': 'スキップ',
+  'periods.UPCOMING': '予定',
+  'occurrences.title': '実施記録',
+  'dates.title': '期限の変更',
+  'dates.none': '期限は変更されていません。',
+  'dates.later': '延長',
+  'dates.earlier': '前倒し',
+  'evaluations.title': '評価',
+  'evaluations.none': '評価はまだありません。',
+  'evaluations.add': '評価を追加',
+  'evaluations.verdict': '評価結果',
+  'evaluations.comment': 'コメント',
+  'evaluations.send': '評価を追加',
+  'evaluations.added': '評価を追加しました。',
+  'reports.title': '報告書',
+  'reports.due': '期限',
+  'reports.submitted': '提出日',
+  'reports.order': '命令・指導',
+  'reports.kind': '種類',
+  'reports.status': '状態',
+  'reports.body': '本文',
+  'reports.snapshot': '提出時点のスナップショット',
+  'reports.noSnapshot': 'スナップショットは提出時に固定されます。',
+  'reports.measures': '対象の対策',
+  'reports.downloads': 'ダウンロード',
+  'reports.downloadFormat': '当局向け報告（{format}）',
+  'reports.bundle': '署名付き提出バンドル（zip）',
+  'reports.submit': '報告書を提出',
+  'reports.confirmTitle': 'この報告書を提出しますか？',
+  'reports.confirmLead': '提出すると計画のスナップショットが固定されます。取り消せません。',
+  'reports.confirm': '提出する',
+  'reports.cancel': 'キャンセル',
+  'reports.submittedOk': '提出しました。',
+  'owners.title': '担当者',
+  'owners.workload': '負荷',
+  'owners.open': '未完了',
+  'owners.overdue': '期限超過',
+  'owners.total': '合計',
+  'owners.onTime': '期限内実施率',
+  'owners.measures': '担当する対策',
+  'table.code': 'コード',
+  'table.title': '表題',
+  'table.order': '命令・指導',
+  'error.title': 'エラーが発生しました',
+  'error.UNAUTHENTICATED': 'トークンがない、期限切れ、または失効しています。再度サインインしてください。',
+  'error.FORBIDDEN': 'この操作の権限がありません。',
+  'error.NOT_FOUND': '見つからないか、共有されていません。',
+  'error.VALIDATION': 'サーバーが入力を受け付けませんでした',
+  'error.CONFLICT': '他の人が先に変更しました。再読み込みしてやり直してください。',
+  'error.SERVICE_UNAVAILABLE': 'サーバーが混雑しているか、データベースが利用できません。しばらくしてから再試行してください。',
+  'error.TIMEOUT': 'サーバーの応答に時間がかかりすぎました。再試行してください。',
+  'error.RATE_LIMITED': 'リクエストが多すぎます。少し待ってください。',
+  'error.PAYLOAD_TOO_LARGE': 'ファイルがサーバーの上限を超えています。',
+  'error.QUERY_TOO_COMPLEX': 'サーバーにとって大きすぎる要求でした。',
+  'error.NETWORK': 'サーバーに接続できません。',
+  'error.INTERNAL': 'サーバーでエラーが発生しました（記録済み）。',
+  'error.ERROR': '要求が失敗しました。',
+};
+
+/** @typedef {keyof typeof en} Key */
+
+const dictionaries = { en, ja };
+
+/** @type {{ lang: Lang, dates: DateStyle }} */
+export const prefs = {
+  lang: localStorage.getItem('remedy.lang') === 'ja' ? 'ja' : 'en',
+  dates: localStorage.getItem('remedy.dates') === 'locale' ? 'locale' : 'iso',
+};
+document.documentElement.lang = prefs.lang;
+
+/** @type {Set<() => void>} */
+const listeners = new Set();
+
+/** @param {() => void} f */
+export function onPrefs(f) {
+  listeners.add(f);
+  return () => listeners.delete(f);
+}
+
+/** @param {Partial<typeof prefs>} next */
+export function setPrefs(next) {
+  Object.assign(prefs, next);
+  localStorage.setItem('remedy.lang', prefs.lang);
+  localStorage.setItem('remedy.dates', prefs.dates);
+  document.documentElement.lang = prefs.lang;
+  listeners.forEach((f) => f());
+}
+
+/**
+ * The console's text for `key`, with `{name}` replaced by `params.name`.
+ * @param {Key} key
+ * @param {Record<string, string | number>} [params]
+ */
+export function t(key, params = {}) {
+  const text = dictionaries[prefs.lang][key] ?? en[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => (name in params ? String(params[name]) : `{${name}}`));
+}
+
+/**
+ * A key that is only known at run time (an enum value): its text, or the value itself.
+ * @param {string} prefix
+ * @param {string | null | undefined} value
+ */
+export function te(prefix, value) {
+  if (value == null) return '';
+  const key = `${prefix}.${value}`;
+  return key in en ? t(/** @type {Key} */ (key)) : value;
+}
+
+/**
+ * A date (`YYYY-MM-DD`) as the user chose: ISO, or the language's own format.
+ * @param {string | null | undefined} iso
+ */
+export function fmtDate(iso) {
+  if (!iso) return '—';
+  if (prefs.dates === 'iso') return iso;
+  const [y, m, d] = iso.split('-').map(Number);
+  return new Intl.DateTimeFormat(prefs.lang === 'ja' ? 'ja-JP' : 'en-GB', { dateStyle: 'medium', timeZone: 'UTC' }).format(
+    new Date(Date.UTC(y, m - 1, d)),
+  );
+}
+
+/**
+ * An instant, in the user's time zone.
+ * @param {string | null | undefined} iso
+ */
+export function fmtInstant(iso) {
+  if (!iso) return '—';
+  const at = new Date(iso);
+  if (prefs.dates === 'iso') return at.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  return new Intl.DateTimeFormat(prefs.lang === 'ja' ? 'ja-JP' : 'en-GB', { dateStyle: 'medium', timeStyle: 'short' }).format(at);
+}
+
+/**
+ * The plan's two texts for a thing (English and the recorded Japanese), the language the
+ * user reads first.
+ * @param {string | null | undefined} english
+ * @param {string | null | undefined} local
+ * @returns {[string, string | null]}
+ */
+export function bilingual(english, local) {
+  const a = english ?? '';
+  const b = local && local !== a ? local : null;
+  if (prefs.lang === 'ja' && b) return [b, a];
+  return [a, b];
+}
