@@ -96,7 +96,7 @@ export function Gantt({ measures, today }) {
           <text class="today-label" x=${sx(today)} y=${H - 4} text-anchor="middle">${fmtDate(today)}</text>`
         : null}
       <text class="today-label" x=${label} y=${H - 4}>${fmtDate(new Date(lo).toISOString().slice(0, 10))}</text>
-      <text class="today-label" x=${W - 8} y=${H - 4} text-anchor="end">${fmtDate(new Date(hi - 86_400_000).toISOString().slice(0, 10))}</text>
+      ${showToday ? null : html`<text class="today-label" x=${W - 8} y=${H - 4} text-anchor="end">${fmtDate(new Date(hi - 86_400_000).toISOString().slice(0, 10))}</text>`}
     </svg>
     <details class="chart-data">
       <summary>${t('dashboard.gantt')}</summary>

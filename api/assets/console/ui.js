@@ -5,7 +5,7 @@ import { h } from './vendor/preact.js';
 import { useCallback, useEffect, useRef, useState } from './vendor/hooks.js';
 import htm from './vendor/htm.js';
 import { ApiError, query, subscribe } from './api.js';
-import { t, te, fmtDate, onPrefs } from './i18n.js';
+import { t, te, fmtDate, onPrefs, bilingual } from './i18n.js';
 
 export const html = htm.bind(h);
 
@@ -177,9 +177,15 @@ export function StatusBadge({ status }) {
   return html`<span class=${`badge status-${status.toLowerCase()}`}>${te('status', status)}</span>`;
 }
 
-/** @param {{ title: string, local?: string | null, tag?: string }} props */
+/**
+ * A name in the language the user reads first, the other one (as recorded) under it.
+ * @param {{ title: string, local?: string | null }} props
+ */
 export function Bilingual({ title, local }) {
-  return html`<span class="bilingual"><span>${title}</span>${local ? html`<span class="local" lang=${/[\u3040-\u30ff\u4e00-\u9faf]/.test(local) ? 'ja' : 'en'}>${local}</span>` : null}</span>`;
+  const [first, second] = bilingual(title, local);
+  /** @param {string} text */
+  const lang = (text) => (/[\u3040-\u30ff\u4e00-\u9faf]/.test(text) ? 'ja' : 'en');
+  return html`<span class="bilingual"><span lang=${lang(first)}>${first}</span>${second ? html`<span class="local" lang=${lang(second)}>${second}</span>` : null}</span>`;
 }
 
 /** @param {{ iso?: string | null }} props */

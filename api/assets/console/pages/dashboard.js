@@ -140,7 +140,7 @@ export function MeasureTable({ measures }) {
     <tbody>${measures.map(
       (m) => html`<tr key=${m.id} class=${m.overdue ? 'overdue' : ''}>
         <td><${Link} href=${measurePath(m.id)}>${m.code}</${Link}></td>
-        <td><${Bilingual} title=${bilingual(m.title, m.titleLocal)[0]} local=${bilingual(m.title, m.titleLocal)[1]} /></td>
+        <td><${Bilingual} title=${m.title} local=${m.titleLocal} /></td>
         <td><${StatusBadge} status=${m.status} /></td>
         <td>${m.owner ? bilingual(m.owner.name, m.owner.nameLocal)[0] : '—'}</td>
         <td><${DateText} iso=${m.dueOn || m.nextDueOn} />${m.overdue ? html` <span class="warn">${t('measure.overdue')}</span>` : null}</td>

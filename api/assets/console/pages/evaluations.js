@@ -13,7 +13,7 @@ export function EvaluationList({ evaluations }) {
   if (evaluations.length === 0) return html`<${Empty} text=${t('evaluations.none')} />`;
   return html`<ul class="evaluations">${evaluations.map(
     (e) => html`<li key=${e.id} class=${`verdict-${e.verdict.toLowerCase()}`}>
-      <p><span class="badge">${te('verdict', e.verdict)}</span>
+      <p><span class="badge">${te('verdict', e.verdict)}</span>${' '}
         <span class="meta">${e.evaluator ? bilingual(e.evaluator.name, e.evaluator.nameLocal)[0] : e.evaluatorSubject}, ${fmtInstant(e.evaluatedAt)}</span></p>
       ${e.comment ? html`<p class="text">${e.comment}</p>` : null}
     </li>`,
