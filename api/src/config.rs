@@ -112,6 +112,18 @@ pub struct ServerConfig {
     /// Longest a GraphQL request may take before it is answered with `TIMEOUT` (0: no limit).
     #[arg(long, env = "REMEDY_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
     pub request_timeout_seconds: u64,
+    /// Dashboard rollups (`progress`, `Order.progress`) that may run at once. Each scans every
+    /// link of what the caller sees, so they get their own budget: keep it below
+    /// REMEDY_DB_MAX_CONNECTIONS, and the rest of the API keeps connections while dashboards
+    /// are busy.
+    #[arg(long, env = "REMEDY_DASHBOARD_CONCURRENCY", default_value_t = 4)]
+    pub dashboard_concurrency: usize,
+    /// Dashboard rollups that may wait for their turn; beyond, `OVERLOADED` at once.
+    #[arg(long, env = "REMEDY_DASHBOARD_QUEUE", default_value_t = 64)]
+    pub dashboard_queue: usize,
+    /// Longest a dashboard rollup waits for its turn before `OVERLOADED` (with `Retry-After`).
+    #[arg(long, env = "REMEDY_DASHBOARD_WAIT_SECONDS", default_value_t = 20)]
+    pub dashboard_wait_seconds: u64,
     /// Most lexical tokens one GraphQL document may contain (counted before it is parsed).
     #[arg(long, env = "REMEDY_MAX_TOKENS", default_value_t = 15_000)]
     pub max_tokens: usize,

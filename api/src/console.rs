@@ -10,8 +10,9 @@
 //! that parses HTML (the console renders data as text only).
 //!
 //! `GET /console/demo-tokens` lists the tokens `serve --demo` printed (a demo with a
-//! generated secret only, and to a client on the loopback interface only); anywhere else it
-//! answers 404, and the sign-in page offers only "paste a token".
+//! generated secret only, and to a client on the loopback interface only, not relayed by a
+//! proxy); anywhere else it answers 404, and the sign-in page offers only "paste a token". A
+//! demo server is for one machine: never expose it.
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use rust_embed::Embed;
@@ -104,7 +105,11 @@ async fn asset(req: HttpRequest) -> HttpResponse {
 }
 
 async fn demo_tokens(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let local = req.peer_addr().is_some_and(|a| a.ip().is_loopback());
+    // A client on this machine, not one relayed by a proxy here.
+    let relayed = ["forwarded", "x-forwarded-for", "x-real-ip"]
+        .iter()
+        .any(|h| req.headers().contains_key(*h));
+    let local = !relayed && req.peer_addr().is_some_and(|a| a.ip().is_loopback());
     match (&state.demo_tokens, local) {
         (Some(tokens), true) => guarded(HttpResponse::Ok())
             .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -21,6 +21,9 @@ pub enum AppError {
         current_version: Option<i32>,
     },
     Unavailable(String),
+    /// More work of a kind than the server takes at once is waiting (dashboard rollups):
+    /// retry later (`Retry-After`).
+    Overloaded(String),
     /// A statement ran past the database's statement timeout and was cancelled by it.
     TimedOut(String),
     Internal(std::sync::Arc<anyhow::Error>),
@@ -54,7 +57,11 @@ impl AppError {
             AppError::NotFound(what) => format!("{what} not found"),
             AppError::Validation { field, message } => format!("{field}: {message}"),
             AppError::Conflict { message, .. } => message.clone(),
+            AppError::Unavailable(detail) if detail.starts_with(POOL_TIMEOUT) => {
+                "no database connection became free in time (REMEDY_DB_ACQUIRE_TIMEOUT): every connection is busy or the database is unreachable; try again shortly".into()
+            }
             AppError::Unavailable(_) => "the database is unavailable, try again later".into(),
+            AppError::Overloaded(what) => format!("the server is busy: {what}; try again shortly"),
             AppError::TimedOut(_) => {
                 "a database statement took longer than its limit (REMEDY_DB_STATEMENT_TIMEOUT_SECONDS) and was cancelled".into()
             }
@@ -81,6 +88,7 @@ impl AppError {
             AppError::Validation { .. } => "VALIDATION",
             AppError::Conflict { .. } => "CONFLICT",
             AppError::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            AppError::Overloaded(_) => "OVERLOADED",
             AppError::TimedOut(_) => "TIMEOUT",
             AppError::Internal(_) => "INTERNAL",
         }
@@ -151,6 +159,9 @@ impl From<DbErr> for AppError {
                 _ => {}
             }
         }
+        if pool_timed_out(&err) {
+            return AppError::Unavailable(format!("{POOL_TIMEOUT}{err}"));
+        }
         if connection_lost(&err) {
             return AppError::Unavailable(err.to_string());
         }
@@ -160,6 +171,20 @@ impl From<DbErr> for AppError {
             _ => AppError::from(anyhow::Error::new(err)),
         }
     }
+}
+
+/// The prefix of an `Unavailable` detail that was a wait for a pooled connection running
+/// out: every connection busy, or none could be opened (sqlx says the same for both).
+const POOL_TIMEOUT: &str = "pool: ";
+
+fn pool_timed_out(err: &DbErr) -> bool {
+    matches!(
+        err,
+        DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)
+            | DbErr::Exec(RuntimeErr::SqlxError(sea_orm::sqlx::Error::PoolTimedOut))
+            | DbErr::Query(RuntimeErr::SqlxError(sea_orm::sqlx::Error::PoolTimedOut))
+            | DbErr::Conn(RuntimeErr::SqlxError(sea_orm::sqlx::Error::PoolTimedOut))
+    )
 }
 
 /// Whether an error means the database went away (connection closed, refused, timed out,

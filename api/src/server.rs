@@ -123,6 +123,9 @@ fn error_response_as(media: Media, err: AppError) -> HttpResponse {
     )
 }
 
+/// `Retry-After` on an answer carrying `OVERLOADED` or `SERVICE_UNAVAILABLE`.
+const RETRY_AFTER_SECONDS: &str = "5";
+
 /// The most operations one batched request may carry.
 pub const MAX_BATCH: usize = 10;
 
@@ -492,10 +495,20 @@ async fn execute(
                 .collect::<Vec<_>>(),
         ),
     };
+    // Work refused for being more than the server takes at once: when to come back.
+    let overloaded = responses.iter().any(|r| {
+        crate::metrics::codes_of(r)
+            .iter()
+            .any(|c| c == "OVERLOADED" || c == "SERVICE_UNAVAILABLE")
+    });
     match body {
-        Ok(b) => HttpResponse::build(status)
-            .content_type(media.content_type())
-            .body(b),
+        Ok(b) => {
+            let mut res = HttpResponse::build(status);
+            if overloaded {
+                res.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+            }
+            res.content_type(media.content_type()).body(b)
+        }
         Err(e) => error_response_as(
             media,
             AppError::from(anyhow::anyhow!("serialising the response: {e}")),

@@ -36,6 +36,8 @@ pub struct AppState {
     /// The tokens `serve --demo` issued with its generated secret, offered by the console's
     /// sign-in page (loopback clients only); None on any other server.
     pub demo_tokens: Option<Vec<DemoToken>>,
+    /// The budget of dashboard rollups, shared with the schema.
+    pub rollups: crate::graphql::dashboard::Rollups,
 }
 
 /// One token `serve --demo` issued for the console's sign-in page.
@@ -53,6 +55,7 @@ impl AppState {
         let metrics = crate::metrics::Metrics::new();
         let bus = crate::events::Bus::start(&db);
         let gate = Arc::new(WriteGate::for_backend(db.get_database_backend()));
+        let rollups = crate::graphql::dashboard::Rollups::from_config(&config);
         let schema = build_schema(
             db.clone(),
             &config,
@@ -60,6 +63,7 @@ impl AppState {
             metrics.measure_lists.clone(),
             bus.clone(),
             gate.clone(),
+            rollups.clone(),
         );
         let shape = Arc::new(crate::propagation::Shape::from_sdl(&schema.sdl()));
         let store = crate::service::plan::EvidenceStore::from_config(&config);
@@ -79,6 +83,7 @@ impl AppState {
             gate,
             shape,
             demo_tokens: None,
+            rollups,
             config,
         }
     }

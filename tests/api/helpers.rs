@@ -81,6 +81,8 @@ pub struct TestApp {
     /// The server's write gate, taken by writes the test makes through remedy's services
     /// (such as issuing tokens) while the server runs.
     pub gate: Arc<WriteGate>,
+    /// The server's budget of dashboard rollups (tests hold its turns).
+    pub rollups: remedy::graphql::dashboard::Rollups,
     /// Keeps the database (and a SQLite file's directory) alive while the app runs.
     pub _test_db: TestDb,
 }
@@ -149,7 +151,7 @@ async fn spawn_full(demo: bool, auth: AuthConfig, config: ServerConfig) -> TestA
         remedy::seed::load_demo(&db).await.expect("seed");
     }
     let keys = Arc::new(Keys::from_config(&auth).unwrap());
-    let (address, gate) = serve(&db, config, &keys);
+    let (address, gate, rollups) = serve(&db, config, &keys);
     let admin_token = issue(&db, &gate, &keys, "test-admin", &[Role::Admin], &[]).await;
     TestApp {
         statements,
@@ -159,22 +161,25 @@ async fn spawn_full(demo: bool, auth: AuthConfig, config: ServerConfig) -> TestA
         keys,
         admin_token,
         gate,
+        rollups,
         _test_db: test_db,
     }
 }
 
-/// Starts a server on a random port over the database; returns its base URL and write gate.
+/// Starts a server on a random port over the database; returns its base URL, write gate and
+/// dashboard budget.
 fn serve(
     db: &DatabaseConnection,
     config: ServerConfig,
     keys: &Arc<Keys>,
-) -> (String, Arc<WriteGate>) {
+) -> (String, Arc<WriteGate>, remedy::graphql::dashboard::Rollups) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
     let state = AppState::new(db.clone(), config, keys.clone());
     let gate = state.gate.clone();
+    let rollups = state.rollups.clone();
     let (running, addr) = server::start(state, listener).expect("start server");
     tokio::spawn(running);
-    (format!("http://{addr}"), gate)
+    (format!("http://{addr}"), gate, rollups)
 }
 
 /// Issues a real token through remedy's token service (recorded, revocable), through the

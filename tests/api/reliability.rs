@@ -455,3 +455,86 @@ async fn evaluator_reads_and_concurrent_writes_never_fail_with_internal() {
         started.elapsed()
     );
 }
+
+/// Dashboard rollups have their own budget (`REMEDY_DASHBOARD_CONCURRENCY`): beyond it they
+/// wait their turn (`REMEDY_DASHBOARD_QUEUE`, `REMEDY_DASHBOARD_WAIT_SECONDS`) while the rest of
+/// the API keeps its connections, and past the queue or the wait they answer `OVERLOADED` with
+/// `Retry-After`, never the pool's "database unavailable".
+#[tokio::test]
+async fn dashboards_beyond_their_budget_wait_then_answer_overloaded_with_retry_after() {
+    let app = spawn_demo_app_configured(|c| {
+        c.dashboard_concurrency = 1;
+        c.dashboard_queue = 1;
+        c.dashboard_wait_seconds = 1;
+    })
+    .await;
+    let post = |query: &'static str| {
+        let client = app.client.clone();
+        let url = format!("{}/graphql", app.address);
+        let token = app.admin_token.clone();
+        async move {
+            let res = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({ "query": query }))
+                .send()
+                .await
+                .unwrap();
+            let retry = res
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
+            (retry, res.json::<Value>().await.unwrap())
+        }
+    };
+    const PROGRESS: &str = "{ progress { total implemented } }";
+    // Every turn is taken (a rollup that does not end).
+    let turn = app.rollups.hold().await;
+    // A dashboard waits for its turn ...
+    let waiting = tokio::spawn(post(PROGRESS));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ... the next finds the queue full and is refused at once, with when to come back ...
+    let started = Instant::now();
+    let (retry, body) = post(PROGRESS).await;
+    assert_eq!(error_codes(&body), ["OVERLOADED"], "{body}");
+    assert_eq!(retry.as_deref(), Some("5"));
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "not refused at once"
+    );
+    // ... while the rest of the API answers as usual.
+    let (_, other) = post("{ measures(first: 5) { nodes { code } } }").await;
+    assert!(other.get("errors").is_none(), "{other}");
+    // The turn comes back: the waiting dashboard gets it and answers in full.
+    drop(turn);
+    let (retry, body) = waiting.await.unwrap();
+    assert!(body.get("errors").is_none(), "{body}");
+    assert!(body["data"]["progress"]["total"].as_i64().unwrap() > 0);
+    assert_eq!(retry, None);
+    // Past the wait: the README's dashboard (one rollup for every order) answers OVERLOADED
+    // on its figures, the rest of its data intact.
+    let turn = app.rollups.hold().await;
+    let (retry, body) =
+        post("{ regulators { nodes { code orders { nodes { reference progress { total } } } } } }")
+            .await;
+    drop(turn);
+    assert!(
+        error_codes(&body).iter().all(|c| c == "OVERLOADED"),
+        "{body}"
+    );
+    assert!(!error_codes(&body).is_empty());
+    assert_eq!(retry.as_deref(), Some("5"));
+    assert_eq!(
+        body["data"]["regulators"]["nodes"][0]["code"], "METI",
+        "{body}"
+    );
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("REMEDY_DASHBOARD_WAIT_SECONDS"),
+        "{message}"
+    );
+    // And once free, the same dashboard answers.
+    let (_, body) =
+        post("{ regulators { nodes { orders { nodes { progress { total } } } } } }").await;
+    assert!(body.get("errors").is_none(), "{body}");
+}

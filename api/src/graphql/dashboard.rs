@@ -296,6 +296,90 @@ impl Rollup {
     }
 }
 
+/// The budget of dashboard rollups (`progress`, `Order.progress`), shared by every request
+/// of a server. A rollup scans every measure–finding link the caller sees, so a burst of
+/// dashboards could hold every pooled connection and starve the rest of the API, then fail
+/// with the pool's acquire timeout. Instead at most `REMEDY_DASHBOARD_CONCURRENCY` rollups
+/// run at once; up to `REMEDY_DASHBOARD_QUEUE` more wait their turn, each for at most
+/// `REMEDY_DASHBOARD_WAIT_SECONDS`; beyond either, `OVERLOADED` (with `Retry-After`).
+#[derive(Clone)]
+pub struct Rollups {
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    waiting: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    queue: usize,
+    wait: std::time::Duration,
+}
+
+impl Rollups {
+    pub fn new(concurrency: usize, queue: usize, wait: std::time::Duration) -> Self {
+        Self {
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))),
+            waiting: Default::default(),
+            queue,
+            wait,
+        }
+    }
+
+    pub fn from_config(cfg: &crate::config::ServerConfig) -> Self {
+        Self::new(
+            cfg.dashboard_concurrency,
+            cfg.dashboard_queue,
+            std::time::Duration::from_secs(cfg.dashboard_wait_seconds),
+        )
+    }
+
+    /// Runs `work` when its turn comes, or refuses it with `OVERLOADED`.
+    pub async fn run<T>(
+        &self,
+        work: impl std::future::Future<Output = AppResult<T>>,
+    ) -> AppResult<T> {
+        use std::sync::atomic::Ordering;
+        let _permit = match self.permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                // Counted while waiting, also when the request is dropped meanwhile.
+                struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+                impl Drop for Waiting<'_> {
+                    fn drop(&mut self) {
+                        self.0.fetch_sub(1, Ordering::SeqCst);
+                    }
+                }
+                if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queue {
+                    self.waiting.fetch_sub(1, Ordering::SeqCst);
+                    return Err(crate::error::AppError::Overloaded(format!(
+                        "{} dashboard rollups are waiting already (REMEDY_DASHBOARD_QUEUE)",
+                        self.queue
+                    )));
+                }
+                let _waiting = Waiting(&self.waiting);
+                let turn = tokio::time::timeout(self.wait, self.permits.clone().acquire_owned());
+                match turn.await {
+                    Ok(Ok(p)) => p,
+                    _ => return Err(self.too_long()),
+                }
+            }
+        };
+        work.await
+    }
+
+    fn too_long(&self) -> crate::error::AppError {
+        crate::error::AppError::Overloaded(format!(
+            "no dashboard rollup finished within {} s (REMEDY_DASHBOARD_WAIT_SECONDS)",
+            self.wait.as_secs()
+        ))
+    }
+
+    /// Takes one turn and keeps it until the permit is dropped (tests: a rollup that never
+    /// ends).
+    pub async fn hold(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
+    }
+}
+
 /// The progress dashboard for what the caller sees, rolled up in SQL: today's from the live
 /// tables, or as the plan stood at `tense` (`service::history`) with the same statements.
 pub async fn progress(
@@ -359,12 +443,18 @@ impl PerRequest {
         }
     }
 
-    fn progress(&self, db: &DatabaseConnection, who: &Caller) -> &DataLoader<ProgressLoader> {
+    fn progress(
+        &self,
+        db: &DatabaseConnection,
+        who: &Caller,
+        rollups: Option<&Rollups>,
+    ) -> &DataLoader<ProgressLoader> {
         self.progress.get_or_init(|| {
             DataLoader::new(
                 ProgressLoader {
                     db: db.clone(),
                     who: who.clone(),
+                    rollups: rollups.cloned(),
                 },
                 tokio::spawn,
             )
@@ -377,6 +467,7 @@ impl PerRequest {
 pub struct ProgressLoader {
     db: DatabaseConnection,
     who: Caller,
+    rollups: Option<Rollups>,
 }
 
 impl DlLoader<(i64, Option<Tense>, Slipped)> for ProgressLoader {
@@ -393,7 +484,12 @@ impl DlLoader<(i64, Option<Tense>, Slipped)> for ProgressLoader {
         }
         let mut out = HashMap::new();
         for ((day, slipped), orders) in by_day {
-            for (id, p) in orders_progress(&self.db, &self.who, &orders, day, slipped).await? {
+            let work = orders_progress(&self.db, &self.who, &orders, day, slipped);
+            let figures = match &self.rollups {
+                Some(r) => r.run(work).await?,
+                None => work.await?,
+            };
+            for (id, p) in figures {
                 out.insert((id, day, slipped), p);
             }
         }
@@ -414,7 +510,7 @@ pub async fn progress_of_order(
         crate::error::AppError::from(anyhow::anyhow!("the request carries no PerRequest loaders"))
     })?;
     let slipped = Slipped::selected(ctx);
-    per.progress(db, who)
+    per.progress(db, who, ctx.data_opt::<Rollups>())
         .load_one((order_id, tense, slipped))
         .await
 }

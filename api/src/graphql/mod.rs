@@ -65,6 +65,7 @@ pub fn build_schema(
     measure_lists: prometheus::IntCounterVec,
     bus: crate::events::Bus,
     gate: Arc<crate::service::write::WriteGate>,
+    rollups: dashboard::Rollups,
 ) -> RemedySchema {
     let subscription = Subscription::default();
     let mut builder = Schema::build(Query::default(), Mutation::default(), subscription)
@@ -83,6 +84,7 @@ pub fn build_schema(
             max_page_size: cfg.max_page_size,
         })
         .data(gate)
+        .data(rollups)
         // An allow-list that does not parse is refused at start-up (`main`); here it only
         // narrows to public addresses.
         .data(

@@ -747,12 +747,15 @@ impl PlanQuery {
     ) -> AppResult<Progress> {
         let tense = tense::requested(as_of, known_at)?;
         tense::set(ctx, tense);
-        dashboard::progress(
+        let work = dashboard::progress(
             ctx.data_unchecked::<DatabaseConnection>(),
             caller(ctx)?,
             tense,
             dashboard::Slipped::selected(ctx),
-        )
-        .await
+        );
+        match ctx.data_opt::<dashboard::Rollups>() {
+            Some(rollups) => rollups.run(work).await,
+            None => work.await,
+        }
     }
 }

@@ -190,6 +190,9 @@ describe('the console in Chromium', () => {
       assert.equal(res.status, 200);
       const { tokens: offered } = await res.json();
       assert.deepEqual(offered.map((t) => t.role).sort(), ['ADMIN', 'AUDITOR', 'EDITOR', 'EVALUATOR', 'VIEWER']);
+      // Not to a client relayed by a proxy on this machine.
+      const relayed = await fetch(`${demo.url}/console/demo-tokens`, { headers: { 'X-Forwarded-For': '203.0.113.9' } });
+      assert.equal(relayed.status, 404);
       const page = await open(null);
       await page.goto(`${demo.url}/`);
       await page.click('button[data-role="EDITOR"]');
