@@ -334,6 +334,17 @@ describe('the console in Chromium', () => {
       assert.equal(await page.locator('main [data-code]').count(), 0, `an error on ${path}`);
     }
     await shot(page, 'viewer-measure');
+    // The figures shown are the API's: the owners' workload, row by row.
+    const { owners } = await remedy.q('{ owners(first: 100) { nodes { name workload { open overdue total onTimeRate } } } }');
+    await visit(page, '/owners');
+    const rows = await page.$$eval('main tbody tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent.trim())));
+    assert.equal(rows.length, owners.nodes.length);
+    for (const o of owners.nodes) {
+      const row = rows.find((r) => r[0].startsWith(o.name));
+      assert.ok(row, `no row for ${o.name}`);
+      const w = o.workload;
+      assert.deepEqual(row.slice(2), [String(w.open), String(w.overdue), String(w.total), w.onTimeRate == null ? '—' : `${w.onTimeRate}%`], o.name);
+    }
   });
 
   it('renders hostile text verbatim and runs none of it', async () => {

@@ -40,7 +40,7 @@ export function MeasurePage({ id }) {
       ${m.originalDueOn && m.originalDueOn !== m.dueOn ? html`<dt>${t('measure.originalDue')}</dt><dd><${DateText} iso=${m.originalDueOn} /></dd>` : null}
       <dt>${t('measure.completed')}</dt><dd><${DateText} iso=${m.completedOn} /></dd>
       ${m.recurrence !== 'NONE' ? html`<dt>${t('measure.recurrence')}</dt><dd>${m.recurrence}</dd><dt>${t('measure.nextDue')}</dt><dd><${DateText} iso=${m.nextDueOn} /></dd>
-        <dt>${t('measure.onTime')}</dt><dd>${m.onTimeRate == null ? '—' : `${Math.round(m.onTimeRate * 100)}%`}</dd>` : null}
+        <dt>${t('measure.onTime')}</dt><dd>${m.onTimeRate == null ? '—' : `${m.onTimeRate}%`}</dd>` : null}
       <dt>${t('measure.systems')}</dt><dd>${m.systems.nodes.map((/** @type {any} */ s) => s.name).join(', ') || '—'}</dd>
     </dl>
     ${m.plan ? html`<section aria-labelledby="plan"><h2 id="plan">${t('measure.plan')}</h2><p class="text" lang="ja">${m.plan}</p></section>` : null}

@@ -30,7 +30,7 @@ export function OwnersPage() {
             <rect x="0" y="0" width=${(w.overdue / max) * 100} height="12" class="fill-overdue" />
           </svg></td>
           <td>${w.open}</td><td class=${w.overdue ? 'warn' : ''}>${w.overdue}</td><td>${w.total}</td>
-          <td>${w.onTimeRate == null ? '—' : `${Math.round(w.onTimeRate * 100)}%`}</td>
+          <td>${w.onTimeRate == null ? '—' : `${w.onTimeRate}%`}</td>
         </tr>`;
       })}</tbody></table></div>`
       : null}
