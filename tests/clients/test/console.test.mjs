@@ -211,6 +211,17 @@ describe('the console in Chromium', () => {
     // M-20 from the dashboard: the order's link, then the measure's.
     await visit(page, '/');
     await shot(page, 'dashboard');
+    // As of a past day: the figures are the API's for that day, and the day is in the URL.
+    const { progress } = await remedy.q('{ progress(asOf: "2022-11-29") { total percentImplemented overdue } }');
+    await page.fill('#as-of', '2022-11-29');
+    await page.waitForFunction(() => location.search.includes('asOf=2022-11-29'));
+    await page.waitForSelector('#overall:has-text("2022-11-29")');
+    await settle(page);
+    const figures = await page.textContent('section[aria-labelledby="overall"] .figures');
+    assert.ok(figures.includes(`Measures ${progress.total}`), figures);
+    assert.ok(figures.includes(`${Math.round(progress.percentImplemented)}% implemented`), figures);
+    assert.ok(figures.includes(`Overdue ${progress.overdue}`), figures);
+    await shot(page, 'dashboard-as-of');
     await page.click(`main a:text-is("${METI}")`);
     await settle(page);
     await shot(page, 'order');
