@@ -41,6 +41,54 @@ fn measures_in(v: &Value) -> usize {
     }
 }
 
+/// The evaluator access records so far, as a multiset of (order, operation).
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Trail(std::collections::BTreeMap<(String, String), i64>);
+
+impl Trail {
+    fn is_empty(&self) -> bool {
+        self.0.values().all(|n| *n == 0)
+    }
+}
+
+impl std::ops::Sub for Trail {
+    type Output = Trail;
+    fn sub(mut self, other: Trail) -> Trail {
+        for (k, n) in other.0 {
+            *self.0.entry(k).or_default() -= n;
+        }
+        self.0.retain(|_, n| *n != 0);
+        self
+    }
+}
+
+async fn access_records(app: &TestApp) -> Trail {
+    let mut out = Trail::default();
+    let mut after: Option<String> = None;
+    loop {
+        let d = app
+            .query_ok(
+                "query($a: String) { accessLog(first: 100, after: $a) { pageInfo { hasNextPage endCursor }
+                   nodes { orderId operation } } }",
+                json!({ "a": after }),
+            )
+            .await;
+        for r in d["accessLog"]["nodes"].as_array().unwrap() {
+            let key = (
+                r["orderId"].as_str().unwrap().to_string(),
+                r["operation"].as_str().unwrap_or("").to_string(),
+            );
+            *out.0.entry(key).or_default() += 1;
+        }
+        if d["accessLog"]["pageInfo"]["hasNextPage"] != true {
+            return out;
+        }
+        after = d["accessLog"]["pageInfo"]["endCursor"]
+            .as_str()
+            .map(str::to_string);
+    }
+}
+
 struct Case {
     name: &'static str,
     query: &'static str,
@@ -172,8 +220,15 @@ async fn measure_lists_render_in_bulk_exactly_as_the_executor_resolves_them() {
     let generic = app.twin(|c| c.bulk_render = false).await;
     let admin = app.admin_token.clone();
     let viewer = app.token(Role::Viewer, &[]).await;
+    // An evaluator: the same answers, filtered to its order, and the same access records.
+    let evaluator = app.token(Role::Evaluator, &["METI-2022-06-30"]).await;
     for case in cases() {
-        for (who, token) in [("admin", &admin), ("viewer", &viewer)] {
+        for (who, token) in [
+            ("admin", &admin),
+            ("viewer", &viewer),
+            ("evaluator", &evaluator),
+        ] {
+            let trail_before = access_records(&app).await;
             let before = app.metrics_at(&app.address).await;
             let (status, bulk) = app
                 .graphql_at(
@@ -184,10 +239,16 @@ async fn measure_lists_render_in_bulk_exactly_as_the_executor_resolves_them() {
                 )
                 .await;
             let after = app.metrics_at(&app.address).await;
+            let trail_bulk = access_records(&app).await - trail_before.clone();
             let (generic_status, expected) = app
                 .graphql_at(&generic, Some(token), case.query, case.variables.clone())
                 .await;
+            let trail_generic = access_records(&app).await - trail_before - trail_bulk.clone();
             let label = format!("{} ({who})", case.name);
+            assert_eq!(trail_bulk, trail_generic, "{label}: another access trail");
+            if who == "evaluator" && measures_in(&expected) > 0 {
+                assert!(!trail_bulk.is_empty(), "{label}: no access recorded");
+            }
             assert_eq!(status, 200, "{label}: {bulk}");
             assert_eq!(generic_status, 200, "{label}: {expected}");
             assert!(
@@ -213,7 +274,7 @@ async fn measure_lists_render_in_bulk_exactly_as_the_executor_resolves_them() {
 }
 
 #[tokio::test]
-async fn scoped_callers_always_take_the_generic_path_and_see_only_their_orders() {
+async fn scoped_callers_take_the_bulk_path_and_see_only_their_orders() {
     let app = spawn_demo_app().await;
     let generic = app.twin(|c| c.bulk_render = false).await;
     let evaluator = app.token(Role::Evaluator, &["METI-2022-06-30"]).await;
@@ -237,10 +298,12 @@ async fn scoped_callers_always_take_the_generic_path_and_see_only_their_orders()
         .await;
     assert_eq!(scoped, expected);
     assert!(scoped.get("errors").is_none(), "{scoped}");
-    assert_eq!(lists(&after, "bulk"), lists(&before, "bulk"));
-    assert!(lists(&after, "generic") > lists(&before, "generic"));
-    // The same page for the admin is rendered in bulk and holds more measures (the PPC's
-    // order is outside the evaluator's grant).
+    assert!(lists(&after, "bulk") > lists(&before, "bulk"));
+    assert_eq!(lists(&after, "generic"), lists(&before, "generic"));
+    // Only its order: the same page for the admin holds more measures (the PPC's order is
+    // outside the evaluator's grant), and no finding of the PPC's order shows.
     let admin = app.query_ok(OVERDUE_PAGE, json!({"first": 100})).await;
     assert!(measures_in(&admin) > measures_in(&scoped["data"]));
+    assert!(measures_in(&scoped["data"]) > 0);
+    assert!(!scoped.to_string().contains("T3-1"), "{scoped}");
 }

@@ -11,7 +11,10 @@
 //!    computed from it alone), `__typename`, the owner, `evidenceCount`, or the findings and
 //!    systems connections with their own plain selections;
 //! 2. the relations the plan needs are loaded for *the whole page at once*, through the same
-//!    DataLoader (so the same SQL, one statement per relation) with `load_many`;
+//!    DataLoader (so the same SQL, one statement per relation) with `load_many`; for a caller
+//!    with an order scope (evaluators) that is the request's own scoped loader, so the
+//!    per-order filters and the access trail are the resolvers' own (`tests/api/bulk.rs`
+//!    compares answers and access records);
 //! 3. each measure is then rendered from its row and those maps, without a future per field.
 //!
 //! The rendered value is the one the generic executor would produce: the same fields, values,
@@ -19,8 +22,6 @@
 //! plan does not cover takes the generic path for the whole list, field guards and errors
 //! included:
 //!
-//! - a caller with an order scope (evaluators): their access trail and per-order filters stay
-//!   with the resolvers;
 //! - any field that takes the request context (permissions, guarded fields such as
 //!   `Owner.contact`, relations other than the four above), a nested field beyond the plain
 //!   fields of owners, findings and systems, a response key selected twice, a fragment on
@@ -491,7 +492,7 @@ fn fields_of<'a>(
 /// Compiles the selection `ctx` renders each measure under, or `None` (generic path).
 fn compile(ctx: &ContextSelectionSet<'_>) -> Option<Plan> {
     if !ctx.data_opt::<BulkRender>().is_some_and(|b| b.enabled)
-        || ctx.data_opt::<Caller>().is_none_or(Caller::is_scoped)
+        || ctx.data_opt::<Caller>().is_none()
         || super::tense::of(ctx).is_some()
     {
         return None;
