@@ -78,6 +78,25 @@ impl Bus {
     }
 }
 
+/// Sends a change's `NOTIFY` inside the caller's transaction (PostgreSQL; nothing on SQLite):
+/// every replica hears of it exactly when it commits, and never if it rolls back.
+pub async fn notify_in<C: ConnectionTrait>(
+    conn: &C,
+    change: &Change,
+) -> Result<(), sea_orm::DbErr> {
+    if conn.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    let payload = serde_json::to_string(change).expect("serialisable change");
+    conn.execute(Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT pg_notify($1, $2)",
+        [CHANNEL.into(), payload.into()],
+    ))
+    .await
+    .map(|_| ())
+}
+
 /// On PostgreSQL, publishes a change to every replica (`NOTIFY`) and returns true; on SQLite
 /// returns false (only the process's own bus can hear it). Usable without a bus (the CLI).
 pub async fn notify(db: &DatabaseConnection, change: &Change) -> bool {

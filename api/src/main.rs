@@ -496,10 +496,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     tokens::revoke(&conn, &gate, &jti, &tokens::Issuer::operator("cli"))
                         .await
                         .map_err(AppError::into_anyhow)?;
-                    // Open connections on every replica close (PostgreSQL); on SQLite a running
-                    // server notices at its next check (REMEDY_WS_RECHECK_SECONDS).
-                    remedy::events::notify(&conn, &remedy::events::Change::token_revoked(&jti))
-                        .await;
+                    // Every request asks the database, so the token is refused on its next
+                    // one. Open connections close on every replica when it commits (its NOTIFY
+                    // is part of the revocation, PostgreSQL); on SQLite at their next check
+                    // (REMEDY_WS_RECHECK_SECONDS).
                     eprintln!("revoked {jti}");
                 }
             }

@@ -355,6 +355,8 @@ pub async fn revoke<C: TransactionTrait + ConnectionTrait>(
         },
     )
     .await?;
+    // Every replica forgets the token exactly when this commits (PostgreSQL).
+    crate::events::notify_in(&txn, &crate::events::Change::token_revoked(jti)).await?;
     txn.commit().await?;
     Ok(row)
 }
