@@ -81,7 +81,7 @@ describe('the console in Chromium', () => {
 
   async function settle(page) {
     await page.waitForSelector('main h1', { timeout: 20000 });
-    await page.waitForFunction(() => !document.querySelector('main .loading'), null, { timeout: 20000 });
+    await page.waitForFunction(() => !document.querySelector('main .loading, main [aria-busy="true"]'), null, { timeout: 20000 });
   }
 
   async function shot(page, name) {
@@ -345,6 +345,20 @@ describe('the console in Chromium', () => {
       assert.equal(await page.locator('main [data-code]').count(), 0, `an error on ${path}`);
     }
     await shot(page, 'viewer-measure');
+    // The order page's filters: the measures shown are the API's for the same filter.
+    const meti = await remedy.q(`{ o: orderByReference(reference: "${METI}") { id } }`);
+    const expected = await remedy.q(`query($f: MeasureFilter!) { measures(filter: $f, first: 100) { nodes { code } } }`, {
+      f: { orderId: meti.o.id, status: ['IN_PROGRESS'] },
+    });
+    await visit(page, `/orders/${METI}`);
+    await page.selectOption('form.filters select[name=status]', 'IN_PROGRESS');
+    await page.click('form.filters button[type=submit]');
+    await page.waitForFunction(() => location.search.includes('status=IN_PROGRESS'));
+    await settle(page);
+    const shown = await page.$$eval('main table.measures tbody tr td:first-child a', (as) => [...new Set(as.map((a) => a.textContent))].sort());
+    assert.deepEqual(shown, expected.measures.nodes.map((m) => m.code).sort());
+    const badges = await page.$$eval('main table.measures .badge', (bs) => [...new Set(bs.map((b) => b.textContent))]);
+    assert.deepEqual(badges, ['In progress']);
     // The figures shown are the API's: the owners' workload, row by row.
     const { owners } = await remedy.q('{ owners(first: 100) { nodes { name workload { open overdue total onTimeRate } } } }');
     await visit(page, '/owners');

@@ -54,7 +54,7 @@ export function Dashboard({ params }) {
   const orders = p?.orders ?? [];
   const selected = orders.find((o) => o.order.reference === params.get('order')) ?? orders[0];
 
-  return html`<section class="page dashboard">
+  return html`<section class="page dashboard" aria-busy=${loading ? 'true' : 'false'}>
     <header class="page-head">
       <${PageTitle}>${t('dashboard.title')}</${PageTitle}>
       <form class="as-of" onSubmit=${(/** @type {Event} */ e) => e.preventDefault()}>

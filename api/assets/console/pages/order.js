@@ -97,7 +97,7 @@ export function OrderPage({ reference, params }) {
     </form>
     ${measures.error ? html`<${ErrorBox} error=${measures.error} retry=${measures.reload} />` : null}
 
-    <section aria-labelledby="findings-title">
+    <section aria-labelledby="findings-title" aria-busy=${measures.loading ? 'true' : 'false'}>
       <h2 id="findings-title">${t('order.findings')}</h2>
       ${measures.loading && !measures.data ? html`<${Loading} />` : null}
       ${findings.map((/** @type {any} */ f) => {

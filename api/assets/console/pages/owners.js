@@ -9,7 +9,7 @@ export function OwnersPage() {
   useLive(MEASURE_CHANGED, {}, reload);
   const rows = data?.owners.nodes ?? [];
   const max = Math.max(1, ...rows.map((/** @type {any} */ o) => o.workload.total));
-  return html`<section class="page owners">
+  return html`<section class="page owners" aria-busy=${loading ? 'true' : 'false'}>
     <header class="page-head"><${PageTitle}>${t('owners.title')}</${PageTitle}></header>
     ${error ? html`<${ErrorBox} error=${error} retry=${reload} />` : null}
     ${loading && !data ? html`<${Loading} />` : null}

@@ -17,7 +17,7 @@ export function ReportsPage({ params }) {
   const { data, error, loading, reload } = useQuery(REPORTS, { filter: orderId ? { orderId } : null });
   useLive(REPORT_CHANGED, {}, reload);
   const rows = data?.reports.nodes ?? [];
-  return html`<section class="page reports">
+  return html`<section class="page reports" aria-busy=${loading ? 'true' : 'false'}>
     <header class="page-head"><${PageTitle}>${t('reports.title')}</${PageTitle}></header>
     ${error ? html`<${ErrorBox} error=${error} retry=${reload} />` : null}
     ${loading && !data ? html`<${Loading} />` : null}

@@ -12,7 +12,7 @@ export function SearchPage({ params }) {
   const skip = !q && !owner;
   const { data, error, loading, reload } = useQuery(SEARCH, { filter: { search: q || null, ownerId: owner || null } }, { skip });
   const rows = data?.measures.nodes ?? [];
-  return html`<section class="page search">
+  return html`<section class="page search" aria-busy=${loading ? 'true' : 'false'}>
     <header class="page-head"><${PageTitle}>${q ? t('search.for', { q }) : t('search.title')}</${PageTitle}></header>
     ${error ? html`<${ErrorBox} error=${error} retry=${reload} />` : null}
     ${loading && !data ? html`<${Loading} />` : null}
