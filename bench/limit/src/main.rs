@@ -352,10 +352,20 @@ macro_rules! ymd {
 macro_rules! rfc3339 {
     ($t:literal) => {
         concat!(
-            "to_char(", $t, " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || \
-             CASE WHEN extract(microseconds FROM ", $t, ")::bigint % 1000000 = 0 THEN '' \
-                  WHEN extract(microseconds FROM ", $t, ")::bigint % 1000 = 0 THEN '.' || to_char(", $t, " AT TIME ZONE 'UTC', 'MS') \
-                  ELSE '.' || to_char(", $t, " AT TIME ZONE 'UTC', 'US') END || '+00:00'"
+            "to_char(",
+            $t,
+            " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || \
+             CASE WHEN extract(microseconds FROM ",
+            $t,
+            ")::bigint % 1000000 = 0 THEN '' \
+                  WHEN extract(microseconds FROM ",
+            $t,
+            ")::bigint % 1000 = 0 THEN '.' || to_char(",
+            $t,
+            " AT TIME ZONE 'UTC', 'MS') \
+                  ELSE '.' || to_char(",
+            $t,
+            " AT TIME ZONE 'UTC', 'US') END || '+00:00'"
         )
     };
 }
@@ -369,7 +379,11 @@ macro_rules! due_versions {
             "SELECT h.id, h.due_on, h.valid_from, h.audit_event_id, \
                lag(h.due_on) OVER w AS prev, row_number() OVER w AS k, \
                min(h.due_on) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS low \
-             FROM ", $table, "_history h WHERE h.id IN (", $ids, ") \
+             FROM ",
+            $table,
+            "_history h WHERE h.id IN (",
+            $ids,
+            ") \
              WINDOW w AS (PARTITION BY h.id ORDER BY h.valid_from, h.history_id)"
         )
     };
