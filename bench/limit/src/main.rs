@@ -3,9 +3,12 @@
 //! sqlx pool of the same size as remedy's (REMEDY_DB_MAX_CONNECTIONS, default 10).
 //!
 //! `POST /graphql` with `{"operationName": W, "variables": {...}}`, W one of
-//! progress, overdue, order, measures, update, and as of a past date (`variables.asOf`, over
-//! the history tables) asof_progress, asof_overdue, asof_dashboard. The answer has GraphQL's shape
-//! (`{"data": ...}`) so the same load generator checks it.
+//! progress, overdue, order, measures, update, timeline (the console's order page), and as of
+//! a past date (`variables.asOf`, over the history tables) asof_progress, asof_overdue,
+//! asof_dashboard. overdue, order and measures with `variables.orders` (order ids) answer as
+//! remedy answers a caller limited to those orders (an evaluator): a measure is in scope when
+//! it answers a finding of a granted order, an order when granted. The answer has GraphQL's
+//! shape (`{"data": ...}`) so the same load generator checks it.
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
@@ -255,12 +258,236 @@ const ORDER: &str = "SELECT json_build_object('data', json_build_object('orderBy
         FROM (SELECT * FROM report r WHERE r.order_id = o.id AND r.archived_at IS NULL ORDER BY r.due_on, r.id LIMIT 100) r))) \
     FROM regulatory_order o WHERE o.reference = $1 AND o.archived_at IS NULL)))::text";
 
+/// `order` for a caller limited to the orders `$2`: a granted order only (its findings,
+/// their measures and its reports are then all in scope).
+const ORDER_SCOPED: &str = "SELECT json_build_object('data', json_build_object('orderByReference', \
+   (SELECT json_build_object('reference', o.reference, 'title', o.title, \
+     'findings', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('number', f.number, 'title', f.title, \
+        'measures', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('code', m.code, 'status', m.status) ORDER BY m.code, m.id), '[]') \
+            FROM (SELECT m.code, m.id, m.status FROM measure_finding mf JOIN measure m ON m.id = mf.measure_id \
+                  WHERE mf.finding_id = f.id AND m.archived_at IS NULL ORDER BY m.code, m.id LIMIT 100) m)) \
+        ) ORDER BY f.number, f.id), '[]') \
+        FROM (SELECT * FROM finding f WHERE f.order_id = o.id AND f.archived_at IS NULL ORDER BY f.number, f.id LIMIT 100) f)), \
+     'reports', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('code', r.code, 'status', r.status) ORDER BY r.due_on, r.id), '[]') \
+        FROM (SELECT * FROM report r WHERE r.order_id = o.id AND r.archived_at IS NULL ORDER BY r.due_on, r.id LIMIT 100) r))) \
+    FROM regulatory_order o WHERE o.reference = $1 AND o.archived_at IS NULL AND o.id = ANY($2))))::text";
+
 const MEASURES: &str = "WITH page AS (SELECT m.id, m.code, m.title, m.status, m.due_on FROM measure m \
      WHERE m.archived_at IS NULL AND m.code > COALESCE($1, '') ORDER BY m.code, m.id LIMIT 101), \
    shown AS (SELECT * FROM page ORDER BY code, id LIMIT 100) \
    SELECT json_build_object('data', json_build_object('measures', json_build_object( \
      'nodes', (SELECT COALESCE(json_agg(json_build_object('code', code, 'title', title, 'status', status, 'dueOn', due_on) ORDER BY code, id), '[]') FROM shown), \
      'pageInfo', json_build_object('hasNextPage', (SELECT count(*) > 100 FROM page), 'endCursor', (SELECT max(code) FROM shown)))))::text";
+
+/// The measures answering a finding of the granted orders (`$N`, an `int8[]`): remedy's
+/// scope for an order-limited caller (api/src/service/scope.rs).
+macro_rules! in_scope {
+    ($m:literal, $orders:literal) => {
+        concat!(
+            $m,
+            ".id IN (SELECT mf.measure_id FROM measure_finding mf JOIN finding f ON f.id = mf.finding_id \
+             WHERE f.order_id = ANY(",
+            $orders,
+            "))"
+        )
+    };
+}
+
+/// `overdue` for a caller limited to the orders `$1`: the measures in scope, and of each only
+/// the findings of granted orders (owner, systems and evidence through the visible measure).
+const OVERDUE_SCOPED: &str = concat!(
+    "WITH page AS (SELECT m.id, m.code, m.owner_id FROM measure m WHERE m.archived_at IS NULL AND ",
+    overdue!("m"),
+    " AND ",
+    in_scope!("m", "$1"),
+    " ORDER BY m.code, m.id LIMIT 100) \
+     SELECT json_build_object('data', json_build_object('measures', json_build_object('nodes', \
+       COALESCE(json_agg(json_build_object( \
+         'code', p.code, \
+         'owner', (SELECT json_build_object('name', ow.name) FROM owner ow WHERE ow.id = p.owner_id), \
+         'findings', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('number', f.number) ORDER BY f.order_id, f.number), '[]') \
+                       FROM measure_finding mf JOIN finding f ON f.id = mf.finding_id \
+                       WHERE mf.measure_id = p.id AND f.archived_at IS NULL AND f.order_id = ANY($1))), \
+         'systems', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('code', s.code) ORDER BY s.code), '[]') \
+                       FROM measure_system ms JOIN system s ON s.id = ms.system_id WHERE ms.measure_id = p.id AND s.archived_at IS NULL)), \
+         'evidenceCount', (SELECT count(*) FROM evidence e WHERE e.measure_id = p.id) \
+       ) ORDER BY p.code, p.id), '[]'))))::text FROM page p"
+);
+
+/// `measures` (the walk) for a caller limited to the orders `$2`.
+const MEASURES_SCOPED: &str = concat!(
+    "WITH page AS (SELECT m.id, m.code, m.title, m.status, m.due_on FROM measure m \
+     WHERE m.archived_at IS NULL AND m.code > COALESCE($1, '') AND ",
+    in_scope!("m", "$2"),
+    " ORDER BY m.code, m.id LIMIT 101), \
+   shown AS (SELECT * FROM page ORDER BY code, id LIMIT 100) \
+   SELECT json_build_object('data', json_build_object('measures', json_build_object( \
+     'nodes', (SELECT COALESCE(json_agg(json_build_object('code', code, 'title', title, 'status', status, 'dueOn', due_on) ORDER BY code, id), '[]') FROM shown), \
+     'pageInfo', json_build_object('hasNextPage', (SELECT count(*) > 100 FROM page), 'endCursor', (SELECT max(code) FROM shown)))))::text"
+);
+
+/// A global ID as remedy encodes it (api/src/id.rs): `<Type>:<id>` in URL-safe base64
+/// without padding.
+macro_rules! gid {
+    ($kind:literal, $id:literal) => {
+        concat!(
+            "translate(rtrim(encode(convert_to('",
+            $kind,
+            ":' || ",
+            $id,
+            ", 'UTF8'), 'base64'), '='), '+/', '-_')"
+        )
+    };
+}
+
+/// A date as remedy's `Date` scalar writes it.
+macro_rules! ymd {
+    ($d:literal) => {
+        concat!("to_char(", $d, ", 'YYYY-MM-DD')")
+    };
+}
+
+/// An instant as async-graphql writes a `DateTime<Utc>` (chrono's `to_rfc3339`: seconds,
+/// then 3 or 6 fraction digits when there are any, `+00:00`).
+macro_rules! rfc3339 {
+    ($t:literal) => {
+        concat!(
+            "to_char(",
+            $t,
+            " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || \
+             CASE WHEN extract(microseconds FROM ",
+            $t,
+            ")::bigint % 1000000 = 0 THEN '' \
+                  WHEN extract(microseconds FROM ",
+            $t,
+            ")::bigint % 1000 = 0 THEN '.' || to_char(",
+            $t,
+            " AT TIME ZONE 'UTC', 'MS') \
+                  ELSE '.' || to_char(",
+            $t,
+            " AT TIME ZONE 'UTC', 'US') END || '+00:00'"
+        )
+    };
+}
+
+/// The versions of `<table>_history` rows (`$ids`: a query of ids) in remedy's order
+/// (valid_from, history_id), each with the due date before it (`prev`), its rank (`k`) and
+/// the earliest due date of the versions before it (`low`).
+macro_rules! due_versions {
+    ($table:literal, $ids:literal) => {
+        concat!(
+            "SELECT h.id, h.due_on, h.valid_from, h.audit_event_id, \
+               lag(h.due_on) OVER w AS prev, row_number() OVER w AS k, \
+               min(h.due_on) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS low \
+             FROM ",
+            $table,
+            "_history h WHERE h.id IN (",
+            $ids,
+            ") \
+             WINDOW w AS (PARTITION BY h.id ORDER BY h.valid_from, h.history_id)"
+        )
+    };
+}
+
+/// The summary of a due-date move (api/src/graphql/timeline.rs `moved`), from a row `h` of
+/// `due_versions!` and the subject's name: `moved!("<what expression>")`. The reason is the
+/// audit event's `after._change.dueChangeReason`, else `.reason`, when a string.
+macro_rules! moved {
+    ($what:literal) => {
+        concat!(
+            $what, " || ' due date moved from ' || COALESCE(", ymd!("h.prev"), ", 'none') || ' to ' || \
+             COALESCE(", ymd!("h.due_on"), ", 'none') || COALESCE(': ' || (SELECT CASE WHEN jsonb_typeof(r) = 'string' THEN r #>> '{}' END \
+               FROM (SELECT CASE WHEN (a.after::jsonb -> '_change') ? 'dueChangeReason' \
+                                 THEN a.after::jsonb -> '_change' -> 'dueChangeReason' \
+                                 ELSE a.after::jsonb -> '_change' -> 'reason' END AS r \
+                     FROM audit_event a WHERE a.id = h.audit_event_id) x), '')"
+        )
+    };
+}
+
+/// The console's order page (api/assets/console/queries.js `OrderPage`) for the order `$1`:
+/// the order, its regulator, its progress today (`slipped` included), its findings, the
+/// first 100 entries of its timeline with remedy's rules (api/src/graphql/timeline.rs: the
+/// order's issue and disclosure; its measures (answering any of its findings) started,
+/// completed, changed (audit log), their due-date moves (history), change requests, evidence;
+/// its reports due, filed, acknowledged and their due-date moves; evaluations of those
+/// reports and measures; ordered by day, kind, summary, node id), and the first 100 owners.
+const TIMELINE: &str = concat!(
+    "WITH o AS (SELECT * FROM regulatory_order WHERE reference = $1 AND archived_at IS NULL), \
+     mo AS (SELECT DISTINCT mf.measure_id AS id FROM measure_finding mf JOIN finding f ON f.id = mf.finding_id \
+            WHERE f.order_id = (SELECT id FROM o)), \
+     ms AS (SELECT m.* FROM measure m WHERE m.id IN (SELECT id FROM mo)), \
+     mh AS (", due_versions!("measure", "SELECT id FROM mo"), "), \
+     rs AS (SELECT r.* FROM report r WHERE r.order_id = (SELECT id FROM o)), \
+     rh AS (", due_versions!("report", "SELECT id FROM rs"), "), \
+     cr AS (SELECT c.*, m.code, CASE c.kind \
+              WHEN 'DEFER' THEN 'defer ' || m.code || COALESCE(' until ' || ", ymd!("c.defer_until"), ", '') \
+              WHEN 'CANCEL' THEN 'cancel ' || m.code \
+              ELSE 'move ' || m.code || '''s due date to ' || COALESCE(", ymd!("c.proposed_due_on"), ", '') END AS asked \
+            FROM change_request c JOIN ms m ON m.id = c.measure_id), \
+     e (day, at, k, summary, node) AS ( \
+       SELECT o.issued_on, NULL::timestamptz, 1, o.reference || ' issued: ' || o.title, ", gid!("Order", "o.id"), " FROM o \
+       UNION ALL SELECT o.incident_disclosed_on, NULL, 0, 'the incident behind ' || o.reference || ' was disclosed publicly', ", gid!("Order", "o.id"), " \
+         FROM o WHERE o.incident_disclosed_on IS NOT NULL \
+       UNION ALL SELECT m.started_on, NULL, 2, m.code || ' started: ' || m.title, ", gid!("Measure", "m.id"), " FROM ms m WHERE m.started_on IS NOT NULL \
+       UNION ALL SELECT m.completed_on, NULL, 3, m.code || ' completed: ' || m.title, ", gid!("Measure", "m.id"), " FROM ms m WHERE m.completed_on IS NOT NULL \
+       UNION ALL SELECT (h.valid_from AT TIME ZONE 'UTC')::date, h.valid_from, 5, ", moved!("m.code"), ", ", gid!("Measure", "h.id"), " \
+         FROM mh h JOIN ms m ON m.id = h.id WHERE h.k > 1 AND h.due_on IS DISTINCT FROM h.prev \
+       UNION ALL SELECT (c.requested_at AT TIME ZONE 'UTC')::date, c.requested_at, 11, c.requested_by || ' asked to ' || c.asked || ': ' || c.reason, ", gid!("ChangeRequest", "c.id"), " FROM cr c \
+       UNION ALL SELECT (c.decided_at AT TIME ZONE 'UTC')::date, c.decided_at, 12, \
+           c.decided_by || ' ' || CASE WHEN c.status = 'REJECTED' THEN 'rejected' ELSE 'approved' END || ' the request to ' || c.asked || ': ' || COALESCE(c.decision_comment, ''), \
+           ", gid!("ChangeRequest", "c.id"), " FROM cr c WHERE c.decided_at IS NOT NULL AND c.decided_by IS NOT NULL \
+       UNION ALL SELECT (c.expired_at AT TIME ZONE 'UTC')::date, c.expired_at, 13, \
+           c.code || '''s deferral ended (' || COALESCE(", ymd!("c.defer_until"), ", '') || '); back to ' || COALESCE(c.previous_status, ''), \
+           ", gid!("ChangeRequest", "c.id"), " FROM cr c WHERE c.expired_at IS NOT NULL \
+       UNION ALL SELECT (a.at AT TIME ZONE 'UTC')::date, a.at, 4, m.code || ' ' || a.action || ' by ' || a.actor, ", gid!("Measure", "m.id"), " \
+         FROM audit_event a JOIN ms m ON a.entity_id = m.id::text WHERE a.entity = 'Measure' AND a.action <> 'create' \
+       UNION ALL SELECT COALESCE(v.issued_on, (v.submitted_at AT TIME ZONE 'UTC')::date), NULL, 6, 'evidence: ' || v.title, ", gid!("Evidence", "v.id"), " \
+         FROM evidence v WHERE v.measure_id IN (SELECT id FROM mo) \
+       UNION ALL SELECT r.due_on, NULL, 7, 'report due: ' || r.title, ", gid!("Report", "r.id"), " FROM rs r \
+       UNION ALL SELECT r.submitted_on, NULL, 8, 'report filed: ' || r.title, ", gid!("Report", "r.id"), " FROM rs r WHERE r.submitted_on IS NOT NULL \
+       UNION ALL SELECT r.acknowledged_on, NULL, 9, 'report acknowledged: ' || r.title, ", gid!("Report", "r.id"), " FROM rs r WHERE r.acknowledged_on IS NOT NULL \
+       UNION ALL SELECT (h.valid_from AT TIME ZONE 'UTC')::date, h.valid_from, 5, ", moved!("'report ' || r.code"), ", ", gid!("Report", "h.id"), " \
+         FROM rh h JOIN rs r ON r.id = h.id WHERE h.k > 1 AND h.due_on IS DISTINCT FROM h.prev \
+       UNION ALL SELECT (v.evaluated_at AT TIME ZONE 'UTC')::date, v.evaluated_at, 10, 'evaluation by ' || v.evaluator_subject || ': ' || v.verdict, ", gid!("Evaluation", "v.id"), " \
+         FROM evaluation v WHERE v.report_id IN (SELECT id FROM rs) OR v.measure_id IN (SELECT id FROM mo)), \
+     t AS (SELECT * FROM e ORDER BY day, k, summary COLLATE \"C\", node COLLATE \"C\" LIMIT 100), \
+     l AS (SELECT mf.measure_id, m.status, ", overdue!("m"), " AS late, \
+             EXISTS (SELECT 1 FROM mh h WHERE h.id = m.id AND h.due_on > h.low) AS slipped \
+           FROM measure_finding mf JOIN finding f ON f.id = mf.finding_id JOIN measure m ON m.id = mf.measure_id \
+           WHERE f.order_id = (SELECT id FROM o) AND f.archived_at IS NULL AND m.archived_at IS NULL), \
+     g AS (SELECT count(DISTINCT measure_id) AS total, \
+             count(DISTINCT measure_id) FILTER (WHERE status = 'PLANNED') AS planned, \
+             count(DISTINCT measure_id) FILTER (WHERE status = 'IN_PROGRESS') AS in_progress, \
+             count(DISTINCT measure_id) FILTER (WHERE status = 'IMPLEMENTED') AS implemented, \
+             count(DISTINCT measure_id) FILTER (WHERE status = 'VERIFIED') AS verified, \
+             count(DISTINCT measure_id) FILTER (WHERE status = 'DEFERRED') AS deferred, \
+             count(DISTINCT measure_id) FILTER (WHERE status = 'CANCELLED') AS cancelled, \
+             count(DISTINCT measure_id) FILTER (WHERE late) AS overdue, \
+             count(DISTINCT measure_id) FILTER (WHERE slipped) AS slipped FROM l) \
+     SELECT json_build_object('data', json_build_object( \
+       'orderByReference', (SELECT json_build_object('id', ", gid!("Order", "o.id"), ", 'reference', o.reference, 'kind', o.kind, \
+          'title', o.title, 'titleLocal', o.title_local, 'legalBasis', o.legal_basis, 'issuedOn', ", ymd!("o.issued_on"), ", \
+          'incidentDisclosedOn', ", ymd!("o.incident_disclosed_on"), ", 'status', o.status, 'summary', o.summary, \
+          'regulator', (SELECT json_build_object('id', ", gid!("Regulator", "r.id"), ", 'code', r.code, 'name', r.name, 'nameLocal', r.name_local) \
+                        FROM regulator r WHERE r.id = o.regulator_id), \
+          'progress', (SELECT json_build_object('findings', (SELECT count(*) FROM finding f WHERE f.order_id = o.id AND f.archived_at IS NULL), ", figures!(), ", 'slipped', g.slipped) \
+                       FROM g WHERE o.issued_on <= (now() AT TIME ZONE 'UTC')::date), \
+          'findings', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('id', ", gid!("Finding", "f.id"), ", 'number', f.number, \
+              'category', f.category, 'title', f.title, 'facts', f.facts, 'factsEn', f.facts_en, 'directive', f.directive, \
+              'directiveEn', f.directive_en) ORDER BY f.number, f.id), '[]') \
+            FROM (SELECT * FROM finding f WHERE f.order_id = o.id AND f.archived_at IS NULL ORDER BY f.number, f.id LIMIT 100) f)), \
+          'timeline', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('on', ", ymd!("t.day"), ", \
+              'at', ", rfc3339!("t.at"), ", \
+              'kind', (ARRAY['INCIDENT_DISCLOSED','ORDER_ISSUED','MEASURE_STARTED','MEASURE_COMPLETED','MEASURE_CHANGED', \
+                             'DUE_DATE_MOVED','EVIDENCE_ADDED','REPORT_DUE','REPORT_SUBMITTED','REPORT_ACKNOWLEDGED', \
+                             'EVALUATION','CHANGE_REQUESTED','CHANGE_DECIDED','DEFERRAL_ENDED'])[t.k + 1], \
+              'summary', t.summary, 'nodeId', t.node) ORDER BY t.day, t.k, t.summary COLLATE \"C\", t.node COLLATE \"C\"), '[]') FROM t))) \
+        FROM o), \
+       'owners', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('id', ", gid!("Owner", "w.id"), ", 'code', w.code, \
+          'name', w.name, 'nameLocal', w.name_local) ORDER BY w.code, w.id), '[]') \
+        FROM (SELECT * FROM owner WHERE archived_at IS NULL ORDER BY code, id LIMIT 100) w))))::text"
+);
 
 const UPDATE: &str = "UPDATE measure SET plan = $3, version = version + 1, updated_at = now() \
    WHERE id = $1 AND version = $2 AND archived_at IS NULL \
@@ -281,6 +508,15 @@ async fn answer(pool: &PgPool, body: &Value) -> Result<Option<String>, String> {
         .get("operationName")
         .and_then(Value::as_str)
         .unwrap_or("");
+    // A caller limited to orders: their ids.
+    let scope: Option<Vec<i64>> = match var(body, "orders") {
+        None => None,
+        Some(v) => Some(
+            v.as_array()
+                .and_then(|a| a.iter().map(Value::as_i64).collect::<Option<Vec<_>>>())
+                .ok_or("variables.orders: a list of order ids")?,
+        ),
+    };
     let r = match op {
         "progress" => sqlx::query_scalar(PROGRESS).fetch_optional(pool).await,
         "asof_progress" | "asof_overdue" | "asof_dashboard" => {
@@ -294,10 +530,36 @@ async fn answer(pool: &PgPool, body: &Value) -> Result<Option<String>, String> {
                 .ok_or("variables.asOf")?;
             sqlx::query_scalar(sql).bind(day).fetch_optional(pool).await
         }
-        "overdue" => sqlx::query_scalar(OVERDUE).fetch_optional(pool).await,
+        "overdue" => match &scope {
+            None => sqlx::query_scalar(OVERDUE).fetch_optional(pool).await,
+            Some(orders) => {
+                sqlx::query_scalar(OVERDUE_SCOPED)
+                    .bind(orders)
+                    .fetch_optional(pool)
+                    .await
+            }
+        },
         "order" => {
             let reference = var(body, "reference").and_then(Value::as_str).unwrap_or("");
-            sqlx::query_scalar(ORDER)
+            match &scope {
+                None => {
+                    sqlx::query_scalar(ORDER)
+                        .bind(reference)
+                        .fetch_optional(pool)
+                        .await
+                }
+                Some(orders) => {
+                    sqlx::query_scalar(ORDER_SCOPED)
+                        .bind(reference)
+                        .bind(orders)
+                        .fetch_optional(pool)
+                        .await
+                }
+            }
+        }
+        "timeline" => {
+            let reference = var(body, "reference").and_then(Value::as_str).unwrap_or("");
+            sqlx::query_scalar(TIMELINE)
                 .bind(reference)
                 .fetch_optional(pool)
                 .await
@@ -306,10 +568,21 @@ async fn answer(pool: &PgPool, body: &Value) -> Result<Option<String>, String> {
             let after = var(body, "after")
                 .and_then(Value::as_str)
                 .map(str::to_owned);
-            sqlx::query_scalar(MEASURES)
-                .bind(after)
-                .fetch_optional(pool)
-                .await
+            match &scope {
+                None => {
+                    sqlx::query_scalar(MEASURES)
+                        .bind(after)
+                        .fetch_optional(pool)
+                        .await
+                }
+                Some(orders) => {
+                    sqlx::query_scalar(MEASURES_SCOPED)
+                        .bind(after)
+                        .bind(orders)
+                        .fetch_optional(pool)
+                        .await
+                }
+            }
         }
         "update" => {
             let id = var(body, "id")
@@ -354,6 +627,10 @@ async fn main() -> anyhow::Result<()> {
             "asof_overdue" => AS_OF_OVERDUE,
             "asof_dashboard" => AS_OF_DASHBOARD,
             "progress" => PROGRESS,
+            "timeline" => TIMELINE,
+            "overdue_scoped" => OVERDUE_SCOPED,
+            "order_scoped" => ORDER_SCOPED,
+            "measures_scoped" => MEASURES_SCOPED,
             _ => OVERDUE,
         };
         println!("{sql}");
