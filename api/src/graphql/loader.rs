@@ -448,7 +448,7 @@ via_link!(
     MeasureId,
     SystemId,
     system,
-    scope::systems,
+    scope::systems_of_visible_measures,
     [Code, Id]
 );
 via_link!(

@@ -119,6 +119,22 @@ pub fn systems(caller: &Caller) -> Condition {
     }
 }
 
+/// The systems of given measures the caller may see, as a condition on the `measure_system`
+/// link of a statement that joins it (the systems-of-a-measure loader): the link's measure
+/// must be visible, which makes its system visible too. It never shows more than
+/// [`systems`], and is checked per link row of the requested measures: [`systems`] there made
+/// PostgreSQL walk every link of every system (0.5 s per page of an evaluator's measures at
+/// 100,000 measures, BENCHMARKS.md round three), this one probes the hundred links asked for.
+pub fn systems_of_visible_measures(caller: &Caller) -> Condition {
+    match caller.order_scope() {
+        None => Condition::all(),
+        Some(g) => Condition::all().add(
+            Expr::col((measure_system::Entity, measure_system::Column::MeasureId))
+                .in_subquery(visible_measure_ids(g)),
+        ),
+    }
+}
+
 pub fn owners(caller: &Caller) -> Condition {
     match caller.order_scope() {
         None => Condition::all(),
