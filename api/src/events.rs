@@ -97,19 +97,13 @@ pub async fn notify_in<C: ConnectionTrait>(
     .map(|_| ())
 }
 
-/// On PostgreSQL, publishes a change to every replica (`NOTIFY`) and returns true; on SQLite
-/// returns false (only the process's own bus can hear it). Usable without a bus (the CLI).
-pub async fn notify(db: &DatabaseConnection, change: &Change) -> bool {
+/// On PostgreSQL, publishes a change to every replica (`NOTIFY`, on its own) and returns
+/// true; on SQLite returns false (only the process's own bus can hear it).
+async fn notify(db: &DatabaseConnection, change: &Change) -> bool {
     if db.get_database_backend() != DatabaseBackend::Postgres {
         return false;
     }
-    let payload = serde_json::to_string(change).expect("serialisable change");
-    let stmt = Statement::from_sql_and_values(
-        DatabaseBackend::Postgres,
-        "SELECT pg_notify($1, $2)",
-        [CHANNEL.into(), payload.into()],
-    );
-    if let Err(e) = db.execute(stmt).await {
+    if let Err(e) = notify_in(db, change).await {
         tracing::error!(error = %e, ?change, "could not publish a change");
     }
     true
@@ -210,10 +204,13 @@ pub async fn report_changed(ctx: &async_graphql::Context<'_>, id: i64, order_id:
     }
 }
 
-/// After a token's revocation committed: open connections that use it close, on every
-/// replica.
-pub async fn token_revoked(ctx: &async_graphql::Context<'_>, jti: &str) {
+/// After a token's revocation committed: open connections that use it close. On PostgreSQL
+/// every replica heard of it when it committed (its `NOTIFY` is part of
+/// `service::tokens::revoke`); on SQLite this process's bus is told here.
+pub fn token_revoked(ctx: &async_graphql::Context<'_>, jti: &str) {
     if let Some(bus) = ctx.data_opt::<Bus>() {
-        bus.publish(Change::token_revoked(jti)).await;
+        if bus.db.get_database_backend() != DatabaseBackend::Postgres {
+            let _ = bus.tx.send(Change::token_revoked(jti));
+        }
     }
 }

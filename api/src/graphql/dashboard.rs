@@ -447,14 +447,14 @@ impl PerRequest {
         &self,
         db: &DatabaseConnection,
         who: &Caller,
-        rollups: Option<&Rollups>,
+        rollups: &Rollups,
     ) -> &DataLoader<ProgressLoader> {
         self.progress.get_or_init(|| {
             DataLoader::new(
                 ProgressLoader {
                     db: db.clone(),
                     who: who.clone(),
-                    rollups: rollups.cloned(),
+                    rollups: rollups.clone(),
                 },
                 tokio::spawn,
             )
@@ -467,7 +467,7 @@ impl PerRequest {
 pub struct ProgressLoader {
     db: DatabaseConnection,
     who: Caller,
-    rollups: Option<Rollups>,
+    rollups: Rollups,
 }
 
 impl DlLoader<(i64, Option<Tense>, Slipped)> for ProgressLoader {
@@ -484,11 +484,10 @@ impl DlLoader<(i64, Option<Tense>, Slipped)> for ProgressLoader {
         }
         let mut out = HashMap::new();
         for ((day, slipped), orders) in by_day {
-            let work = orders_progress(&self.db, &self.who, &orders, day, slipped);
-            let figures = match &self.rollups {
-                Some(r) => r.run(work).await?,
-                None => work.await?,
-            };
+            let figures = self
+                .rollups
+                .run(orders_progress(&self.db, &self.who, &orders, day, slipped))
+                .await?;
             for (id, p) in figures {
                 out.insert((id, day, slipped), p);
             }
@@ -510,7 +509,7 @@ pub async fn progress_of_order(
         crate::error::AppError::from(anyhow::anyhow!("the request carries no PerRequest loaders"))
     })?;
     let slipped = Slipped::selected(ctx);
-    per.progress(db, who, ctx.data_opt::<Rollups>())
+    per.progress(db, who, ctx.data_unchecked::<Rollups>())
         .load_one((order_id, tense, slipped))
         .await
 }

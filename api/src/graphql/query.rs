@@ -753,9 +753,6 @@ impl PlanQuery {
             tense,
             dashboard::Slipped::selected(ctx),
         );
-        match ctx.data_opt::<dashboard::Rollups>() {
-            Some(rollups) => rollups.run(work).await,
-            None => work.await,
-        }
+        ctx.data_unchecked::<dashboard::Rollups>().run(work).await
     }
 }

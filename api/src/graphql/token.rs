@@ -153,7 +153,7 @@ impl TokenMutation {
         let gate = ctx.data_unchecked::<Arc<WriteGate>>();
         let by = tokens::Issuer::caller(caller(ctx)?);
         let row = tokens::revoke(db, gate, &jti, &by).await?;
-        crate::events::token_revoked(ctx, &jti).await;
+        crate::events::token_revoked(ctx, &jti);
         Ok(row.into())
     }
 }

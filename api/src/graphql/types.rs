@@ -85,8 +85,6 @@ fn permissions(who: &Caller, write: Permission) -> Permissions {
         can_edit: who.can(write),
         can_view_contact: who.can(Permission::ReadContacts),
         can_generate_report: who.can(Permission::GenerateReports),
-        can_download_bundle: who.can(Permission::GenerateReports)
-            || who.can(Permission::WriteEvaluations),
         ..Default::default()
     }
 }

@@ -355,7 +355,8 @@ pub async fn revoke<C: TransactionTrait + ConnectionTrait>(
         },
     )
     .await?;
-    // Every replica forgets the token exactly when this commits (PostgreSQL).
+    // Every replica hears of it exactly when this commits (PostgreSQL): open connections
+    // that use the token close.
     crate::events::notify_in(&txn, &crate::events::Change::token_revoked(jti)).await?;
     txn.commit().await?;
     Ok(row)
