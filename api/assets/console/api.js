@@ -90,6 +90,14 @@ async function decode(res) {
   return body;
 }
 
+/**
+ * Anything an action threw, as an `ApiError` (its code `ERROR` when it was not one).
+ * @param {unknown} err
+ */
+export function asApiError(err) {
+  return err instanceof ApiError ? err : new ApiError('ERROR', String(err));
+}
+
 /** @param {GraphQLError} e */
 export function toApiError(e) {
   return new ApiError(e.extensions?.code || 'ERROR', e.message, e.extensions?.field);

@@ -4,7 +4,7 @@
 import { h } from './vendor/preact.js';
 import { useCallback, useEffect, useRef, useState } from './vendor/hooks.js';
 import htm from './vendor/htm.js';
-import { ApiError, query, subscribe } from './api.js';
+import { ApiError, asApiError, query, subscribe } from './api.js';
 import { t, te, fmtDate, onPrefs, bilingual } from './i18n.js';
 
 export const html = htm.bind(h);
@@ -104,7 +104,7 @@ export function useQuery(document, variables, opts = {}) {
       (data) => mine === seq.current && setState({ data, error: null, loading: false }),
       (error) =>
         mine === seq.current &&
-        setState({ data: null, error: error instanceof ApiError ? error : new ApiError('ERROR', String(error)), loading: false }),
+        setState({ data: null, error: asApiError(error), loading: false }),
     );
   }, [document, key, tick, opts.skip]);
   const reload = useCallback(() => setTick((n) => n + 1), []);
@@ -135,6 +135,28 @@ export function useLive(document, variables, onChange, enabled = true) {
       off();
     };
   }, [document, key, enabled]);
+}
+
+/**
+ * One action a control starts (a mutation, a download): whether it runs, the error it
+ * threw, and the message it answered. `run(work)` clears both and runs `work`; it answers
+ * whether `work` succeeded.
+ */
+export function useAction() {
+  const [state, setState] = useState(/** @type {{ busy: boolean, error: ApiError | null, done: string | null }} */ ({ busy: false, error: null, done: null }));
+  /** @param {() => Promise<string | null>} work */
+  const run = async (work) => {
+    setState({ busy: true, error: null, done: null });
+    try {
+      const done = await work();
+      setState({ busy: false, error: null, done });
+      return true;
+    } catch (err) {
+      setState({ busy: false, error: asApiError(err), done: null });
+      return false;
+    }
+  };
+  return { ...state, run };
 }
 
 // --- components ----------------------------------------------------------------------

@@ -1,9 +1,8 @@
 // Evaluations of a report or a measure: the list, and the form for callers who may evaluate
 // (the API's `permissions.canEvaluate`).
-import { useState } from '../vendor/hooks.js';
-import { html, Empty, ErrorBox, Notice } from '../ui.js';
+import { html, useAction, Empty, ErrorBox, Notice } from '../ui.js';
 import { t, te, bilingual, fmtInstant } from '../i18n.js';
-import { ApiError, query } from '../api.js';
+import { query } from '../api.js';
 import { ADD_EVALUATION } from '../queries.js';
 
 const VERDICTS = ['SATISFACTORY', 'NEEDS_IMPROVEMENT', 'UNSATISFACTORY'];
@@ -22,27 +21,18 @@ export function EvaluationList({ evaluations }) {
 
 /** @param {{ target: { reportId?: string, measureId?: string }, onDone: () => void }} props */
 export function EvaluationForm({ target, onDone }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(/** @type {ApiError | null} */ (null));
-  const [done, setDone] = useState(/** @type {string | null} */ (null));
+  const { busy, error, done, run } = useAction();
   /** @param {Event} e */
-  const onSubmit = async (e) => {
+  const onSubmit = (e) => {
     e.preventDefault();
     const form = /** @type {HTMLFormElement} */ (e.currentTarget);
     const data = new FormData(form);
-    setBusy(true);
-    setError(null);
-    setDone(null);
-    try {
+    run(async () => {
       await query(ADD_EVALUATION, { input: { ...target, verdict: String(data.get('verdict')), comment: String(data.get('comment') || '') || null } });
       form.reset();
-      setDone(t('evaluations.added'));
       onDone();
-    } catch (err) {
-      setError(err instanceof ApiError ? err : new ApiError('ERROR', String(err)));
-    } finally {
-      setBusy(false);
-    }
+      return t('evaluations.added');
+    });
   };
   return html`<form class="evaluation" onSubmit=${onSubmit} data-action="add-evaluation">
     <h3>${t('evaluations.add')}</h3>

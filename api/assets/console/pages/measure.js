@@ -4,7 +4,7 @@
 // and evaluations.
 import { useRef, useState } from '../vendor/hooks.js';
 import {
-  html, Link, useQuery, useLive, Loading, ErrorBox, Empty, StatusBadge, DateText, PageTitle, Notice, orderPath,
+  html, Link, useQuery, useLive, useAction, Loading, ErrorBox, Empty, StatusBadge, DateText, PageTitle, Notice, orderPath,
 } from '../ui.js';
 import { t, te, bilingual, fmtInstant } from '../i18n.js';
 import { ApiError, query, upload, sha256Hex, downloadWithToken } from '../api.js';
@@ -72,33 +72,24 @@ export function MeasurePage({ id }) {
 
 /** @param {{ measure: any, onDone: () => void }} props */
 function Transitions({ measure, onDone }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(/** @type {ApiError | null} */ (null));
-  const [done, setDone] = useState(/** @type {string | null} */ (null));
+  const { busy, error, done, run } = useAction();
   if (measure.transitions.length === 0) return null;
   /** @param {Event} e */
-  const onSubmit = async (e) => {
+  const onSubmit = (e) => {
     e.preventDefault();
     const form = /** @type {HTMLFormElement} */ (e.currentTarget);
     const submitter = /** @type {HTMLButtonElement | null} */ (/** @type {SubmitEvent} */ (e).submitter);
     const to = submitter?.value;
     if (!to) return;
     const data = new FormData(form);
-    setBusy(true);
-    setError(null);
-    setDone(null);
-    try {
+    run(async () => {
       await query(TRANSITION_MEASURE, {
         input: { id: measure.id, version: measure.version, to, reason: String(data.get('reason') || '') || null, on: String(data.get('on') || '') || null },
       });
-      setDone(t('measure.moved', { status: te('status', to) }));
       form.reset();
       onDone();
-    } catch (err) {
-      setError(err instanceof ApiError ? err : new ApiError('ERROR', String(err)));
-    } finally {
-      setBusy(false);
-    }
+      return t('measure.moved', { status: te('status', to) });
+    });
   };
   return html`<section aria-labelledby="transition">
     <h2 id="transition">${t('measure.transition')}</h2>
@@ -119,6 +110,7 @@ function Transitions({ measure, onDone }) {
 /** @param {{ measure: any, onDone: () => void }} props */
 function EvidenceSection({ measure, onDone }) {
   const items = measure.evidence.nodes;
+  const download = useAction();
   return html`<section aria-labelledby="evidence">
     <h2 id="evidence">${t('evidence.title')} (${items.length})</h2>
     ${items.length === 0 ? html`<${Empty} text=${t('evidence.none')} />` : null}
@@ -133,10 +125,11 @@ function EvidenceSection({ measure, onDone }) {
           ${e.supersedes ? html`<p class="meta">${t('evidence.supersedes', { title: e.supersedes.title })}</p>` : null}
           ${e.storageUri
             ? html`<p class="meta">${t('evidence.external')}: <code>${e.storageUri}</code></p>`
-            : html`<button type="button" class="link" onClick=${() => downloadWithToken(e.downloadPath, e.title)}>${t('evidence.download')}</button>`}
+            : html`<button type="button" class="link" onClick=${() => download.run(async () => (await downloadWithToken(e.downloadPath, e.title), null))}>${t('evidence.download')}</button>`}
         </li>`,
       )}
     </ul>
+    ${download.error ? html`<${ErrorBox} error=${download.error} />` : null}
     ${measure.permissions.canAddEvidence ? html`<${UploadForm} measure=${measure} onDone=${onDone} />` : null}
   </section>`;
 }
@@ -145,8 +138,7 @@ function EvidenceSection({ measure, onDone }) {
 function UploadForm({ measure, onDone }) {
   const [before, setBefore] = useState(/** @type {string | null} */ (null));
   const [after, setAfter] = useState(/** @type {string | null} */ (null));
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(/** @type {ApiError | null} */ (null));
+  const { busy, error, run } = useAction();
   const fileRef = useRef(/** @type {HTMLInputElement | null} */ (null));
   /** @param {Event} e */
   const onFile = async (e) => {
@@ -155,15 +147,13 @@ function UploadForm({ measure, onDone }) {
     setBefore(file ? await sha256Hex(file) : null);
   };
   /** @param {Event} e */
-  const onSubmit = async (e) => {
+  const onSubmit = (e) => {
     e.preventDefault();
     const form = /** @type {HTMLFormElement} */ (e.currentTarget);
     const file = fileRef.current?.files?.[0];
     if (!file) return;
     const data = new FormData(form);
-    setBusy(true);
-    setError(null);
-    try {
+    run(async () => {
       const hash = before ?? (await sha256Hex(file));
       const res = await upload(
         UPLOAD_EVIDENCE,
@@ -175,11 +165,8 @@ function UploadForm({ measure, onDone }) {
       );
       setAfter(res.uploadEvidence.sha256);
       onDone();
-    } catch (err) {
-      setError(err instanceof ApiError ? err : new ApiError('ERROR', String(err)));
-    } finally {
-      setBusy(false);
-    }
+      return null;
+    });
   };
   return html`<form class="upload" onSubmit=${onSubmit} data-action="upload-evidence">
     <h3>${t('evidence.upload')}</h3>

@@ -1,8 +1,8 @@
 // Reports: drafts and due dates; one report with its submission (confirmed first), frozen
 // snapshot, evaluations and downloads in every format the API generates.
-import { useRef, useState } from '../vendor/hooks.js';
+import { useRef } from '../vendor/hooks.js';
 import {
-  html, Link, useQuery, useLive, Loading, ErrorBox, Empty, DateText, PageTitle, Notice, reportPath, orderPath, measurePath, StatusBadge,
+  html, Link, useQuery, useLive, useAction, Loading, ErrorBox, Empty, DateText, PageTitle, Notice, reportPath, orderPath, measurePath, StatusBadge,
 } from '../ui.js';
 import { t, te, bilingual } from '../i18n.js';
 import { ApiError, query, saveBlob, blobOfBase64 } from '../api.js';
@@ -88,24 +88,17 @@ export function ReportPage({ id }) {
 /** @param {{ report: any, onDone: () => void }} props */
 function SubmitReport({ report, onDone }) {
   const dialog = useRef(/** @type {HTMLDialogElement | null} */ (null));
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(/** @type {ApiError | null} */ (null));
-  const [done, setDone] = useState(/** @type {string | null} */ (null));
-  const submit = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      await query(SUBMIT_REPORT, { id: report.id, version: report.version });
-      dialog.current?.close();
-      setDone(t('reports.submittedOk'));
+  const { busy, error, done, run } = useAction();
+  const submit = () =>
+    run(async () => {
+      try {
+        await query(SUBMIT_REPORT, { id: report.id, version: report.version });
+      } finally {
+        dialog.current?.close();
+      }
       onDone();
-    } catch (err) {
-      dialog.current?.close();
-      setError(err instanceof ApiError ? err : new ApiError('ERROR', String(err)));
-    } finally {
-      setBusy(false);
-    }
-  };
+      return t('reports.submittedOk');
+    });
   return html`<section class="submit">
     <button type="button" class="primary" data-action="submit-report" onClick=${() => dialog.current?.showModal()}>${t('reports.submit')}</button>
     <dialog ref=${dialog} aria-labelledby="confirm-title">
@@ -124,30 +117,24 @@ function SubmitReport({ report, onDone }) {
 
 /** @param {{ report: any }} props */
 function Downloads({ report }) {
-  const [error, setError] = useState(/** @type {ApiError | null} */ (null));
+  const { error, run } = useAction();
   // A submitted report is generated from the plan as it stood on its submission day.
   const asOf = report.submittedOn || null;
   /** @param {string} format */
-  const generated = async (format) => {
-    setError(null);
-    try {
+  const generated = (format) =>
+    run(async () => {
       const d = await query(GENERATED_REPORT, { orderId: report.order.id, asOf, format });
       const g = d.regulatorReport;
       saveBlob(blobOfBase64(g.contentBase64, g.mediaType), g.filename);
-    } catch (err) {
-      setError(err instanceof ApiError ? err : new ApiError('ERROR', String(err)));
-    }
-  };
-  const bundle = async () => {
-    setError(null);
-    try {
+      return null;
+    });
+  const bundle = () =>
+    run(async () => {
       const d = await query(REPORT_BUNDLE, { reportId: report.id });
       const b = d.reportBundle;
       saveBlob(blobOfBase64(b.contentBase64, b.mediaType), b.fileName);
-    } catch (err) {
-      setError(err instanceof ApiError ? err : new ApiError('ERROR', String(err)));
-    }
-  };
+      return null;
+    });
   return html`<section aria-labelledby="downloads">
     <h2 id="downloads">${t('reports.downloads')}</h2>
     <ul class="downloads">

@@ -1,16 +1,15 @@
 // Sign-in: paste a token (kept for this tab only); on a demo server, pick a demo role. The
 // token is checked with one query before it is kept. (An OIDC sign-in can sit beside these.)
 import { useEffect, useState } from '../vendor/hooks.js';
-import { html, ErrorBox, PageTitle } from '../ui.js';
+import { html, useAction, ErrorBox, PageTitle } from '../ui.js';
 import { t } from '../i18n.js';
-import { ApiError, query, setToken, clearToken } from '../api.js';
+import { query, setToken, clearToken } from '../api.js';
 import { SIGN_IN_CHECK } from '../queries.js';
 
 /** @param {{ onSignedIn: () => void }} props */
 export function SignIn({ onSignedIn }) {
   const [demo, setDemo] = useState(/** @type {{ role: string, subject: string, orders: string[], token: string }[]} */ ([]));
-  const [error, setError] = useState(/** @type {ApiError | null} */ (null));
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
   useEffect(() => {
     fetch('/console/demo-tokens', { headers: { Accept: 'application/json' } })
       .then((r) => (r.ok ? r.json() : { tokens: [] }))
@@ -18,20 +17,18 @@ export function SignIn({ onSignedIn }) {
       .catch(() => setDemo([]));
   }, []);
   /** @param {string} token */
-  const use = async (token) => {
-    setBusy(true);
-    setError(null);
-    setToken(token.trim());
-    try {
-      await query(SIGN_IN_CHECK);
+  const use = (token) =>
+    run(async () => {
+      setToken(token.trim());
+      try {
+        await query(SIGN_IN_CHECK);
+      } catch (err) {
+        clearToken();
+        throw err;
+      }
       onSignedIn();
-    } catch (err) {
-      clearToken();
-      setError(err instanceof ApiError ? err : new ApiError('ERROR', String(err)));
-    } finally {
-      setBusy(false);
-    }
-  };
+      return null;
+    });
   /** @param {Event} e */
   const onSubmit = (e) => {
     e.preventDefault();
