@@ -230,55 +230,6 @@ const AS_OF_DASHBOARD: &str = concat!(
         FROM (SELECT * FROM regulator WHERE archived_at IS NULL ORDER BY code, id LIMIT 20) r))))::text"
 );
 
-const OVERDUE: &str = concat!(
-    "WITH page AS (SELECT m.id, m.code, m.owner_id FROM measure m WHERE m.archived_at IS NULL AND ",
-    overdue!("m"),
-    " ORDER BY m.code, m.id LIMIT 100) \
-     SELECT json_build_object('data', json_build_object('measures', json_build_object('nodes', \
-       COALESCE(json_agg(json_build_object( \
-         'code', p.code, \
-         'owner', (SELECT json_build_object('name', ow.name) FROM owner ow WHERE ow.id = p.owner_id), \
-         'findings', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('number', f.number) ORDER BY f.order_id, f.number), '[]') \
-                       FROM measure_finding mf JOIN finding f ON f.id = mf.finding_id WHERE mf.measure_id = p.id AND f.archived_at IS NULL)), \
-         'systems', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('code', s.code) ORDER BY s.code), '[]') \
-                       FROM measure_system ms JOIN system s ON s.id = ms.system_id WHERE ms.measure_id = p.id AND s.archived_at IS NULL)), \
-         'evidenceCount', (SELECT count(*) FROM evidence e WHERE e.measure_id = p.id) \
-       ) ORDER BY p.code, p.id), '[]'))))::text FROM page p"
-);
-
-const ORDER: &str = "SELECT json_build_object('data', json_build_object('orderByReference', \
-   (SELECT json_build_object('reference', o.reference, 'title', o.title, \
-     'findings', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('number', f.number, 'title', f.title, \
-        'measures', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('code', m.code, 'status', m.status) ORDER BY m.code, m.id), '[]') \
-            FROM (SELECT m.code, m.id, m.status FROM measure_finding mf JOIN measure m ON m.id = mf.measure_id \
-                  WHERE mf.finding_id = f.id AND m.archived_at IS NULL ORDER BY m.code, m.id LIMIT 100) m)) \
-        ) ORDER BY f.number, f.id), '[]') \
-        FROM (SELECT * FROM finding f WHERE f.order_id = o.id AND f.archived_at IS NULL ORDER BY f.number, f.id LIMIT 100) f)), \
-     'reports', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('code', r.code, 'status', r.status) ORDER BY r.due_on, r.id), '[]') \
-        FROM (SELECT * FROM report r WHERE r.order_id = o.id AND r.archived_at IS NULL ORDER BY r.due_on, r.id LIMIT 100) r))) \
-    FROM regulatory_order o WHERE o.reference = $1 AND o.archived_at IS NULL)))::text";
-
-/// `order` for a caller limited to the orders `$2`: a granted order only (its findings,
-/// their measures and its reports are then all in scope).
-const ORDER_SCOPED: &str = "SELECT json_build_object('data', json_build_object('orderByReference', \
-   (SELECT json_build_object('reference', o.reference, 'title', o.title, \
-     'findings', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('number', f.number, 'title', f.title, \
-        'measures', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('code', m.code, 'status', m.status) ORDER BY m.code, m.id), '[]') \
-            FROM (SELECT m.code, m.id, m.status FROM measure_finding mf JOIN measure m ON m.id = mf.measure_id \
-                  WHERE mf.finding_id = f.id AND m.archived_at IS NULL ORDER BY m.code, m.id LIMIT 100) m)) \
-        ) ORDER BY f.number, f.id), '[]') \
-        FROM (SELECT * FROM finding f WHERE f.order_id = o.id AND f.archived_at IS NULL ORDER BY f.number, f.id LIMIT 100) f)), \
-     'reports', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('code', r.code, 'status', r.status) ORDER BY r.due_on, r.id), '[]') \
-        FROM (SELECT * FROM report r WHERE r.order_id = o.id AND r.archived_at IS NULL ORDER BY r.due_on, r.id LIMIT 100) r))) \
-    FROM regulatory_order o WHERE o.reference = $1 AND o.archived_at IS NULL AND o.id = ANY($2))))::text";
-
-const MEASURES: &str = "WITH page AS (SELECT m.id, m.code, m.title, m.status, m.due_on FROM measure m \
-     WHERE m.archived_at IS NULL AND m.code > COALESCE($1, '') ORDER BY m.code, m.id LIMIT 101), \
-   shown AS (SELECT * FROM page ORDER BY code, id LIMIT 100) \
-   SELECT json_build_object('data', json_build_object('measures', json_build_object( \
-     'nodes', (SELECT COALESCE(json_agg(json_build_object('code', code, 'title', title, 'status', status, 'dueOn', due_on) ORDER BY code, id), '[]') FROM shown), \
-     'pageInfo', json_build_object('hasNextPage', (SELECT count(*) > 100 FROM page), 'endCursor', (SELECT max(code) FROM shown)))))::text";
-
 /// The measures answering a finding of the granted orders (`$N`, an `int8[]`): remedy's
 /// scope for an order-limited caller (api/src/service/scope.rs).
 macro_rules! in_scope {
@@ -293,38 +244,90 @@ macro_rules! in_scope {
     };
 }
 
+/// The overdue page; `$scope` narrows its measures and `$findings` their findings (both empty
+/// for an unscoped caller).
+macro_rules! overdue_page {
+    ($scope:expr, $findings:literal) => {
+        concat!(
+            "WITH page AS (SELECT m.id, m.code, m.owner_id FROM measure m WHERE m.archived_at IS NULL AND ",
+            overdue!("m"),
+            $scope,
+            " ORDER BY m.code, m.id LIMIT 100) \
+             SELECT json_build_object('data', json_build_object('measures', json_build_object('nodes', \
+               COALESCE(json_agg(json_build_object( \
+                 'code', p.code, \
+                 'owner', (SELECT json_build_object('name', ow.name) FROM owner ow WHERE ow.id = p.owner_id), \
+                 'findings', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('number', f.number) ORDER BY f.order_id, f.number), '[]') \
+                               FROM measure_finding mf JOIN finding f ON f.id = mf.finding_id \
+                               WHERE mf.measure_id = p.id AND f.archived_at IS NULL",
+            $findings,
+            ")), \
+                 'systems', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('code', s.code) ORDER BY s.code), '[]') \
+                               FROM measure_system ms JOIN system s ON s.id = ms.system_id WHERE ms.measure_id = p.id AND s.archived_at IS NULL)), \
+                 'evidenceCount', (SELECT count(*) FROM evidence e WHERE e.measure_id = p.id) \
+               ) ORDER BY p.code, p.id), '[]'))))::text FROM page p"
+        )
+    };
+}
+
+const OVERDUE: &str = overdue_page!("", "");
+
 /// `overdue` for a caller limited to the orders `$1`: the measures in scope, and of each only
 /// the findings of granted orders (owner, systems and evidence through the visible measure).
-const OVERDUE_SCOPED: &str = concat!(
-    "WITH page AS (SELECT m.id, m.code, m.owner_id FROM measure m WHERE m.archived_at IS NULL AND ",
-    overdue!("m"),
-    " AND ",
-    in_scope!("m", "$1"),
-    " ORDER BY m.code, m.id LIMIT 100) \
-     SELECT json_build_object('data', json_build_object('measures', json_build_object('nodes', \
-       COALESCE(json_agg(json_build_object( \
-         'code', p.code, \
-         'owner', (SELECT json_build_object('name', ow.name) FROM owner ow WHERE ow.id = p.owner_id), \
-         'findings', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('number', f.number) ORDER BY f.order_id, f.number), '[]') \
-                       FROM measure_finding mf JOIN finding f ON f.id = mf.finding_id \
-                       WHERE mf.measure_id = p.id AND f.archived_at IS NULL AND f.order_id = ANY($1))), \
-         'systems', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('code', s.code) ORDER BY s.code), '[]') \
-                       FROM measure_system ms JOIN system s ON s.id = ms.system_id WHERE ms.measure_id = p.id AND s.archived_at IS NULL)), \
-         'evidenceCount', (SELECT count(*) FROM evidence e WHERE e.measure_id = p.id) \
-       ) ORDER BY p.code, p.id), '[]'))))::text FROM page p"
+const OVERDUE_SCOPED: &str = overdue_page!(
+    concat!(" AND ", in_scope!("m", "$1")),
+    " AND f.order_id = ANY($1)"
 );
 
+/// The order page (`orderByReference` with its findings, their measures and its reports);
+/// `$scope` narrows the order (empty for an unscoped caller).
+macro_rules! order_page {
+    ($scope:literal) => {
+        concat!(
+            "SELECT json_build_object('data', json_build_object('orderByReference', \
+   (SELECT json_build_object('reference', o.reference, 'title', o.title, \
+     'findings', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('number', f.number, 'title', f.title, \
+        'measures', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('code', m.code, 'status', m.status) ORDER BY m.code, m.id), '[]') \
+            FROM (SELECT m.code, m.id, m.status FROM measure_finding mf JOIN measure m ON m.id = mf.measure_id \
+                  WHERE mf.finding_id = f.id AND m.archived_at IS NULL ORDER BY m.code, m.id LIMIT 100) m)) \
+        ) ORDER BY f.number, f.id), '[]') \
+        FROM (SELECT * FROM finding f WHERE f.order_id = o.id AND f.archived_at IS NULL ORDER BY f.number, f.id LIMIT 100) f)), \
+     'reports', json_build_object('nodes', (SELECT COALESCE(json_agg(json_build_object('code', r.code, 'status', r.status) ORDER BY r.due_on, r.id), '[]') \
+        FROM (SELECT * FROM report r WHERE r.order_id = o.id AND r.archived_at IS NULL ORDER BY r.due_on, r.id LIMIT 100) r))) \
+    FROM regulatory_order o WHERE o.reference = $1 AND o.archived_at IS NULL",
+            $scope,
+            ")))::text"
+        )
+    };
+}
+
+const ORDER: &str = order_page!("");
+
+/// `order` for a caller limited to the orders `$2`: a granted order only (its findings,
+/// their measures and its reports are then all in scope).
+const ORDER_SCOPED: &str = order_page!(" AND o.id = ANY($2)");
+
+/// The walk: a page of measures by code after the cursor `$1`; `$scope` narrows the
+/// measures (empty for an unscoped caller).
+macro_rules! measures_page {
+    ($scope:expr) => {
+        concat!(
+            "WITH page AS (SELECT m.id, m.code, m.title, m.status, m.due_on FROM measure m \
+             WHERE m.archived_at IS NULL AND m.code > COALESCE($1, '')",
+            $scope,
+            " ORDER BY m.code, m.id LIMIT 101), \
+           shown AS (SELECT * FROM page ORDER BY code, id LIMIT 100) \
+           SELECT json_build_object('data', json_build_object('measures', json_build_object( \
+             'nodes', (SELECT COALESCE(json_agg(json_build_object('code', code, 'title', title, 'status', status, 'dueOn', due_on) ORDER BY code, id), '[]') FROM shown), \
+             'pageInfo', json_build_object('hasNextPage', (SELECT count(*) > 100 FROM page), 'endCursor', (SELECT max(code) FROM shown)))))::text"
+        )
+    };
+}
+
+const MEASURES: &str = measures_page!("");
+
 /// `measures` (the walk) for a caller limited to the orders `$2`.
-const MEASURES_SCOPED: &str = concat!(
-    "WITH page AS (SELECT m.id, m.code, m.title, m.status, m.due_on FROM measure m \
-     WHERE m.archived_at IS NULL AND m.code > COALESCE($1, '') AND ",
-    in_scope!("m", "$2"),
-    " ORDER BY m.code, m.id LIMIT 101), \
-   shown AS (SELECT * FROM page ORDER BY code, id LIMIT 100) \
-   SELECT json_build_object('data', json_build_object('measures', json_build_object( \
-     'nodes', (SELECT COALESCE(json_agg(json_build_object('code', code, 'title', title, 'status', status, 'dueOn', due_on) ORDER BY code, id), '[]') FROM shown), \
-     'pageInfo', json_build_object('hasNextPage', (SELECT count(*) > 100 FROM page), 'endCursor', (SELECT max(code) FROM shown)))))::text"
-);
+const MEASURES_SCOPED: &str = measures_page!(concat!(" AND ", in_scope!("m", "$2")));
 
 /// A global ID as remedy encodes it (api/src/id.rs): `<Type>:<id>` in URL-safe base64
 /// without padding.
@@ -631,6 +634,8 @@ async fn main() -> anyhow::Result<()> {
             "overdue_scoped" => OVERDUE_SCOPED,
             "order_scoped" => ORDER_SCOPED,
             "measures_scoped" => MEASURES_SCOPED,
+            "order" => ORDER,
+            "measures" => MEASURES,
             _ => OVERDUE,
         };
         println!("{sql}");
