@@ -60,21 +60,28 @@ macro_rules! figures {
     };
 }
 
+/// The measures of `l` in all and by status, as the columns of a rollup (followed by more).
+macro_rules! status_counts {
+    () => {
+        "count(DISTINCT measure_id) AS total, \
+         count(DISTINCT measure_id) FILTER (WHERE status = 'PLANNED') AS planned, \
+         count(DISTINCT measure_id) FILTER (WHERE status = 'IN_PROGRESS') AS in_progress, \
+         count(DISTINCT measure_id) FILTER (WHERE status = 'IMPLEMENTED') AS implemented, \
+         count(DISTINCT measure_id) FILTER (WHERE status = 'VERIFIED') AS verified, \
+         count(DISTINCT measure_id) FILTER (WHERE status = 'DEFERRED') AS deferred, \
+         count(DISTINCT measure_id) FILTER (WHERE status = 'CANCELLED') AS cancelled, "
+    };
+}
+
 /// The rollup of `l` (measure, order, regulator, category, status, overdue) and the answer:
 /// `progress_tail!("<asOf expression>", "<regulator rows>")`.
 macro_rules! progress_tail {
     ($asof:literal, $regulator:literal) => {
         concat!(
             "g AS (SELECT GROUPING(regulator_id) AS gr, GROUPING(order_id) AS go, GROUPING(category) AS gc, \
-                  regulator_id, order_id, category, \
-                  count(DISTINCT measure_id) AS total, \
-                  count(DISTINCT measure_id) FILTER (WHERE status = 'PLANNED') AS planned, \
-                  count(DISTINCT measure_id) FILTER (WHERE status = 'IN_PROGRESS') AS in_progress, \
-                  count(DISTINCT measure_id) FILTER (WHERE status = 'IMPLEMENTED') AS implemented, \
-                  count(DISTINCT measure_id) FILTER (WHERE status = 'VERIFIED') AS verified, \
-                  count(DISTINCT measure_id) FILTER (WHERE status = 'DEFERRED') AS deferred, \
-                  count(DISTINCT measure_id) FILTER (WHERE status = 'CANCELLED') AS cancelled, \
-                  count(DISTINCT measure_id) FILTER (WHERE overdue) AS overdue \
+                  regulator_id, order_id, category, ",
+            status_counts!(),
+            "count(DISTINCT measure_id) FILTER (WHERE overdue) AS overdue \
            FROM l GROUP BY GROUPING SETS ((), (regulator_id), (order_id), (category), (order_id, category))), \
      fc AS (SELECT GROUPING(order_id) AS go, order_id, category, count(*) AS n FROM f \
             GROUP BY GROUPING SETS ((order_id), (category), (order_id, category))) \
@@ -459,14 +466,7 @@ const TIMELINE: &str = concat!(
              EXISTS (SELECT 1 FROM mh h WHERE h.id = m.id AND h.due_on > h.low) AS slipped \
            FROM measure_finding mf JOIN finding f ON f.id = mf.finding_id JOIN measure m ON m.id = mf.measure_id \
            WHERE f.order_id = (SELECT id FROM o) AND f.archived_at IS NULL AND m.archived_at IS NULL), \
-     g AS (SELECT count(DISTINCT measure_id) AS total, \
-             count(DISTINCT measure_id) FILTER (WHERE status = 'PLANNED') AS planned, \
-             count(DISTINCT measure_id) FILTER (WHERE status = 'IN_PROGRESS') AS in_progress, \
-             count(DISTINCT measure_id) FILTER (WHERE status = 'IMPLEMENTED') AS implemented, \
-             count(DISTINCT measure_id) FILTER (WHERE status = 'VERIFIED') AS verified, \
-             count(DISTINCT measure_id) FILTER (WHERE status = 'DEFERRED') AS deferred, \
-             count(DISTINCT measure_id) FILTER (WHERE status = 'CANCELLED') AS cancelled, \
-             count(DISTINCT measure_id) FILTER (WHERE late) AS overdue, \
+     g AS (SELECT ", status_counts!(), "count(DISTINCT measure_id) FILTER (WHERE late) AS overdue, \
              count(DISTINCT measure_id) FILTER (WHERE slipped) AS slipped FROM l) \
      SELECT json_build_object('data', json_build_object( \
        'orderByReference', (SELECT json_build_object('id', ", gid!("Order", "o.id"), ", 'reference', o.reference, 'kind', o.kind, \
