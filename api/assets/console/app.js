@@ -44,6 +44,15 @@ function LiveIndicator() {
   return html`<span class=${`live live-${state}`} data-live=${state} role="status">${label}</span>`;
 }
 
+/** The language switch (header, and the sign-in page). */
+function LanguageSelect() {
+  return html`<label>${t('prefs.language')}
+    <select value=${prefs.lang} onChange=${(/** @type {any} */ e) => setPrefs({ lang: e.currentTarget.value === 'ja' ? 'ja' : 'en' })}>
+      <option value="en">English</option>
+      <option value="ja">日本語</option>
+    </select></label>`;
+}
+
 /** @param {{ path: string }} props */
 function Shell({ path }) {
   const who = describeToken(getToken());
@@ -81,11 +90,7 @@ function Shell({ path }) {
       <button type="submit">${t('search.submit')}</button>
     </form>
     <div class="prefs">
-      <label>${t('prefs.language')}
-        <select value=${prefs.lang} onChange=${(/** @type {any} */ e) => setPrefs({ lang: e.currentTarget.value === 'ja' ? 'ja' : 'en' })}>
-          <option value="en">English</option>
-          <option value="ja">日本語</option>
-        </select></label>
+      <${LanguageSelect} />
       <label>${t('prefs.dates')}
         <select value=${prefs.dates} onChange=${(/** @type {any} */ e) => setPrefs({ dates: e.currentTarget.value === 'locale' ? 'locale' : 'iso' })}>
           <option value="iso">${t('prefs.dates.iso')}</option>
@@ -122,11 +127,7 @@ function App() {
         navigate(next.startsWith('/') && !next.startsWith('//') ? next : '/', { replace: true });
       }} />
       <footer class="lang-only">
-        <label>${t('prefs.language')}
-          <select value=${prefs.lang} onChange=${(/** @type {any} */ e) => setPrefs({ lang: e.currentTarget.value === 'ja' ? 'ja' : 'en' })}>
-            <option value="en">English</option>
-            <option value="ja">日本語</option>
-          </select></label>
+        <${LanguageSelect} />
       </footer>
     </main>`;
   }

@@ -210,6 +210,16 @@ export function Bilingual({ title, local }) {
   return html`<span class="bilingual"><span lang=${lang(first)}>${first}</span>${second ? html`<span class="local" lang=${lang(second)}>${second}</span>` : null}</span>`;
 }
 
+/**
+ * Days left before a deadline, or days past it (in the warning colour).
+ * @param {{ days: number }} props
+ */
+export function DaysToDeadline({ days }) {
+  return days < 0
+    ? html`<span class="warn">${t('dashboard.daysLate', { n: -days })}</span>`
+    : html`<span class="meta">${t('dashboard.daysLeft', { n: days })}</span>`;
+}
+
 /** @param {{ iso?: string | null }} props */
 export function DateText({ iso }) {
   return iso ? html`<time datetime=${iso}>${fmtDate(iso)}</time>` : html`<span>—</span>`;

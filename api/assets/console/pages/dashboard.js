@@ -4,7 +4,7 @@
 import { useEffect, useState } from '../vendor/hooks.js';
 import {
   html, Link, useQuery, useLive, navigate, Loading, ErrorBox, Empty, ProgressBar, StatusBadge, Bilingual,
-  DateText, PageTitle, measurePath, reportPath, orderPath,
+  DateText, DaysToDeadline, PageTitle, measurePath, reportPath, orderPath,
 } from '../ui.js';
 import { t, bilingual } from '../i18n.js';
 import { query } from '../api.js';
@@ -102,7 +102,7 @@ export function Dashboard({ params }) {
             ${data.upcomingReports.nodes.map(
               (/** @type {any} */ r) => html`<li key=${r.id}>
                 <${Link} href=${reportPath(r.id)}>${r.code}</${Link}> ${bilingual(r.title, r.titleLocal)[0]}
-                <span class="meta"><${DateText} iso=${r.dueOn} /> · ${r.daysToDeadline < 0 ? html`<span class="warn">${t('dashboard.daysLate', { n: -r.daysToDeadline })}</span>` : t('dashboard.daysLeft', { n: r.daysToDeadline })}</span>
+                <span class="meta"><${DateText} iso=${r.dueOn} /> · <${DaysToDeadline} days=${r.daysToDeadline} /></span>
               </li>`,
             )}
           </ul>

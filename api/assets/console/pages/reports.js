@@ -2,7 +2,7 @@
 // snapshot, evaluations and downloads in every format the API generates.
 import { useRef } from '../vendor/hooks.js';
 import {
-  html, Link, useQuery, useLive, useAction, Loading, ErrorBox, Empty, DateText, PageTitle, Notice, reportPath, orderPath, measurePath, StatusBadge,
+  html, Link, useQuery, useLive, useAction, Loading, ErrorBox, Empty, DateText, DaysToDeadline, PageTitle, Notice, reportPath, orderPath, measurePath, StatusBadge,
 } from '../ui.js';
 import { t, te, bilingual } from '../i18n.js';
 import { ApiError, query, saveBlob, blobOfBase64 } from '../api.js';
@@ -33,7 +33,7 @@ export function ReportsPage({ params }) {
           <td><${Link} href=${orderPath(r.order.reference)}>${r.order.reference}</${Link}></td>
           <td><span class=${`badge report-${r.status.toLowerCase()}`}>${te('report', r.status)}</span></td>
           <td><${DateText} iso=${r.dueOn} />${r.status === 'DRAFT' && r.daysToDeadline != null
-            ? html` <span class=${r.daysToDeadline < 0 ? 'warn' : 'meta'}>${r.daysToDeadline < 0 ? t('dashboard.daysLate', { n: -r.daysToDeadline }) : t('dashboard.daysLeft', { n: r.daysToDeadline })}</span>`
+            ? html` <${DaysToDeadline} days=${r.daysToDeadline} />`
             : null}</td>
           <td><${DateText} iso=${r.submittedOn} /></td>
         </tr>`,
