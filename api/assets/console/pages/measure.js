@@ -36,7 +36,7 @@ export function MeasurePage({ id }) {
       <dt>${t('measure.owner')}</dt><dd>${m.owner ? bilingual(m.owner.name, m.owner.nameLocal).filter(Boolean).join(' / ') : '—'}</dd>
       <dt>${t('measure.status')}</dt><dd>${te('status', m.status)}${m.statusReason ? ` — ${m.statusReason}` : ''}</dd>
       <dt>${t('measure.started')}</dt><dd><${DateText} iso=${m.startedOn} /></dd>
-      <dt>${t('measure.due')}</dt><dd><${DateText} iso=${m.dueOn} />${m.overdue ? html` <span class="warn">${t('measure.overdue')}</span>` : null}</dd>
+      <dt>${t('measure.due')}</dt><dd><${DateText} iso=${m.dueOn || m.nextDueOn} />${m.overdue ? html` <span class="warn">${t('measure.overdue')}</span>` : null}</dd>
       ${m.originalDueOn && m.originalDueOn !== m.dueOn ? html`<dt>${t('measure.originalDue')}</dt><dd><${DateText} iso=${m.originalDueOn} /></dd>` : null}
       <dt>${t('measure.completed')}</dt><dd><${DateText} iso=${m.completedOn} /></dd>
       ${m.recurrence !== 'NONE' ? html`<dt>${t('measure.recurrence')}</dt><dd>${m.recurrence}</dd><dt>${t('measure.nextDue')}</dt><dd><${DateText} iso=${m.nextDueOn} /></dd>
