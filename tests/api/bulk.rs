@@ -307,3 +307,89 @@ async fn scoped_callers_take_the_bulk_path_and_see_only_their_orders() {
     assert!(measures_in(&scoped["data"]) > 0);
     assert!(!scoped.to_string().contains("T3-1"), "{scoped}");
 }
+
+/// A list rendered in bulk loads only the columns its selection renders (`fast::narrow`):
+/// each plain field alone, under every parent that loads narrow, answers as the generic
+/// executor does over full rows; and cursors of every sort order (whose key column the
+/// selection may not name) page the same.
+#[tokio::test]
+async fn narrow_lists_answer_each_field_as_full_rows_do() {
+    let app = spawn_demo_app().await;
+    let generic = app.twin(|c| c.bulk_render = false).await;
+    let token = app.admin_token.clone();
+    let fields = [
+        "id",
+        "code",
+        "title",
+        "titleLocal",
+        "plan",
+        "status",
+        "statusReason",
+        "startedOn",
+        "dueOn",
+        "completedOn",
+        "recurrence",
+        "nextDueOn",
+        "anchorOn",
+        "graceDays",
+        "overdue",
+        "note",
+        "version",
+        "createdAt",
+        "updatedAt",
+        "archivedAt",
+        "__typename",
+    ];
+    let both = |query: String, variables: Value| {
+        let app = &app;
+        let generic = &generic;
+        let token = &token;
+        async move {
+            let (s1, narrow) = app
+                .graphql_at(&app.address, Some(token), &query, variables.clone())
+                .await;
+            let (s2, full) = app
+                .graphql_at(generic, Some(token), &query, variables)
+                .await;
+            assert_eq!((s1, s2), (200, 200), "{query}: {narrow} / {full}");
+            assert!(narrow.get("errors").is_none(), "{query}: {narrow}");
+            assert_eq!(narrow, full, "{query}");
+            narrow
+        }
+    };
+    for f in fields {
+        let query = format!(
+            "{{ measures(first: 30) {{ nodes {{ {f} }} }}
+               orderByReference(reference: \"METI-2022-06-30\") {{
+                 findings(first: 20) {{ nodes {{ measures(first: 5) {{ nodes {{ {f} }} }} }} }} }}
+               systems(first: 5) {{ nodes {{ measures(first: 3) {{ edges {{ cursor node {{ {f} }} }} }} }} }}
+               reports(first: 5) {{ nodes {{ measures(first: 5) {{ totalCount nodes {{ {f} }} }} }} }} }}"
+        );
+        let d = both(query, json!({})).await;
+        assert_eq!(
+            d["data"]["measures"]["nodes"].as_array().map(Vec::len),
+            Some(30),
+            "{f}: {d}"
+        );
+    }
+    // Every sort order pages by its key, which the selection (`code`) does not read.
+    for field in ["CODE", "DUE_ON", "STATUS", "TITLE", "UPDATED_AT"] {
+        for direction in ["ASC", "DESC"] {
+            let query = "query ($o: MeasureOrder, $after: String) {
+                measures(first: 7, after: $after, orderBy: $o) {
+                  pageInfo { hasNextPage endCursor } nodes { code } } }"
+                .to_string();
+            let order = json!({"field": field, "direction": direction});
+            let mut after = Value::Null;
+            for page in 0..3 {
+                let d = both(query.clone(), json!({"o": order, "after": after})).await;
+                let info = &d["data"]["measures"]["pageInfo"];
+                assert_eq!(
+                    info["hasNextPage"], true,
+                    "{field} {direction} page {page}: {d}"
+                );
+                after = info["endCursor"].clone();
+            }
+        }
+    }
+}

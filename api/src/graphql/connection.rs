@@ -31,7 +31,7 @@ use sea_orm::sea_query::{Expr, NullOrdering, Order};
 use sea_orm::{
     ColumnTrait, ColumnType, Condition, ConnectionTrait, EntityTrait, FromQueryResult, IdenStatic,
     Iterable, ModelTrait, PaginatorTrait, PrimaryKeyToColumn, QueryFilter, QueryOrder, QuerySelect,
-    Select, Value,
+    QueryTrait, Select, Value,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -647,6 +647,33 @@ where
     C: ConnectionTrait,
     N: async_graphql::OutputType,
 {
+    from_select_projected(ctx, db, args, select, order, None, wrap).await
+}
+
+/// Rows of a page read with only some columns: the columns (those of the order's keys among
+/// them), and how such a row is decoded.
+pub struct Projection<'p, E: EntityTrait, M> {
+    pub columns: Vec<E::Column>,
+    pub decode: &'p (dyn Fn(&sea_orm::QueryResult) -> Result<M, sea_orm::DbErr> + Sync),
+}
+
+/// [`from_select`], reading the rows with `projection`'s columns only when it is given.
+pub async fn from_select_projected<E, M, C, N>(
+    ctx: &Context<'_>,
+    db: &C,
+    args: &PageArgs,
+    select: Select<E>,
+    order: &Keyset<E>,
+    projection: Option<Projection<'_, E, M>>,
+    wrap: impl Fn(M) -> N,
+) -> AppResult<Conn<N>>
+where
+    E: EntityTrait,
+    E::Model: Send + Sync,
+    M: FromQueryResult + KeyRow<E::Column> + crate::service::scope::InTrail + Send + Sync,
+    C: ConnectionTrait,
+    N: async_graphql::OutputType,
+{
     order.check()?;
     let (size, backward) = page_size(args, limits(ctx).max_page_size)?;
     let after = match &args.after {
@@ -665,12 +692,21 @@ where
     if let Some(v) = &before {
         page = page.filter(order.seek(v, false, false));
     }
-    let mut rows: Vec<M> = order
-        .order(page, backward)
-        .limit(size + 1)
-        .into_model::<M>()
-        .all(db)
-        .await?;
+    let page = order.order(page, backward).limit(size + 1);
+    let mut rows: Vec<M> = match projection {
+        None => page.into_model::<M>().all(db).await?,
+        Some(p) => {
+            let stmt = page
+                .select_only()
+                .columns(p.columns)
+                .build(db.get_database_backend());
+            let found = db.query_all(stmt).await?;
+            found
+                .iter()
+                .map(|r| (p.decode)(r))
+                .collect::<Result<_, _>>()?
+        }
+    };
     let more = rows.len() as u64 > size;
     rows.truncate(size as usize);
     if backward {

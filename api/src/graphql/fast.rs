@@ -17,6 +17,14 @@
 //!    compares answers and access records);
 //! 3. each measure is then rendered from its row and those maps, without a future per field.
 //!
+//! A list whose every selection of its measures compiles to a plan is also *loaded narrow*
+//! ([`narrow`]): its resolver compiles the plans before it loads the rows, and the rows are
+//! read with only the columns those plans render (plus the id, the owner and the archive
+//! mark every list reads), where a full row has 18 (decoding them was most of the order
+//! page's CPU, BENCHMARKS.md). The other columns of such a row hold placeholders no field
+//! reads: the list renders only through the plans it was loaded for, and answers an error
+//! (never the generic path, which would read the placeholders) if one cannot render.
+//!
 //! The rendered value is the one the generic executor would produce: the same fields, values,
 //! nulls and cursors (`tests/api/read.rs` compares both paths answer by answer). Anything the
 //! plan does not cover takes the generic path for the whole list, field guards and errors
@@ -39,9 +47,11 @@ use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::{
-    ContextSelectionSet, InputType, Name, OutputType, Positioned, ServerResult, Value,
+    Context, ContextSelectionSet, InputType, Name, OutputType, Positioned, ServerError,
+    ServerResult, Value,
 };
 use entity::*;
+use sea_orm::{DbErr, FromQueryResult, IdenStatic, Iterable, QueryResult, TryGetable};
 use tokio::sync::OnceCell;
 
 use super::connection::{limits, window, Conn, Cursor, PageArgs};
@@ -73,14 +83,24 @@ pub struct ListedMeasure {
     page: Arc<Page>,
 }
 
-/// Wraps the measures of a connection so that they render together.
-pub fn listed(conn: Conn<Measure>) -> Conn<ListedMeasure> {
+/// Wraps the measures of a connection so that they render together; `narrow`: the load
+/// [`narrow`] gave the list, whose rows must render through its plans.
+pub fn listed(conn: Conn<Measure>, narrow: Option<Narrow>) -> Conn<ListedMeasure> {
+    let (narrowed, plans) = match narrow {
+        Some(n) => (
+            true,
+            n.plans.into_iter().map(|(k, p)| (k, Some(p))).collect(),
+        ),
+        None => (false, Vec::new()),
+    };
     let page = Arc::new(Page {
         rows: conn
             .edges
             .iter()
             .map(|e| (e.node.0.id, e.node.0.owner_id))
             .collect(),
+        narrowed,
+        plans: Mutex::new(plans),
         ..Page::default()
     });
     let mut out = Conn::with_additional_fields(
@@ -110,6 +130,9 @@ pub fn listed(conn: Conn<Measure>) -> Conn<ListedMeasure> {
 struct Page {
     /// (measure id, owner id) of every measure of the page.
     rows: Vec<(i64, Option<i64>)>,
+    /// Whether the rows were loaded narrow: only the plans made before the load may render
+    /// them, and nothing may fall back to the generic path.
+    narrowed: bool,
     /// Compiled plans by selection set (its address in the request's document); `None`: the
     /// selection takes the generic path.
     plans: Mutex<Vec<(usize, Option<Arc<Plan>>)>>,
@@ -133,10 +156,22 @@ impl OutputType for ListedMeasure {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        if let Some(plan) = self.page.plan(ctx) {
-            if let Some(value) = self.render(ctx, &plan).await {
-                return Ok(value);
+        match self.page.plan(ctx) {
+            Some(plan) => match self.render(ctx, &plan).await {
+                Ok(value) => return Ok(value),
+                // A narrow row holds placeholders the generic path would read.
+                Err(e) if self.page.narrowed => {
+                    return Err(async_graphql::Error::from(e).into_server_error(field.pos))
+                }
+                Err(_) => {}
+            },
+            None if self.page.narrowed => {
+                return Err(ServerError::new(
+                    "internal error: a selection of a narrow list was not planned",
+                    Some(field.pos),
+                ))
             }
+            None => {}
         }
         <Measure as OutputType>::resolve(&self.measure, ctx, field).await
     }
@@ -150,6 +185,9 @@ impl Page {
         if let Some((_, plan)) = plans.iter().find(|(k, _)| *k == key) {
             return plan.clone();
         }
+        if self.narrowed {
+            return None;
+        }
         let plan = compile(ctx).map(Arc::new);
         if let Some(b) = ctx.data_opt::<BulkRender>() {
             let path = if plan.is_some() { "bulk" } else { "generic" };
@@ -161,11 +199,12 @@ impl Page {
 }
 
 impl ListedMeasure {
-    /// The measure rendered by `plan`; `None` when a relation could not be loaded (the generic
-    /// path then reports the error where it belongs).
-    async fn render(&self, ctx: &ContextSelectionSet<'_>, plan: &Plan) -> Option<Value> {
+    /// The measure rendered by `plan`; an error when a relation could not be loaded or a
+    /// nested list paged (the generic path then reports the error where it belongs, unless
+    /// the rows are narrow).
+    async fn render(&self, ctx: &ContextSelectionSet<'_>, plan: &Plan) -> Result<Value, AppError> {
         let page = &*self.page;
-        let dl = loader(ctx).ok()?;
+        let dl = loader(ctx)?;
         let dl = &*dl;
         let rows = &page.rows;
         let (owners, findings, systems, counts) = futures_util::try_join!(
@@ -181,8 +220,8 @@ impl ListedMeasure {
             load_page(dl, &page.evidence_counts, plan.needs.evidence_count, || {
                 rows.iter().map(|r| EvidenceCountOfMeasure(r.0))
             }),
-        )
-        .ok()?;
+        )?;
+        let unpaged = || AppError::from(anyhow::anyhow!("a nested list could not be paged"));
         let m = &self.measure.0;
         let mut out = IndexMap::with_capacity(plan.fields.len());
         for (key, field) in &plan.fields {
@@ -198,13 +237,13 @@ impl ListedMeasure {
                     let rows = findings.and_then(|f| f.get(&FindingsOfMeasure(m.id)));
                     let rows: Vec<&finding::Model> =
                         rows.into_iter().flat_map(|r| r.iter()).collect();
-                    conn.render(&rows)?
+                    conn.render(&rows).ok_or_else(unpaged)?
                 }
                 MeasureField::Systems(conn) => {
                     let rows = systems.and_then(|s| s.get(&SystemsOfMeasure(m.id)));
                     let rows: Vec<&system::Model> =
                         rows.into_iter().flat_map(|r| r.iter()).collect();
-                    conn.render(&rows)?
+                    conn.render(&rows).ok_or_else(unpaged)?
                 }
                 MeasureField::EvidenceCount => counts
                     .and_then(|c| c.get(&EvidenceCountOfMeasure(m.id)))
@@ -214,7 +253,7 @@ impl ListedMeasure {
             };
             out.insert(key.clone(), value);
         }
-        Some(Value::Object(out))
+        Ok(Value::Object(out))
     }
 }
 
@@ -345,12 +384,189 @@ plain_fields!(system::Model, "System", not plain: ["measures", "evidence", "perm
 });
 
 // ---------------------------------------------------------------------------------------
+// Narrow loads: only the columns a list's plans read.
+
+/// A set of `measure` columns, one bit per column of `measure::Column`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MeasureCols(u32);
+
+impl MeasureCols {
+    /// Every column: a full row.
+    pub const ALL: Self = Self(u32::MAX);
+    /// What every list reads whatever its selection: the id and the owner (the page's
+    /// rows), the archive mark (lists leave archived measures out).
+    const BASE: Self = Self(
+        1 << measure::Column::Id as u32
+            | 1 << measure::Column::OwnerId as u32
+            | 1 << measure::Column::ArchivedAt as u32,
+    );
+
+    fn of(columns: &[measure::Column]) -> Self {
+        Self(columns.iter().fold(0, |m, c| m | 1 << *c as u32))
+    }
+
+    /// With `column` too.
+    pub fn with(self, column: measure::Column) -> Self {
+        Self(self.0 | 1 << column as u32)
+    }
+
+    pub fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    fn has(self, column: measure::Column) -> bool {
+        self.0 & 1 << column as u32 != 0
+    }
+
+    /// Whether every column is in the set.
+    pub fn is_all(self) -> bool {
+        measure::Column::iter().all(|c| self.has(c))
+    }
+
+    /// The columns, in the table's order.
+    pub fn columns(self) -> impl Iterator<Item = measure::Column> {
+        measure::Column::iter().filter(move |c| self.has(*c))
+    }
+
+    /// The columns a plain field of `Measure` reads (`plain_fields!` above); every column for
+    /// a name it does not know.
+    fn of_field(name: &str) -> Self {
+        use measure::Column as C;
+        match name {
+            "id" | "__typename" => Self(0),
+            "code" => Self::of(&[C::Code]),
+            "title" => Self::of(&[C::Title]),
+            "titleLocal" => Self::of(&[C::TitleLocal]),
+            "plan" => Self::of(&[C::Plan]),
+            "status" => Self::of(&[C::Status]),
+            "statusReason" => Self::of(&[C::StatusReason]),
+            "startedOn" => Self::of(&[C::StartedOn]),
+            "dueOn" => Self::of(&[C::DueOn]),
+            "completedOn" => Self::of(&[C::CompletedOn]),
+            "recurrence" => Self::of(&[C::Recurrence]),
+            "nextDueOn" => Self::of(&[C::NextDueOn]),
+            "anchorOn" => Self::of(&[C::AnchorOn]),
+            "graceDays" => Self::of(&[C::GraceDays]),
+            // crate::domain::is_overdue
+            "overdue" => Self::of(&[C::Status, C::DueOn, C::Recurrence, C::NextDueOn]),
+            "note" => Self::of(&[C::Note]),
+            "version" => Self::of(&[C::Version]),
+            "createdAt" => Self::of(&[C::CreatedAt]),
+            "updatedAt" => Self::of(&[C::UpdatedAt]),
+            "archivedAt" => Self::of(&[C::ArchivedAt]),
+            _ => Self::ALL,
+        }
+    }
+
+    /// A row read with these columns: the others hold placeholders (empty, zero, the first
+    /// variant), which only a list loaded for plans that never read them may hold.
+    pub fn decode(self, row: &QueryResult) -> Result<measure::Model, DbErr> {
+        use measure::Column as C;
+        if self.is_all() {
+            return measure::Model::from_query_result(row, "");
+        }
+        fn get<T: TryGetable>(
+            row: &QueryResult,
+            cols: MeasureCols,
+            c: C,
+            placeholder: impl FnOnce() -> T,
+        ) -> Result<T, DbErr> {
+            if cols.has(c) {
+                row.try_get("", c.as_str())
+            } else {
+                Ok(placeholder())
+            }
+        }
+        let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        Ok(measure::Model {
+            id: row.try_get("", C::Id.as_str())?,
+            code: get(row, self, C::Code, String::new)?,
+            title: get(row, self, C::Title, String::new)?,
+            title_local: get(row, self, C::TitleLocal, || None)?,
+            plan: get(row, self, C::Plan, || None)?,
+            status: get(row, self, C::Status, || enums::MeasureStatus::Planned)?,
+            status_reason: get(row, self, C::StatusReason, || None)?,
+            owner_id: get(row, self, C::OwnerId, || None)?,
+            started_on: get(row, self, C::StartedOn, || None)?,
+            due_on: get(row, self, C::DueOn, || None)?,
+            completed_on: get(row, self, C::CompletedOn, || None)?,
+            recurrence: get(row, self, C::Recurrence, || enums::Recurrence::None)?,
+            next_due_on: get(row, self, C::NextDueOn, || None)?,
+            anchor_on: get(row, self, C::AnchorOn, || None)?,
+            grace_days: get(row, self, C::GraceDays, || 0)?,
+            note: get(row, self, C::Note, || None)?,
+            version: get(row, self, C::Version, || 0)?,
+            archived_at: get(row, self, C::ArchivedAt, || None)?,
+            created_at: get(row, self, C::CreatedAt, || epoch)?,
+            updated_at: get(row, self, C::UpdatedAt, || epoch)?,
+        })
+    }
+}
+
+/// How a list of measures is loaded narrow: the columns its plans read, and the plans,
+/// compiled before the load, by selection set.
+pub struct Narrow {
+    cols: MeasureCols,
+    plans: Vec<(usize, Arc<Plan>)>,
+}
+
+impl Narrow {
+    /// The columns to load (`with` adds those the resolver itself reads, e.g. a sort key).
+    pub fn cols(narrow: &Option<Narrow>) -> MeasureCols {
+        narrow.as_ref().map_or(MeasureCols::ALL, |n| n.cols)
+    }
+}
+
+/// The narrow load of the list of measures `ctx` resolves (a field of type
+/// `MeasureConnection`): `Some` when every selection of its measures, under `nodes` and
+/// `edges { node }`, compiles to a plan; `None` (full rows, the generic path possible)
+/// otherwise.
+pub fn narrow(ctx: &Context<'_>) -> Option<Narrow> {
+    let field = ctx.item;
+    let conn_ctx = ctx.with_selection_set(&field.node.selection_set);
+    let conn_type = <Conn<ListedMeasure> as OutputType>::type_name();
+    let edge_type = <Edge<Cursor, ListedMeasure, EmptyFields> as OutputType>::type_name();
+    let mut cols = MeasureCols::BASE;
+    let mut plans = Vec::new();
+    let mut plan = |set: &Positioned<SelectionSet>| -> Option<()> {
+        let plan = compile(&ctx.with_selection_set(set))?;
+        cols = cols.union(plan.cols);
+        plans.push((set as *const _ as usize, Arc::new(plan)));
+        Some(())
+    };
+    for f in fields_of(&conn_ctx, &field.node.selection_set.node, &conn_type)? {
+        match f.node.name.node.as_str() {
+            "__typename" | "totalCount" | "pageInfo" => {}
+            "nodes" => plan(&f.node.selection_set)?,
+            "edges" => {
+                for e in fields_of(&conn_ctx, &f.node.selection_set.node, &edge_type)? {
+                    match e.node.name.node.as_str() {
+                        "__typename" | "cursor" => {}
+                        "node" => plan(&e.node.selection_set)?,
+                        _ => return None,
+                    }
+                }
+            }
+            _ => return None,
+        }
+    }
+    if let Some(b) = ctx.data_opt::<BulkRender>() {
+        b.lists
+            .with_label_values(&["bulk"])
+            .inc_by(plans.len() as u64);
+    }
+    Some(Narrow { cols, plans })
+}
+
+// ---------------------------------------------------------------------------------------
 // Plans.
 
 /// A compiled selection of a list's measures.
 struct Plan {
     fields: Vec<(Name, MeasureField)>,
     needs: Needs,
+    /// The columns of the row its fields read.
+    cols: MeasureCols,
 }
 
 /// The relations a plan renders.
@@ -499,6 +715,7 @@ fn compile(ctx: &ContextSelectionSet<'_>) -> Option<Plan> {
     }
     let mut needs = Needs::default();
     let mut fields = Vec::new();
+    let mut cols = MeasureCols::BASE;
     for f in fields_of(ctx, &ctx.item.node, "Measure")? {
         let name = f.node.name.node.as_str();
         let set = &f.node.selection_set.node;
@@ -520,13 +737,18 @@ fn compile(ctx: &ContextSelectionSet<'_>) -> Option<Plan> {
                 MeasureField::EvidenceCount
             }
             _ if <measure::Model as Plain>::has(name) && f.node.arguments.is_empty() => {
+                cols = cols.union(MeasureCols::of_field(name));
                 MeasureField::Plain(f.node.name.node.clone())
             }
             _ => return None,
         };
         fields.push((f.node.response_key().node.clone(), field));
     }
-    Some(Plan { fields, needs })
+    Some(Plan {
+        fields,
+        needs,
+        cols,
+    })
 }
 
 /// The row type behind a nested connection's node type.

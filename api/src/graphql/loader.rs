@@ -23,6 +23,8 @@ use crate::error::{AppError, AppResult};
 use crate::service::history::{self, DueHistory, Reader, Tense};
 use crate::service::scope::{self, InTrail};
 
+use super::fast::MeasureCols;
+
 /// The column alias carrying a link's parent in [`via_link!`] statements.
 const LINK_PARENT: &str = "remedy_link_parent";
 
@@ -296,6 +298,73 @@ macro_rules! via_link {
     };
 }
 
+/// The measures of a parent through a link table, by code, as [`via_link!`] loads them but
+/// with only the columns the key asks for (`MeasureCols`, from `super::fast::narrow`): one
+/// statement for the batch, with the union of its keys' columns.
+macro_rules! measures_via_link {
+    ($key:ident, $link:ident, $from_col:ident, $to_col:ident) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub struct $key(pub i64, pub MeasureCols);
+
+        impl DlLoader<$key> for Loader {
+            type Value = Arc<Vec<measure::Model>>;
+            type Error = AppError;
+
+            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, AppError> {
+                let mut ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let cols = keys.iter().fold(keys[0].1, |c, k| c.union(k.1));
+                let mut stmt = Query::select();
+                stmt.columns(cols.columns().map(|c| (measure::Entity, c)))
+                    .expr_as(
+                        Expr::col(($link::Entity, $link::Column::$from_col)),
+                        Alias::new(LINK_PARENT),
+                    )
+                    .from(measure::Entity)
+                    .inner_join(
+                        $link::Entity,
+                        Expr::col(($link::Entity, $link::Column::$to_col))
+                            .equals((measure::Entity, measure::Column::Id)),
+                    )
+                    .and_where(in_ids(
+                        Expr::col(($link::Entity, $link::Column::$from_col)),
+                        ids,
+                    ))
+                    .cond_where(scope::measures(&self.who))
+                    .order_by((measure::Entity, measure::Column::Code), Order::Asc)
+                    .order_by((measure::Entity, measure::Column::Id), Order::Asc);
+                let rows = self
+                    .db
+                    .query_all(self.db.get_database_backend().build(&stmt))
+                    .await?;
+                let mut by_parent: HashMap<i64, Vec<measure::Model>> = HashMap::new();
+                for row in rows {
+                    let parent: i64 = row.try_get("", LINK_PARENT)?;
+                    by_parent
+                        .entry(parent)
+                        .or_default()
+                        .push(cols.decode(&row)?);
+                }
+                if self.who.is_scoped() {
+                    let trail: Vec<scope::Trail> =
+                        by_parent.values().flatten().map(InTrail::trail).collect();
+                    scope::touch(self.db.live(), &self.who, trail).await?;
+                }
+                // The statement's order is the order within each parent.
+                let lists: HashMap<i64, Arc<Vec<measure::Model>>> = by_parent
+                    .into_iter()
+                    .map(|(k, v)| (k, Arc::new(v)))
+                    .collect();
+                Ok(keys
+                    .iter()
+                    .map(|k| (*k, lists.get(&k.0).cloned().unwrap_or_default()))
+                    .collect())
+            }
+        }
+    };
+}
+
 /// The due-date history of rows the caller sees (`service::history::due_history`), as of
 /// the loader's tense: one statement for the scope, one for the versions, one for reasons.
 macro_rules! due_history {
@@ -424,15 +493,7 @@ has_many!(
     [Id]
 );
 
-via_link!(
-    MeasuresOfFinding,
-    measure_finding,
-    FindingId,
-    MeasureId,
-    measure,
-    scope::measures,
-    [Code, Id]
-);
+measures_via_link!(MeasuresOfFinding, measure_finding, FindingId, MeasureId);
 via_link!(
     FindingsOfMeasure,
     measure_finding,
@@ -451,24 +512,8 @@ via_link!(
     scope::systems_of_visible_measures,
     [Code, Id]
 );
-via_link!(
-    MeasuresOfSystem,
-    measure_system,
-    SystemId,
-    MeasureId,
-    measure,
-    scope::measures,
-    [Code, Id]
-);
-via_link!(
-    MeasuresOfReport,
-    report_measure,
-    ReportId,
-    MeasureId,
-    measure,
-    scope::measures,
-    [Code, Id]
-);
+measures_via_link!(MeasuresOfSystem, measure_system, SystemId, MeasureId);
+measures_via_link!(MeasuresOfReport, report_measure, ReportId, MeasureId);
 
 has_many!(
     MeasuresOfOwner,

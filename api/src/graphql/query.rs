@@ -8,9 +8,11 @@ use entity::*;
 use sea_orm::sea_query::Order as SqlOrder;
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
 
-use super::connection::{cost, from_select, from_vec, limits, Conn, Keyset, PageArgs};
+use super::connection::{
+    cost, from_select, from_select_projected, from_vec, limits, Conn, Keyset, PageArgs, Projection,
+};
 use super::dashboard::{self, Progress};
-use super::fast::{listed, ListedMeasure};
+use super::fast::{listed, narrow, ListedMeasure, Narrow};
 use super::loader::{
     evidence_meta_select, ChangeRequestById, EvaluationById, EvaluatorById, EvidenceById,
     EvidenceMeta, FindingById, MeasureById, OccurrenceById, OrderById, OwnerById, RegulatorById,
@@ -459,16 +461,25 @@ impl PlanQuery {
             MeasureOrderField::UpdatedAt => measure::Column::UpdatedAt,
         };
         let order = Keyset::by(column, dir.clone()).then(measure::Column::Id, dir);
-        let conn = from_select(
+        // Only the columns the selection renders, and the sort key the cursors carry.
+        let narrow = narrow(ctx);
+        let cols = Narrow::cols(&narrow).with(column);
+        let decode = move |row: &sea_orm::QueryResult| cols.decode(row);
+        let projection = narrow.is_some().then(|| Projection {
+            columns: cols.columns().collect(),
+            decode: &decode,
+        });
+        let conn = from_select_projected(
             ctx,
             &db(ctx),
             &PageArgs::new(first, after, last, before),
             select,
             &order,
+            projection,
             Measure,
         )
         .await?;
-        Ok(listed(conn))
+        Ok(listed(conn, narrow))
     }
 
     /// Owners, by code (an order-scoped caller sees the owners of its measures).
@@ -677,7 +688,7 @@ impl PlanQuery {
             rows,
             Measure,
         )
-        .map(listed)
+        .map(|c| listed(c, None))
     }
 
     /// Draft reports due within `withinDays` (default 30) of today, including those already late.

@@ -9,7 +9,7 @@ use entity::enums::*;
 use entity::*;
 
 use super::connection::{cost, from_vec, Conn, PageArgs};
-use super::fast::{listed, ListedMeasure};
+use super::fast::{listed, narrow, ListedMeasure, Narrow};
 use super::loader::*;
 pub use super::object::*;
 use crate::auth::{caller, Caller, Permission, Requires};
@@ -259,7 +259,8 @@ impl Order {
             .into_iter()
             .filter(|m| m.archived_at.is_none())
             .collect();
-        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure).map(listed)
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure)
+            .map(|c| listed(c, None))
     }
     /// Reports filed or due under it, by due date.
     #[graphql(complexity = "cost(first, last, child_complexity)")]
@@ -375,12 +376,15 @@ impl Finding {
         last: Option<i32>,
         before: Option<String>,
     ) -> AppResult<Conn<ListedMeasure>> {
-        let rows: Vec<measure::Model> = load_list(ctx, MeasuresOfFinding(self.0.id)).await?;
+        let narrow = narrow(ctx);
+        let rows: Vec<measure::Model> =
+            load_list(ctx, MeasuresOfFinding(self.0.id, Narrow::cols(&narrow))).await?;
         let rows = rows
             .into_iter()
             .filter(|m| m.archived_at.is_none())
             .collect();
-        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure).map(listed)
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure)
+            .map(|c| listed(c, narrow))
     }
     /// What the caller may do with it.
     async fn permissions(&self, ctx: &Context<'_>) -> AppResult<Permissions> {
@@ -831,7 +835,8 @@ impl Owner {
             .into_iter()
             .filter(|m| m.archived_at.is_none())
             .collect();
-        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure).map(listed)
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure)
+            .map(|c| listed(c, None))
     }
     /// Its open workload today.
     async fn workload(&self, ctx: &Context<'_>) -> AppResult<Workload> {
@@ -922,12 +927,15 @@ impl System {
         last: Option<i32>,
         before: Option<String>,
     ) -> AppResult<Conn<ListedMeasure>> {
-        let rows: Vec<measure::Model> = load_list(ctx, MeasuresOfSystem(self.0.id)).await?;
+        let narrow = narrow(ctx);
+        let rows: Vec<measure::Model> =
+            load_list(ctx, MeasuresOfSystem(self.0.id, Narrow::cols(&narrow))).await?;
         let rows = rows
             .into_iter()
             .filter(|m| m.archived_at.is_none())
             .collect();
-        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure).map(listed)
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure)
+            .map(|c| listed(c, narrow))
     }
     /// Evidence about it (e.g. its PCI DSS attestations), oldest first.
     #[graphql(complexity = "cost(first, last, child_complexity)")]
@@ -1142,8 +1150,11 @@ impl Report {
         last: Option<i32>,
         before: Option<String>,
     ) -> AppResult<Conn<ListedMeasure>> {
-        let rows: Vec<measure::Model> = load_list(ctx, MeasuresOfReport(self.0.id)).await?;
-        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure).map(listed)
+        let narrow = narrow(ctx);
+        let rows: Vec<measure::Model> =
+            load_list(ctx, MeasuresOfReport(self.0.id, Narrow::cols(&narrow))).await?;
+        from_vec(ctx, &page_args!(first, after, last, before), rows, Measure)
+            .map(|c| listed(c, narrow))
     }
     /// Evaluations attached to it, oldest first.
     #[graphql(complexity = "cost(first, last, child_complexity)")]
