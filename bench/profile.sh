@@ -2,6 +2,7 @@
 # Profiles remedy under one workload of the benchmark with `perf record`.
 #
 #   bench/profile.sh WORKLOAD [SECONDS]
+#   bench/profile.sh WORKLOAD cpu        (the CPU per request only, no profile)
 #
 # Needs a finished `bench/run.sh` in BENCH_WORK (its database `remedy_bench`, its request
 # bodies in $BENCH_WORK/req, its release build and load generator). Starts remedy (release,
@@ -59,7 +60,7 @@ for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/health" >/dev/null 2>&1
 
 # CPU time (user + system, in clock ticks) of remedy and of every PostgreSQL backend.
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-pg_ticks() { local t=0 p; for p in $(pgrep -f 'postgres: [a-z_]+ remedy_bench [0-9]' || true); do t=$((t + $(ticks "$p"))); done; echo "$t"; }
+pg_ticks() { local t=0 p; for p in $(pgrep -f 'postgres: .*[a-z_]+ remedy_bench [0-9]' || true); do t=$((t + $(ticks "$p"))); done; echo "$t"; }
 HZ=$(getconf CLK_TCK)
 
 # Unprofiled first: remedy's and PostgreSQL's CPU per request, then the same load profiled.
@@ -73,6 +74,7 @@ echo "$OUT"
 OK=$(jq .ok <<<"$OUT")
 awk -v r=$((r1 - r0)) -v p=$((p1 - p0)) -v n="$OK" -v hz="$HZ" 'BEGIN {
   printf "CPU per request (10 s, unprofiled): remedy %.2f ms, PostgreSQL backends %.2f ms\n", r * 1000 / hz / n, p * 1000 / hz / n }'
+[[ $SECONDS_ == cpu ]] && exit 0
 
 "$LOADGEN" --url "http://127.0.0.1:$PORT/graphql" --token "$TOKEN" --concurrency 16 \
   --duration "$SECONDS_" --warmup 2 --label "$W/remedy (profiled)" "${ARGS[@]}" &
