@@ -23,7 +23,7 @@ use crate::error::{AppError, AppResult};
 use crate::service::history::{self, DueHistory, Reader, Tense};
 use crate::service::scope::{self, InTrail};
 
-use super::fast::MeasureCols;
+use super::columns::MeasureCols;
 
 /// The column alias carrying a link's parent in [`via_link!`] statements.
 const LINK_PARENT: &str = "remedy_link_parent";

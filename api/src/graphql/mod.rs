@@ -1,5 +1,6 @@
 //! The GraphQL schema: built once at start-up and shared by every worker.
 pub mod audit;
+pub mod columns;
 pub mod connection;
 pub mod dashboard;
 pub mod exchange;
