@@ -13,8 +13,8 @@ use async_graphql::dataloader::{DataLoader, Loader as DlLoader};
 use entity::*;
 use sea_orm::sea_query::{Alias, Expr, Order, Query};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, Iterable, QueryFilter,
-    QueryOrder, QuerySelect,
+    Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, Iterable,
+    QueryFilter, QueryOrder, QueryResult, QuerySelect,
 };
 
 use crate::auth::Caller;
@@ -40,11 +40,14 @@ impl Loader {
     }
 
     /// Adds the orders behind `rows` to a scoped caller's access trail.
-    async fn record<M: InTrail>(&self, rows: &[M]) -> Result<(), AppError> {
+    async fn record<'r, M: InTrail + 'r>(
+        &self,
+        rows: impl IntoIterator<Item = &'r M>,
+    ) -> Result<(), AppError> {
         if !self.who.is_scoped() {
             return Ok(());
         }
-        let trail: Vec<scope::Trail> = rows.iter().map(InTrail::trail).collect();
+        let trail: Vec<scope::Trail> = rows.into_iter().map(InTrail::trail).collect();
         scope::touch(self.db.live(), &self.who, trail).await
     }
 }
@@ -256,8 +259,57 @@ macro_rules! has_many {
     };
 }
 
-/// Many-to-many through a link table, in one statement: the targets joined to the links,
-/// each row carrying the parent it was reached from.
+impl Loader {
+    /// Many-to-many through the link table `L`, in one statement: the rows of `T` linked
+    /// (`join`: `L`'s column equal to `T`'s) to the parents `ids` (`L`'s column `from`),
+    /// within `scope`, in `order` within each parent, with `columns` only; each decoded by
+    /// `decode` and paired with the parent it was reached from. A scoped caller's access
+    /// trail records them.
+    #[allow(clippy::too_many_arguments)]
+    async fn via_link<T, L, M>(
+        &self,
+        columns: impl IntoIterator<Item = T::Column>,
+        from: L::Column,
+        join: (L::Column, T::Column),
+        ids: Vec<i64>,
+        scope: Condition,
+        order: &[T::Column],
+        decode: impl Fn(&QueryResult) -> Result<M, DbErr>,
+    ) -> Result<Vec<(i64, M)>, AppError>
+    where
+        T: EntityTrait,
+        L: EntityTrait,
+        M: InTrail,
+    {
+        let mut stmt = Query::select();
+        stmt.columns(columns.into_iter().map(|c| (T::default(), c)))
+            .expr_as(Expr::col((L::default(), from)), Alias::new(LINK_PARENT))
+            .from(T::default())
+            .inner_join(
+                L::default(),
+                Expr::col((L::default(), join.0)).equals((T::default(), join.1)),
+            )
+            .and_where(in_ids(Expr::col((L::default(), from)), ids))
+            .cond_where(scope);
+        for c in order {
+            stmt.order_by((T::default(), *c), Order::Asc);
+        }
+        let rows = self
+            .db
+            .query_all(self.db.get_database_backend().build(&stmt))
+            .await?;
+        let mut pairs = Vec::with_capacity(rows.len());
+        for row in rows {
+            let parent: i64 = row.try_get("", LINK_PARENT)?;
+            pairs.push((parent, decode(&row)?));
+        }
+        self.record(pairs.iter().map(|p| &p.1)).await?;
+        Ok(pairs)
+    }
+}
+
+/// Many-to-many through a link table ([`Loader::via_link`]): whole rows, each parent's in
+/// the given order.
 macro_rules! via_link {
     ($key:ident, $link:ident, $from_col:ident, $to_col:ident, $target:ident, $scope:path, [$($order:ident),*]) => {
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -269,30 +321,19 @@ macro_rules! via_link {
 
             async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, AppError> {
                 let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
-                let mut stmt = Query::select();
-                stmt.columns($target::Column::iter().map(|c| ($target::Entity, c)))
-                    .expr_as(Expr::col(($link::Entity, $link::Column::$from_col)), Alias::new(LINK_PARENT))
-                    .from($target::Entity)
-                    .inner_join(
-                        $link::Entity,
-                        Expr::col(($link::Entity, $link::Column::$to_col))
-                            .equals(($target::Entity, $target::Column::Id)),
+                let pairs = self
+                    .via_link::<$target::Entity, $link::Entity, _>(
+                        $target::Column::iter(),
+                        $link::Column::$from_col,
+                        ($link::Column::$to_col, $target::Column::Id),
+                        ids,
+                        $scope(&self.who),
+                        &[$($target::Column::$order),*],
+                        |row| $target::Model::from_query_result(row, ""),
                     )
-                    .and_where(in_ids(Expr::col(($link::Entity, $link::Column::$from_col)), ids))
-                    .cond_where($scope(&self.who));
-                $(stmt.order_by(($target::Entity, $target::Column::$order), Order::Asc);)*
-                let rows = self.db.query_all(self.db.get_database_backend().build(&stmt)).await?;
-                let mut pairs = Vec::with_capacity(rows.len());
-                for row in rows {
-                    let parent: i64 = row.try_get("", LINK_PARENT)?;
-                    pairs.push(($key(parent), $target::Model::from_query_result(&row, "")?));
-                }
-                if self.who.is_scoped() {
-                    let trail: Vec<scope::Trail> = pairs.iter().map(|p| p.1.trail()).collect();
-                    scope::touch(self.db.live(), &self.who, trail).await?;
-                }
+                    .await?;
                 // The statement's order is the target ordering within each parent.
-                Ok(shared(group(keys, pairs)))
+                Ok(shared(group(keys, pairs.into_iter().map(|(p, m)| ($key(p), m)))))
             }
         }
     };
@@ -314,48 +355,21 @@ macro_rules! measures_via_link {
                 let mut ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
                 ids.sort_unstable();
                 ids.dedup();
-                let cols = keys.iter().fold(keys[0].1, |c, k| c.union(k.1));
-                let mut stmt = Query::select();
-                stmt.columns(cols.columns().map(|c| (measure::Entity, c)))
-                    .expr_as(
-                        Expr::col(($link::Entity, $link::Column::$from_col)),
-                        Alias::new(LINK_PARENT),
+                let cols = keys.iter().fold(MeasureCols::BASE, |c, k| c.union(k.1));
+                let pairs = self
+                    .via_link::<measure::Entity, $link::Entity, _>(
+                        cols.columns(),
+                        $link::Column::$from_col,
+                        ($link::Column::$to_col, measure::Column::Id),
+                        ids.clone(),
+                        scope::measures(&self.who),
+                        &[measure::Column::Code, measure::Column::Id],
+                        |row| cols.decode(row),
                     )
-                    .from(measure::Entity)
-                    .inner_join(
-                        $link::Entity,
-                        Expr::col(($link::Entity, $link::Column::$to_col))
-                            .equals((measure::Entity, measure::Column::Id)),
-                    )
-                    .and_where(in_ids(
-                        Expr::col(($link::Entity, $link::Column::$from_col)),
-                        ids,
-                    ))
-                    .cond_where(scope::measures(&self.who))
-                    .order_by((measure::Entity, measure::Column::Code), Order::Asc)
-                    .order_by((measure::Entity, measure::Column::Id), Order::Asc);
-                let rows = self
-                    .db
-                    .query_all(self.db.get_database_backend().build(&stmt))
                     .await?;
-                let mut by_parent: HashMap<i64, Vec<measure::Model>> = HashMap::new();
-                for row in rows {
-                    let parent: i64 = row.try_get("", LINK_PARENT)?;
-                    by_parent
-                        .entry(parent)
-                        .or_default()
-                        .push(cols.decode(&row)?);
-                }
-                if self.who.is_scoped() {
-                    let trail: Vec<scope::Trail> =
-                        by_parent.values().flatten().map(InTrail::trail).collect();
-                    scope::touch(self.db.live(), &self.who, trail).await?;
-                }
-                // The statement's order is the order within each parent.
-                let lists: HashMap<i64, Arc<Vec<measure::Model>>> = by_parent
-                    .into_iter()
-                    .map(|(k, v)| (k, Arc::new(v)))
-                    .collect();
+                // The statement's order is the order within each parent; keys of one parent
+                // asking for other columns share its list.
+                let lists = shared(group(&ids, pairs));
                 Ok(keys
                     .iter()
                     .map(|k| (*k, lists.get(&k.0).cloned().unwrap_or_default()))
